@@ -1,0 +1,34 @@
+# multiarch-kit: `make run` (the main job) and `make test` (the whole suite) work from a fresh clone.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KIT := $(VENV)/bin/multiarch-kit
+
+.PHONY: venv lab run test jupyter bench down
+
+# Reinstall only when the dependency list changes.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+lab: venv
+	$(KIT) lab up
+
+run: lab
+	$(KIT) doctor
+
+test: lab
+	$(PY) -m pytest
+
+jupyter: lab
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: lab
+	$(PY) scripts/bench.py
+
+down: venv
+	$(KIT) lab down

@@ -1,0 +1,182 @@
+"""The base image the article's Dockerfile starts from: ``alpine:3.18``, or a stand-in for it.
+
+When Docker Hub answers, builds use the real ``alpine:3.18``. When it does not (no internet for image
+registries), the lab builds a stand-in index for linux/amd64, linux/arm64 and linux/arm/v7 from Debian's
+``busybox-static`` packages (real static busybox binaries for each architecture), pushes it to the lab
+registry and wires it in with a buildx named context, ``--build-context alpine:3.18=docker-image://...``,
+so the article's ``FROM alpine:3.18`` stays unchanged. The stand-in says what it is in its OCI
+description label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from . import commands
+from .errors import KitError
+
+ARTICLE_BASE = "alpine:3.18"
+STANDIN_REPOSITORY = "multiarch-kit/alpine-standin"
+STANDIN_TAG = "3.18"
+# The article's publication time: fixed timestamps make the stand-in's digests the same on every machine.
+SOURCE_DATE_EPOCH = "1694372522"
+STANDIN_DESCRIPTION = (
+    "STAND-IN for alpine:3.18 made by multiarch-kit from Debian busybox-static on an empty base, not Alpine Linux"
+)
+# Platforms to Debian architectures; armhf is Debian's ARMv7 hard-float port.
+DEB_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64", "linux/arm/v7": "armhf"}
+# Commands the notebooks and experiments use, linked to /bin/busybox (busybox picks the applet by name).
+APPLETS = (
+    "sh ash cat cp date dd echo env false grep gzip gunzip head id ln ls md5sum mkdir mount mv printf rm "
+    "sed sha256sum sleep sort stat tail tar test touch tr true uname wc xargs zcat"
+).split()
+_DOCKERFILE = """\
+# Stand-in for alpine:3.18, made by multiarch-kit (see multiarch_kit/base.py).
+FROM scratch
+ARG TARGETARCH
+ARG TARGETVARIANT
+ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CMD ["/bin/sh"]
+"""
+
+
+@dataclass
+class BaseImage:
+    """Which base the article's ``FROM alpine:3.18`` resolves to in this lab."""
+
+    source: str  # "docker-hub" or "stand-in"
+    ref: str  # the image a container of the base is started from
+    build_contexts: dict[str, str] = field(default_factory=dict)  # buildx --build-context NAME=VALUE
+    digest: str | None = None
+
+    @property
+    def pinned(self) -> str:
+        """The reference to start containers from: by digest when known, so a stale local tag cannot answer."""
+        return f"{self.ref}@{self.digest}" if self.digest else self.ref
+
+    @property
+    def note(self) -> str:
+        """One visible line for the notebooks."""
+        if self.source == "docker-hub":
+            return f"Base image: the real {ARTICLE_BASE} from Docker Hub."
+        return (
+            f"Base image: {ARTICLE_BASE} is a STAND-IN ({self.ref}, busybox-static from Debian) because Docker Hub "
+            "is not reachable here; the Dockerfile is unchanged, buildx maps the name with --build-context."
+        )
+
+    def build_context_args(self) -> list[str]:
+        return [a for name, value in self.build_contexts.items() for a in ("--build-context", f"{name}={value}")]
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether Docker Hub's registry answers at all (an anonymous 401 counts as an answer)."""
+    try:
+        requests.head("https://registry-1.docker.io/v2/", timeout=timeout)
+        return True
+    except requests.RequestException:
+        return False
+
+
+def hub_base() -> BaseImage:
+    return BaseImage(source="docker-hub", ref=ARTICLE_BASE)
+
+
+def standin_ref(registry: str) -> str:
+    return f"{registry}/{STANDIN_REPOSITORY}:{STANDIN_TAG}"
+
+
+def standin_base(registry: str, digest: str | None) -> BaseImage:
+    ref = standin_ref(registry)
+    return BaseImage(
+        source="stand-in", ref=ref, build_contexts={ARTICLE_BASE: f"docker-image://{ref}"}, digest=digest
+    )
+
+
+def find_debs(deb_dir: Path) -> dict[str, Path]:
+    """The busybox-static package for each lab platform in ``deb_dir``, or a :class:`KitError`."""
+    found, missing = {}, []
+    for platform, arch in DEB_ARCH.items():
+        debs = sorted(deb_dir.glob(f"busybox-static_*_{arch}.deb"))
+        if debs:
+            found[platform] = debs[-1]
+        else:
+            missing.append(arch)
+    if missing:
+        raise KitError(
+            f"Docker Hub is not reachable and the stand-in base needs busybox-static for {', '.join(missing)} "
+            f"in {deb_dir}",
+            "on Debian run 'sudo scripts/provision-debian.sh'; elsewhere connect to the internet so alpine:3.18 "
+            "can be pulled",
+        )
+    return found
+
+
+def write_rootfs(deb: Path, out: Path) -> None:
+    """Write a minimal root filesystem tar: busybox from ``deb``, its applet links, /tmp and friends.
+
+    Every entry has the same owner and timestamp so the tar, and the layer made from it, is identical
+    on every machine.
+    """
+    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(data)) as src:
+        member = next(m for m in src.getmembers() if m.name in ("./bin/busybox", "bin/busybox"))
+        busybox = src.extractfile(member).read()
+    mtime = int(SOURCE_DATE_EPOCH)
+
+    def entry(name: str, kind: bytes, mode: int, **extra) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.mode, info.mtime = kind, mode, mtime
+        for k, v in extra.items():
+            setattr(info, k, v)
+        return info
+
+    with tarfile.open(out, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for d in ("bin", "dev", "etc", "mnt", "proc", "root", "sys", "usr", "usr/bin", "var"):
+            tar.addfile(entry(d, tarfile.DIRTYPE, 0o755))
+        tar.addfile(entry("tmp", tarfile.DIRTYPE, 0o1777))
+        tar.addfile(entry("bin/busybox", tarfile.REGTYPE, 0o755, size=len(busybox)), io.BytesIO(busybox))
+        for applet in APPLETS:
+            tar.addfile(entry(f"bin/{applet}", tarfile.SYMTYPE, 0o777, linkname="busybox"))
+
+
+def prepare_context(deb_dir: Path, context: Path) -> str:
+    """Lay out the stand-in's build context (Dockerfile, one rootfs tar per platform).
+
+    Returns a sha256 over the context's files: the lab rebuilds the stand-in when it changes.
+    """
+    debs = find_debs(deb_dir)
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_text(_DOCKERFILE)
+    for platform, deb in debs.items():
+        arch_variant = "".join(platform.split("/")[1:])  # linux/arm/v7 -> armv7, as TARGETARCH+TARGETVARIANT
+        write_rootfs(deb, context / f"rootfs-{arch_variant}.tar")
+    recipe = hashlib.sha256(STANDIN_DESCRIPTION.encode())
+    for path in sorted(context.iterdir()):
+        recipe.update(path.name.encode() + b"\0" + path.read_bytes())
+    return recipe.hexdigest()
+
+
+def build_standin(context: Path, registry: str, platforms: tuple[str, ...]) -> None:
+    """Build the stand-in index from a prepared context and push it to the lab registry.
+
+    Reproducible: SOURCE_DATE_EPOCH fixes the config's dates, the tars fix the files' times. No
+    attestations, so the index lists exactly the lab's platforms.
+    """
+    ref = standin_ref(registry)
+    argv = [
+        "docker", "buildx", "build",
+        "--platform", ",".join(platforms),
+        "--provenance=false", "--sbom=false",
+        "--label", f"org.opencontainers.image.description={STANDIN_DESCRIPTION}",
+        "--output", f"type=image,name={ref},push=true",
+        str(context),
+    ]  # fmt: skip
+    commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=600)

@@ -1,0 +1,81 @@
+"""The ``multiarch-kit`` command line.
+
+Every :class:`~multiarch_kit.errors.KitError` ends the program with one line on stderr (what went
+wrong, then the fix) and exit code 2; a failed doctor check exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import pandas as pd
+
+from . import __version__, doctor, lab
+from .errors import KitError
+
+
+def _print_table(df: pd.DataFrame) -> None:
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        print(df.to_string(index=False))
+
+
+def _cmd_doctor(args) -> int:
+    rows = doctor.run_checks()
+    df = doctor.table(rows)
+    if args.format == "json":
+        print(json.dumps(df.to_dict(orient="records"), indent=2))
+    else:
+        _print_table(df)
+    return 1 if any(r.status == doctor.FAIL for r in rows) else 0
+
+
+def _cmd_lab(args) -> int:
+    if args.action == "up":
+        st = lab.up()
+        print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
+        print(f"registry: {st.registry.host} ({st.registry.kind})")
+        print(f"base: {st.base.source} {st.base.ref}")
+        _print_table(st.table())
+        print("changed: " + ("; ".join(st.actions) if st.actions else "nothing (already up)"))
+        return 0 if all(r.ok for r in st.runs) else 1
+    if args.action == "status":
+        st = lab.status()
+        print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
+        print(f"buildx: {st.buildx_version}, builder {st.builder.name} ({st.builder.driver})")
+        print(f"registry: {st.registry.address} " + (f"({st.registry.kind})" if st.registry.answers else "not answering"))
+        print(f"base: {st.base.source} {st.base.ref}" + (f" @ {st.base.digest}" if st.base.digest else ""))
+        return 0
+    stopped = lab.down()
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing (the lab had started nothing)"))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
+    parser.add_argument("--version", action="version", version=f"multiarch-kit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("doctor", help="check the lab: one row per check with pass/warn/fail and the fix")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_doctor)
+    p = sub.add_parser("lab", help="bring the build lab up, show it, or stop what it started")
+    p.add_argument("action", choices=["up", "status", "down"])
+    p.set_defaults(func=_cmd_lab)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KitError as exc:
+        print(f"multiarch-kit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("multiarch-kit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

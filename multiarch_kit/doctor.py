@@ -1,0 +1,115 @@
+"""``multiarch-kit doctor``: one row per thing the lab needs, each pass, warn or fail, with the fix.
+
+The doctor only looks (it starts containers to test emulation but changes nothing); ``lab up`` is
+what repairs. Rows that depend on a failed one say so instead of repeating its error.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+from . import emulation, engine, lab
+from .errors import KitError
+from .platforms import arch_of
+
+PASS, WARN, FAIL = "pass", "warn", "fail"
+MIN_FREE_GB_WARN, MIN_FREE_GB_FAIL = 5.0, 1.0
+
+
+@dataclass
+class Check:
+    """One row of the doctor's table."""
+
+    check: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
+    """Check everything the lab needs and return the rows."""
+    cfg = cfg or lab.LabConfig.from_env()
+    rows: list[Check] = []
+    try:
+        client = engine.connect()
+    except KitError as exc:
+        rows.append(Check("engine", FAIL, exc.message, exc.fix or ""))
+        rows.append(_disk(cfg))
+        return rows
+    facts = engine.facts(client)
+    rows.append(Check("engine", PASS, f"{facts.operating_system}, {facts.platform} at {facts.endpoint}"))
+    rows.append(Check("versions", PASS, f"server {facts.server_version} (API {facts.api_version}), "
+                                        f"containerd {facts.containerd_version or '?'}"))
+    try:
+        version, builder = lab._buildx()
+    except KitError as exc:
+        rows.append(Check("buildx", FAIL, exc.message, exc.fix or ""))
+        builder = None
+    else:
+        old = tuple(int(x) for x in version.split("+")[0].lstrip("v").split(".")[:2] if x.isdigit()) < (0, 12)
+        rows.append(Check("buildx", WARN if old else PASS, f"buildx {version}, builder '{builder.name}' "
+                          f"(driver {builder.driver})", "buildx 0.12+ is needed for --progress=rawjson" if old else ""))
+    exportable = facts.containerd_store or (builder is not None and builder.driver != "docker")
+    rows.append(Check("image store", PASS if exportable else FAIL,
+                      f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
+                      "" if exportable else engine.IMAGE_STORE_FIX))
+    if builder is not None:
+        missing = [p for p in cfg.platforms if p not in builder.platforms and arch_of(p) != facts.architecture]
+        rows.append(Check("builder platforms", WARN if missing else PASS, ", ".join(builder.platforms),
+                          f"{', '.join(missing)} not listed: BuildKit reads the emulators when the engine starts; "
+                          "restart the engine after enabling binfmt handlers" if missing else ""))
+    base_img = lab.base_image(cfg)
+    reg = lab.registry_info(cfg)
+    rows.append(Check("registry", PASS if reg.answers else FAIL,
+                      f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
+                      "" if reg.answers else "run 'multiarch-kit lab up'"))
+    base_ok = base_img.source == "docker-hub" or bool(base_img.digest)
+    rows.append(Check("base image", PASS if base_ok else FAIL,
+                      f"{base_img.source}: {base_img.ref}" + (f" @ {base_img.digest}" if base_img.digest else ""),
+                      "" if base_ok else "run 'multiarch-kit lab up' to build and push the stand-in"))
+    rows.extend(_emulation_rows(cfg, facts, base_img if base_ok else None))
+    rows.append(_disk(cfg))
+    return rows
+
+
+def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> list[Check]:
+    if base_img is None:
+        return [Check("emulation", FAIL, "needs the base image to start test containers", "run 'multiarch-kit lab up'")]
+    handlers = emulation.read_handlers(base_img.pinned, facts.platform)
+    rows = []
+    relevant = [h for h in handlers if h.architecture]
+    no_f = [h.name for h in relevant if h.enabled and not h.fix_binary]
+    rows.append(Check("binfmt handlers", WARN if no_f else PASS,
+                      ", ".join(f"{h.name} ({'on' if h.enabled else 'off'}, flags {h.flags or '-'})" for h in relevant)
+                      or "none registered",
+                      f"{', '.join(no_f)} lack the F flag, so containers cannot use them: re-register with "
+                      "update-binfmts or tonistiigi/binfmt" if no_f else ""))
+    for p in cfg.platforms:
+        how = emulation.emulator_for(p, facts.architecture, handlers)
+        try:
+            run = emulation.run_check(p, base_img.pinned, how, echo=False)
+        except KitError as exc:
+            rows.append(Check(f"run {p}", FAIL, f"{how}: {exc.message}", exc.fix or ""))
+            continue
+        rows.append(Check(f"run {p}", PASS if run.ok else FAIL,
+                          f"{how}: uname -m = {run.machine} (expected {run.expected})",
+                          "" if run.ok else emulation.missing_emulator_error(p).fix or ""))
+    return rows
+
+
+def _disk(cfg: lab.LabConfig) -> Check:
+    where = cfg.lab_dir if cfg.lab_dir.exists() else cfg.lab_dir.parent
+    while not where.exists():
+        where = where.parent
+    free = shutil.disk_usage(where).free / 1e9
+    status = FAIL if free < MIN_FREE_GB_FAIL else WARN if free < MIN_FREE_GB_WARN else PASS
+    return Check("free disk", status, f"{free:.1f} GB free at {where}",
+                 "" if status == PASS else "free some space (docker system prune removes unused images)")
+
+
+def table(rows: list[Check]) -> pd.DataFrame:
+    """The rows as a DataFrame (columns check, status, detail, fix)."""
+    return pd.DataFrame([asdict(r) for r in rows], columns=["check", "status", "detail", "fix"])

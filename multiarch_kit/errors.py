@@ -1,0 +1,40 @@
+"""The kit's error types.
+
+Every failure the reader can cause or meet (engine down, port taken, bad reference...) is raised as a
+:class:`KitError` whose message is one line: what went wrong, then what to do. The CLI prints that line
+and exits non-zero instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+
+class KitError(Exception):
+    """A failure with a one-line explanation and, where there is one, the fix."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        self.message = message
+        self.fix = fix
+        super().__init__(f"{message}: {fix}" if fix else message)
+
+
+class CommandError(KitError):
+    """A command line the kit ran exited non-zero.
+
+    Carries the exact argument vector, the exit code and the captured standard error, so a notebook
+    reader can rerun the command by hand.
+    """
+
+    def __init__(self, argv: list[str], returncode: int, stderr: str, fix: str | None = None):
+        import shlex
+
+        self.argv = list(argv)
+        self.returncode = returncode
+        self.stderr = stderr
+        last = _last_line(stderr)
+        message = f"`{shlex.join(self.argv)}` exited with {returncode}" + (f" ({last})" if last else "")
+        super().__init__(message, fix)
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""

@@ -17,8 +17,11 @@ from .errors import KitError
 
 
 def _print_table(df: pd.DataFrame) -> None:
-    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
-        print(df.to_string(index=False))
+    """Print a DataFrame as a left-aligned text table (pandas right-aligns text, which reads badly)."""
+    rows = [[str(c) for c in df.columns]] + [[str(v) for v in row] for row in df.itertuples(index=False)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(df.columns))]
+    for r in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
 
 
 def _cmd_doctor(args) -> int:

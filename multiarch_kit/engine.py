@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform as _pyplatform
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -77,18 +78,30 @@ def not_answering_error(exc: Exception | None = None) -> KitError:
             f"permission denied on the Docker socket ({where})",
             "add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in again) or run as root",
         )
-    return KitError(f"no Docker engine answers at {where}", engine_fix(_pyplatform.system(), os.geteuid() == 0))
+    fix = engine_fix(_pyplatform.system(), os.geteuid() == 0, is_debian(), uses_default_socket())
+    return KitError(f"no Docker engine answers at {where}", fix)
 
 
-def engine_fix(system: str, is_root: bool) -> str:
-    """How to get an engine on this kind of host."""
+def engine_fix(system: str, is_root: bool, debian: bool, default_socket: bool) -> str:
+    """How to get an engine on this kind of host (the lab provisions one only on Debian, as root)."""
     if system == "Darwin":
         return "start Docker Desktop (or wait until its whale icon stops animating), then retry"
-    if not uses_default_socket():
+    if not default_socket:
         return "start the engine DOCKER_HOST names, or unset DOCKER_HOST to use the local one"
+    if system != "Linux" or not debian:
+        return "install and start Docker Engine (https://docs.docker.com/engine/install/), then retry"
     if not is_root:
         return "provisioning an engine needs root: run 'sudo make run' (or 'sudo scripts/provision-debian.sh' once)"
-    return "run 'make run' (it provisions the engine on Debian) or start dockerd yourself"
+    return "run 'multiarch-kit lab up' (it provisions the engine on Debian) or start dockerd yourself"
+
+
+def is_debian() -> bool:
+    """Whether this host runs Debian (the one system the lab provisions by itself)."""
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return False
+    return any(line.strip() == "ID=debian" for line in text.splitlines())
 
 
 def facts(client: docker.DockerClient) -> EngineFacts:

@@ -111,15 +111,7 @@ class LabStatus:
 
 def can_provision(system: str, is_root: bool) -> bool:
     """Whether this host may provision its own engine: Debian, root, the default local socket."""
-    return system == "Linux" and is_root and engine.uses_default_socket() and _is_debian()
-
-
-def _is_debian() -> bool:
-    try:
-        text = Path("/etc/os-release").read_text()
-    except OSError:
-        return False
-    return any(line.strip() == "ID=debian" for line in text.splitlines())
+    return system == "Linux" and is_root and engine.uses_default_socket() and engine.is_debian()
 
 
 def provision(cfg: LabConfig) -> None:
@@ -129,19 +121,10 @@ def provision(cfg: LabConfig) -> None:
 
 
 def _ensure_engine(cfg: LabConfig):
-    system, is_root = _pyplatform.system(), os.geteuid() == 0
-    if can_provision(system, is_root):
+    if can_provision(_pyplatform.system(), os.geteuid() == 0):
         # Cheap when all is in place; installs what a fresh Debian lacks (engine, qemu, registry, busybox).
         provision(cfg)
-    try:
-        return engine.connect()
-    except KitError:
-        if system == "Linux" and not is_root and engine.uses_default_socket() and _is_debian():
-            raise KitError(
-                "no Docker engine answers and provisioning one needs root",
-                "run 'sudo make run' (or 'sudo scripts/provision-debian.sh' once, then 'make run')",
-            ) from None
-        raise
+    return engine.connect()
 
 
 def _buildx() -> tuple[str, buildx.Builder]:

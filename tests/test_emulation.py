@@ -1,0 +1,58 @@
+"""binfmt handlers and emulated containers."""
+
+import pytest
+
+from conftest import DATA
+from multiarch_kit import emulation
+from multiarch_kit.emulation import BinfmtHandler
+
+
+def test_parse_recorded_handlers():
+    handlers = {h.name: h for h in emulation.parse_handlers((DATA / "binfmt-debian12-amd64.txt").read_text())}
+    arm64 = handlers["qemu-aarch64"]
+    assert arm64.enabled and arm64.fix_binary and arm64.architecture == "arm64"
+    assert arm64.interpreter == "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
+    assert handlers["qemu-arm"].architecture == "arm"
+    assert handlers["jar"].architecture is None and not handlers["jar"].fix_binary
+
+
+@pytest.mark.parametrize(
+    "platform, engine_arch, names, expected",
+    [
+        ("linux/amd64", "amd64", [], "native"),
+        ("linux/arm64", "amd64", ["qemu-aarch64"], "qemu"),
+        ("linux/arm/v7", "amd64", ["qemu-aarch64"], "none"),
+        ("linux/amd64", "arm64", ["qemu-x86_64", "rosetta"], "rosetta"),  # Docker Desktop on Apple silicon
+        ("linux/amd64", "arm64", ["qemu-x86_64"], "qemu"),
+        ("linux/arm64", "arm64", ["qemu-aarch64"], "native"),
+    ],
+)
+def test_emulator_for(platform, engine_arch, names, expected):
+    handlers = [BinfmtHandler(n, True, "/x", "F") for n in names]
+    assert emulation.emulator_for(platform, engine_arch, handlers) == expected
+
+
+def test_disabled_handler_does_not_count():
+    assert emulation.emulator_for("linux/arm64", "amd64", [BinfmtHandler("qemu-aarch64", False, "/x", "F")]) == "none"
+
+
+def test_missing_emulator_error_names_handler_and_fix():
+    err = emulation.missing_emulator_error("linux/arm64")
+    assert "qemu-aarch64" in err.message
+    assert "update-binfmts --enable" in err.fix and "tonistiigi/binfmt --install arm64" in err.fix
+    assert "\n" not in str(err)
+
+
+def test_engine_kernel_has_fix_binary_handlers(lab_status):
+    handlers = {h.name: h for h in emulation.read_handlers(lab_status.base.pinned, lab_status.engine.platform)}
+    for name in ("qemu-aarch64", "qemu-arm"):
+        if lab_status.engine.architecture == "arm64" and name == "qemu-aarch64":
+            continue
+        assert handlers[name].enabled and handlers[name].fix_binary, handlers.get(name)
+
+
+@pytest.mark.parametrize("platform, machine", [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64"),
+                                               ("linux/arm/v7", "armv7l")])
+def test_container_of_each_platform_reports_its_machine(lab_status, platform, machine):
+    check = emulation.run_check(platform, lab_status.base.pinned, "?", echo=False)
+    assert check.machine == machine

@@ -1,0 +1,182 @@
+"""The lab against the real engine and registry, and its one-line errors."""
+
+import hashlib
+import json
+import socket
+import subprocess
+
+import pytest
+import requests
+
+from conftest import ROOT, kit_cli, require
+from multiarch_kit import base, engine, lab
+from multiarch_kit.errors import KitError
+
+LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
+ACCEPT = {"Accept": "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"}
+
+
+def test_engine_reports_containerd_snapshotter(lab_status):
+    assert lab_status.engine.containerd_store and lab_status.engine.image_store == "containerd"
+    # Cross-check with the CLI's own view.
+    out = subprocess.run(["docker", "info", "--format", "{{json .DriverStatus}}"], capture_output=True, text=True)
+    assert "io.containerd.snapshotter.v1" in out.stdout
+
+
+def test_registry_answers_v2_on_loopback_only(lab_status, lab_config):
+    resp = requests.get(f"http://{lab_config.registry_address}/v2/", timeout=5)
+    assert resp.status_code == 200
+    assert resp.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+    listeners = _listeners(lab_config.registry_port)
+    assert listeners == {"127.0.0.1"}, listeners
+
+
+def _listeners(port: int) -> set[str]:
+    """Local addresses listening on ``port``, read from the kernel's socket tables."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in open(table).read().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.split(":")
+            if state == "0A" and int(hexport, 16) == port:
+                found.add(socket.inet_ntop(socket.AF_INET, bytes.fromhex(addr)[::-1]) if len(addr) == 8 else addr)
+    return found
+
+
+def _get(url, **headers):
+    resp = requests.get(url, headers=headers, timeout=10)
+    resp.raise_for_status()
+    return resp
+
+
+def test_standin_index_lists_exactly_the_lab_platforms(lab_status, lab_config):
+    if lab_status.base.source != "stand-in":
+        pytest.skip("Docker Hub answers: the lab uses the real alpine:3.18")
+    root = f"http://{lab_config.registry_address}/v2/{base.STANDIN_REPOSITORY}"
+    resp = _get(f"{root}/manifests/{base.STANDIN_TAG}", **ACCEPT)
+    digest = "sha256:" + hashlib.sha256(resp.content).hexdigest()
+    assert resp.headers["Docker-Content-Digest"] == digest == lab_status.base.digest
+    index = resp.json()
+    seen = set()
+    for entry in index["manifests"]:
+        p = entry["platform"]
+        seen.add((p["os"], p["architecture"], p.get("variant")))
+        child = _get(f"{root}/manifests/{entry['digest']}", Accept=entry["mediaType"])
+        assert "sha256:" + hashlib.sha256(child.content).hexdigest() == entry["digest"]
+        config = _get(f"{root}/blobs/{child.json()['config']['digest']}").json()
+        assert (config["os"], config["architecture"], config.get("variant")) == (p["os"], p["architecture"], p.get("variant"))
+        assert config["config"]["Labels"]["org.opencontainers.image.description"].startswith("STAND-IN for alpine:3.18")
+    assert seen == LAB_PLATFORMS
+
+
+def test_standin_bytes_equal_skopeos(lab_status, lab_config):
+    if lab_status.base.source != "stand-in":
+        pytest.skip("Docker Hub answers: the lab uses the real alpine:3.18")
+    ref = f"docker://{lab_config.registry_host}/{base.STANDIN_REPOSITORY}:{base.STANDIN_TAG}"
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", ref], capture_output=True, check=True).stdout
+    assert "sha256:" + hashlib.sha256(raw).hexdigest() == lab_status.base.digest
+    cfg = subprocess.run(["skopeo", "inspect", "--config", "--tls-verify=false", "--override-arch", "arm",
+                          "--override-variant", "v7", ref], capture_output=True, check=True, text=True).stdout
+    assert (json.loads(cfg)["architecture"], json.loads(cfg)["variant"]) == ("arm", "v7")
+
+
+def test_second_up_changes_nothing(lab_status, lab_config):
+    before_state = lab_config.state_file.read_text()
+    again = lab.up(lab_config, check_runs=False)
+    assert again.actions == []
+    assert again.base.digest == lab_status.base.digest
+    assert lab_config.state_file.read_text() == before_state  # same registry process
+
+
+# --- one-line errors -------------------------------------------------------------------------------
+
+
+def _one_line_error(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("multiarch-kit: error: ") and "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def test_port_taken_by_another_program(lab_status):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = kit_cli("lab", "up", env={"MULTIARCH_KIT_REGISTRY_PORT": str(port)})
+    assert proc.returncode == 2
+    line = _one_line_error(proc)
+    assert f"port {port} on 127.0.0.1 is taken" in line and "AirPlay" in line
+    assert "MULTIARCH_KIT_REGISTRY_PORT=5001" in line
+
+
+def test_bad_port_value():
+    proc = kit_cli("lab", "status", env={"MULTIARCH_KIT_REGISTRY_PORT": "fivethousand"})
+    assert proc.returncode == 2
+    assert "'fivethousand' is not a port number" in _one_line_error(proc)
+
+
+def test_engine_not_running():
+    proc = kit_cli("lab", "up", env={"DOCKER_HOST": "unix:///tmp/multiarch-kit-no-engine.sock"})
+    assert proc.returncode == 2
+    line = _one_line_error(proc)
+    assert "no Docker engine answers at unix:///tmp/multiarch-kit-no-engine.sock" in line
+    assert "unset DOCKER_HOST" in line
+
+
+def test_doctor_shows_engine_failure_as_a_row():
+    proc = kit_cli("doctor", "--format", "json", env={"DOCKER_HOST": "unix:///tmp/multiarch-kit-no-engine.sock"})
+    assert proc.returncode == 1
+    rows = {r["check"]: r for r in json.loads(proc.stdout)}
+    assert rows["engine"]["status"] == "fail" and "DOCKER_HOST" in rows["engine"]["fix"]
+
+
+@pytest.mark.parametrize(
+    "system, is_root, debian, default_socket, expected",
+    [
+        ("Darwin", False, False, True, "start Docker Desktop"),
+        ("Linux", False, True, True, "provisioning an engine needs root: run 'sudo make run'"),
+        ("Linux", True, True, True, "multiarch-kit lab up"),
+        ("Linux", True, False, True, "install and start Docker Engine"),
+        ("Linux", True, True, False, "unset DOCKER_HOST"),
+    ],
+)
+def test_engine_fix_fits_the_host(system, is_root, debian, default_socket, expected):
+    assert expected in engine.engine_fix(system, is_root, debian, default_socket)
+
+
+def _root_with_unshare() -> bool:
+    import os
+    import shutil
+
+    return os.geteuid() == 0 and bool(shutil.which("unshare")) and bool(shutil.which("setpriv"))
+
+
+def test_provision_script_refuses_non_root():
+    require(_root_with_unshare(), "needs root and util-linux's setpriv (Linux)")
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash",
+                           str(ROOT / "scripts" / "provision-debian.sh")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("provision-debian: run as root (sudo " + str(ROOT / "scripts" / "provision-debian.sh")
+                                   + "): it installs packages and starts dockerd.")
+
+
+def test_missing_buildx(lab_status):
+    """Hide the buildx plugin in a private mount namespace: the kit must say how to install it."""
+    require(_root_with_unshare(), "needs root and util-linux's unshare (Linux)")
+    plugins = json.loads(subprocess.run(["docker", "info", "--format", "{{json .ClientInfo.Plugins}}"],
+                                        capture_output=True, text=True, check=True).stdout)
+    plugin_dir = next(p["Path"] for p in plugins if p["Name"] == "buildx").rsplit("/", 1)[0]
+    hide = ["unshare", "-m", "sh", "-c", f'mount -t tmpfs tmpfs "{plugin_dir}" && exec "$@"', "sh"]
+    proc = kit_cli("lab", "status", prefix=hide)
+    assert proc.returncode == 2
+    line = _one_line_error(proc)
+    assert "docker buildx is not installed" in line and "apt-get install docker-buildx" in line
+    doc = kit_cli("doctor", "--format", "json", prefix=hide)
+    rows = {r["check"]: r for r in json.loads(doc.stdout)}
+    assert rows["buildx"]["status"] == "fail"
+
+
+def test_kit_error_is_one_line():
+    err = KitError("something broke", "do this")
+    assert str(err) == "something broke: do this"

@@ -20,6 +20,7 @@ lab: venv
 
 run: lab
 	$(KIT) doctor
+	$(KIT) notebooks --src notebooks --out results
 
 test: lab
 	$(PY) -m pytest

@@ -12,7 +12,9 @@ import sys
 
 import pandas as pd
 
-from . import __version__, doctor, lab
+from pathlib import Path
+
+from . import __version__, doctor, lab, notebooks
 from .errors import KitError
 
 
@@ -55,6 +57,13 @@ def _cmd_lab(args) -> int:
     return 0
 
 
+def _cmd_notebooks(args) -> int:
+    summary = notebooks.execute_all(Path(args.src), Path(args.out))
+    _print_table(summary)
+    print(f"executed notebooks and HTML copies are in {args.out}/")
+    return 1 if (summary.status != "ok").any() else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
     parser.add_argument("--version", action="version", version=f"multiarch-kit {__version__}")
@@ -65,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="bring the build lab up, show it, or stop what it started")
     p.add_argument("action", choices=["up", "status", "down"])
     p.set_defaults(func=_cmd_lab)
+    p = sub.add_parser("notebooks", help="execute the numbered notebooks headless into a results directory")
+    p.add_argument("--src", default="notebooks", help="folder of the numbered notebooks (default: notebooks)")
+    p.add_argument("--out", default="results", help="where executed notebooks and HTML go (default: results)")
+    p.set_defaults(func=_cmd_notebooks)
     return parser
 
 

@@ -59,3 +59,31 @@ def kit_cli(*args: str, env: dict[str, str] | None = None, prefix: list[str] | N
         (prefix or []) + [exe, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
         timeout=timeout,
     )
+
+
+# --- nbval: say how much of the notebooks' output is really compared ----------------------------------
+
+_IGNORE_MARKS = ("nbval-ignore-output", "nbval-skip")
+_notebook_cells = {"checked": 0, "ignored": 0}
+
+
+def _ignored(cell) -> bool:
+    tags = cell.get("metadata", {}).get("tags", [])
+    first = "".join(cell.get("source", "")).lstrip().splitlines()[:1]
+    return any(t in tags for t in _IGNORE_MARKS) or first in (["# NBVAL_IGNORE_OUTPUT"], ["# NBVAL_SKIP"])
+
+
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        cell = getattr(item, "cell", None)
+        if cell is None or not cell.get("outputs"):
+            continue
+        _notebook_cells["ignored" if _ignored(cell) else "checked"] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    n = _notebook_cells
+    if n["checked"] or n["ignored"]:
+        terminalreporter.write_line(
+            f"notebook cells with output: {n['checked']} checked by nbval, {n['ignored']} ignored (host- or time-dependent)"
+        )

@@ -1,0 +1,57 @@
+"""Run the numbered notebooks headless, as `make run` does, into a results directory.
+
+Each notebook runs in its own folder (so its relative paths work as in JupyterLab) and is written to
+``results/`` twice: executed ``.ipynb`` and ``.html``. A failing notebook is still written, up to the
+failing cell, and the run goes on to the next one; the summary says which failed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from nbconvert import HTMLExporter
+
+from .errors import KitError
+
+
+def numbered(src: Path) -> list[Path]:
+    """The notebooks to run, in order: ``NN-name.ipynb``."""
+    return sorted(p for p in Path(src).glob("[0-9][0-9]-*.ipynb"))
+
+
+def execute(path: Path, out_dir: Path, timeout: int = 3600) -> dict:
+    """Execute one notebook into ``out_dir``; returns a summary row."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    start, error = time.perf_counter(), ""
+    try:
+        client.execute()
+    except CellExecutionError as exc:
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        error = lines[-1] if lines else "a cell failed"
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, out_dir / path.name)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (out_dir / path.with_suffix(".html").name).write_text(html)
+    return {"notebook": path.name, "status": "failed" if error else "ok", "seconds": round(seconds, 1), "error": error}
+
+
+def execute_all(src: Path, out_dir: Path) -> pd.DataFrame:
+    """Execute every numbered notebook in ``src`` into ``out_dir`` and return one row per notebook."""
+    books = numbered(src)
+    if not books:
+        raise KitError(f"no numbered notebooks (NN-name.ipynb) in {src}", "run from the repository's root")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KitError(f"cannot create {out_dir} ({exc.strerror})", "choose a writable --out directory") from None
+    rows = []
+    for path in books:
+        print(f"running {path.name} ...", flush=True)
+        rows.append(execute(path, out_dir))
+    return pd.DataFrame(rows)

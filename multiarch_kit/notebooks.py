@@ -7,6 +7,7 @@ failing cell, and the run goes on to the next one; the summary says which failed
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def execute(path: Path, out_dir: Path, timeout: int = 3600) -> dict:
     try:
         client.execute()
     except CellExecutionError as exc:
-        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # IPython colours its tracebacks
+        lines = [line for line in plain.strip().splitlines() if line.strip()]
         error = lines[-1] if lines else "a cell failed"
     seconds = time.perf_counter() - start
     nbformat.write(nb, out_dir / path.name)

@@ -160,6 +160,12 @@ def _read_state(cfg: LabConfig) -> dict | None:
 
 
 def _alive(pid: int) -> bool:
+    # A registry started by this very process lingers as a zombie until reaped; reap it first.
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
     try:
         os.kill(pid, 0)
         return True

@@ -180,3 +180,44 @@ def test_missing_buildx(lab_status):
 def test_kit_error_is_one_line():
     err = KitError("something broke", "do this")
     assert str(err) == "something broke: do this"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
+    """A registry the reader runs is used but never stopped; the lab's own one is stopped."""
+    import shutil
+    import time
+
+    require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
+    outside_port, ours_port = _free_port(), _free_port()
+    conf = tmp_path / "outside.yml"
+    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'outside'}\n"
+                    f"http:\n  addr: 127.0.0.1:{outside_port}\n")
+    outside = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if lab.registry.ping(f"127.0.0.1:{outside_port}"):
+                break
+            time.sleep(0.1)
+        other = lab.LabConfig(lab_dir=tmp_path / "lab-a", registry_port=outside_port)
+        assert lab._start_registry(other) == "reused"
+        assert lab.registry_info(other).kind == "external"
+        assert lab.down(other) == []
+        assert lab.registry.ping(f"127.0.0.1:{outside_port}")
+
+        mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
+        assert lab._start_registry(mine) == "started"
+        info = lab.registry_info(mine)
+        assert (info.kind, info.started_by_lab) == ("docker-registry", True)
+        stopped = lab.down(mine)
+        assert len(stopped) == 1 and stopped[0].startswith("registry")
+        assert not lab.registry.ping(f"127.0.0.1:{ours_port}")
+        assert lab.registry.ping(f"127.0.0.1:{outside_port}")
+    finally:
+        outside.terminate()
+        outside.wait()

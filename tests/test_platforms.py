@@ -1,0 +1,232 @@
+"""containerd's documented platform semantics, as tables, plus hypothesis round trips."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from multiarch_kit import platforms as pf
+from multiarch_kit.errors import KitError
+from multiarch_kit.platforms import Platform
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("linux/amd64", ("linux", "amd64", "")),
+        ("linux/x86_64", ("linux", "amd64", "")),
+        ("linux/x86-64", ("linux", "amd64", "")),
+        ("linux/amd64/v1", ("linux", "amd64", "")),
+        ("linux/amd64/v3", ("linux", "amd64", "v3")),
+        ("linux/i386", ("linux", "386", "")),
+        ("linux/aarch64", ("linux", "arm64", "")),
+        ("linux/arm64", ("linux", "arm64", "")),
+        ("linux/arm64/v8", ("linux", "arm64", "v8")),  # three parts keep v8
+        ("linux/aarch64/8", ("linux", "arm64", "v8")),
+        ("linux/arm64/v9.0", ("linux", "arm64", "v9")),
+        ("linux/arm", ("linux", "arm", "")),  # two parts: v7 shown as plain arm
+        ("linux/arm/v7", ("linux", "arm", "v7")),
+        ("linux/arm/7", ("linux", "arm", "v7")),
+        ("linux/arm/6", ("linux", "arm", "v6")),
+        ("linux/armhf", ("linux", "arm", "")),
+        ("linux/armel", ("linux", "arm", "v6")),
+        ("Linux/AMD64", ("linux", "amd64", "")),
+        ("macos/arm64", ("darwin", "arm64", "")),
+        ("aarch64", ("linux", "arm64", "")),  # a lone architecture: linux
+        ("armhf", ("linux", "arm", "")),
+        ("arm64", ("linux", "arm64", "")),
+        ("windows(10.0.17763+win32k)/amd64", ("windows", "amd64", "")),
+    ],
+)
+def test_parse(text, expected):
+    p = pf.parse(text)
+    assert (p.os, p.architecture, p.variant) == expected
+
+
+def test_parse_os_version_and_features():
+    p = pf.parse("windows(10.0.17763+win32k+foo)/amd64")
+    assert (p.os_version, p.os_features) == ("10.0.17763", ("win32k", "foo"))
+
+
+def test_lone_os_takes_this_process_architecture():
+    p = pf.parse("linux")
+    assert p.os == "linux" and p.architecture in pf.KNOWN_ARCH
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "/", "/linux/amd64", "linux/amd64/", "linux//amd64", "linux/amd 64", "linux/amd64&", "linux/arm/v7/x",
+     "linux/*", "nonsense", " linux/amd64", "linux/am$d64"],
+)
+def test_parse_rejects(text):
+    with pytest.raises(ValueError):
+        pf.parse(text)
+
+
+@pytest.mark.parametrize(
+    "raw, normalized",
+    [
+        (Platform("linux", "aarch64", "v8"), "linux/arm64"),
+        (Platform("linux", "arm64", "v8.0"), "linux/arm64"),
+        (Platform("linux", "arm64", "9"), "linux/arm64/v9"),
+        (Platform("linux", "arm", ""), "linux/arm/v7"),
+        (Platform("linux", "arm", "5"), "linux/arm/v5"),
+        (Platform("linux", "armhf", ""), "linux/arm/v7"),
+        (Platform("LINUX", "x86_64", "v1"), "linux/amd64"),
+        (Platform("linux", "i386", "v9"), "linux/386"),
+    ],
+)
+def test_normalize(raw, normalized):
+    assert pf.format(pf.normalize(raw)) == normalized
+
+
+def test_format():
+    assert pf.format(Platform("linux", "arm", "v7")) == "linux/arm/v7"
+    assert pf.format(Platform("", "amd64")) == "unknown"
+
+
+def _fmt(matcher):
+    return [pf.format(w) for w in matcher.wanted]
+
+
+@pytest.mark.parametrize(
+    "want, vector",
+    [
+        ("linux/amd64", ["linux/amd64", "linux/386"]),
+        ("linux/amd64/v3", ["linux/amd64/v3", "linux/amd64/v2", "linux/amd64", "linux/386"]),
+        ("linux/arm/v7", ["linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
+        ("linux/arm/v5", ["linux/arm/v5"]),
+        ("linux/arm64", ["linux/arm64", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
+        ("linux/arm64/v8.2", ["linux/arm64/v8.2", "linux/arm64/v8.1", "linux/arm64", "linux/arm/v8", "linux/arm/v7",
+                              "linux/arm/v6", "linux/arm/v5"]),
+        ("linux/arm64/v9.1", ["linux/arm64/v9.1", "linux/arm64/v9", "linux/arm64/v8.6", "linux/arm64/v8.5",
+                              "linux/arm64/v8.4", "linux/arm64/v8.3", "linux/arm64/v8.2", "linux/arm64/v8.1",
+                              "linux/arm64", "linux/arm/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5"]),
+        ("linux/riscv64", ["linux/riscv64"]),
+    ],
+)
+def test_only_vector(want, vector):
+    assert _fmt(pf.only(want)) == vector
+
+
+@pytest.mark.parametrize(
+    "want, candidate, ok",
+    [
+        ("linux/arm64", "linux/arm64/v8", True),
+        ("linux/arm64", "linux/aarch64", True),
+        ("linux/arm64", "linux/arm/v7", True),
+        ("linux/arm64", "linux/amd64", False),
+        ("linux/amd64", "linux/386", True),
+        ("linux/amd64", "linux/arm64", False),
+        ("linux/arm/v7", "linux/arm/v6", True),
+        ("linux/arm/v6", "linux/arm/v7", False),
+        ("linux/arm/v7", "linux/arm64", False),
+        ("linux/amd64", "windows/amd64", False),
+    ],
+)
+def test_only_match(want, candidate, ok):
+    assert pf.only(want).match(pf.parse(candidate)) is ok
+
+
+def test_only_strict_matches_only_itself_after_normalisation():
+    m = pf.only_strict("linux/arm64")
+    assert m.match(pf.parse("linux/aarch64/v8"))
+    assert not m.match(pf.parse("linux/arm/v7"))
+    assert not pf.only_strict("linux/amd64").match(pf.parse("linux/386"))
+
+
+def test_ranking_prefers_the_exact_platform():
+    m = pf.only("linux/arm64")
+    assert m.less(pf.parse("linux/arm64"), pf.parse("linux/arm/v7"))
+    assert m.less(pf.parse("linux/arm/v7"), pf.parse("linux/arm/v6"))
+    assert not m.less(pf.parse("linux/amd64"), pf.parse("linux/arm/v6"))
+
+
+def test_windows_os_version_must_match_build():
+    m = pf.only(pf.parse("windows(10.0.17763)/amd64"))
+    assert m.match(Platform("windows", "amd64", os_version="10.0.17763.1234"))
+    assert not m.match(Platform("windows", "amd64", os_version="10.0.20348.1"))
+
+
+# --- select / explain -------------------------------------------------------------------------------
+
+def _d(platform, digest, attestation_of=None):
+    os_, arch, *var = platform.split("/")
+    d = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1,
+         "platform": {"os": os_, "architecture": arch, **({"variant": var[0]} if var else {})}}
+    if attestation_of:
+        d["annotations"] = {"vnd.docker.reference.type": "attestation-manifest",
+                            "vnd.docker.reference.digest": attestation_of}
+    return d
+
+
+INDEX = [_d("linux/amd64", "sha256:a"), _d("linux/arm/v6", "sha256:b6"), _d("linux/arm/v7", "sha256:b7"),
+         _d("linux/arm64", "sha256:c"), _d("unknown/unknown", "sha256:att", attestation_of="sha256:a")]
+
+
+@pytest.mark.parametrize(
+    "want, digest",
+    [("linux/amd64", "sha256:a"), ("linux/arm64", "sha256:c"), ("linux/arm/v7", "sha256:b7"),
+     ("linux/arm/v6", "sha256:b6"), ("linux/arm/v8", "sha256:b7")],
+)
+def test_select(want, digest):
+    assert pf.select(INDEX, want)["digest"] == digest
+
+
+def test_select_falls_back_to_32_bit_arm_on_arm64():
+    index = [_d("linux/amd64", "sha256:a"), _d("linux/arm/v6", "sha256:b6"), _d("linux/arm/v7", "sha256:b7")]
+    assert pf.select(index, "linux/arm64")["digest"] == "sha256:b7"
+
+
+def test_select_keeps_index_order_between_equal_ranks():
+    index = [_d("linux/arm64", "sha256:first"), _d("linux/arm64/v8", "sha256:second")]
+    assert pf.select(index, "linux/arm64")["digest"] == "sha256:first"
+
+
+def test_select_never_picks_attestations_and_lists_what_is_there():
+    with pytest.raises(KitError) as err:
+        pf.select([_d("linux/amd64", "sha256:a"), _d("unknown/unknown", "sha256:att", "sha256:a")], "linux/s390x")
+    assert "no image for linux/s390x" in err.value.message and "(it has: linux/amd64)" in err.value.message
+
+
+def test_select_bad_platform_is_a_kit_error():
+    with pytest.raises(KitError, match="invalid platform"):
+        pf.select(INDEX, "linux//arm64")
+
+
+def test_explain():
+    df = pf.explain(INDEX, "linux/arm64")
+    assert list(df.platform) == ["linux/amd64", "linux/arm/v6", "linux/arm/v7", "linux/arm64", "unknown/unknown"]
+    assert list(df.match) == [False, True, True, True, False]
+    assert list(df["rank"].astype(object).where(df["rank"].notna(), None)) == [None, 3, 2, 0, None]
+    assert list(df.chosen) == [False, False, False, True, False]
+    assert df.reason[4].startswith("attestation")
+
+
+# --- hypothesis: parse/format round trips and only ValueError escapes -----------------------------------
+
+ARCH_VARIANTS = [("amd64", ""), ("amd64", "v2"), ("amd64", "v3"), ("386", ""), ("arm64", ""), ("arm64", "v8.2"),
+                 ("arm64", "v9"), ("arm", "v5"), ("arm", "v6"), ("arm", "v7"), ("arm", "v8"), ("riscv64", ""),
+                 ("s390x", ""), ("ppc64le", "")]
+normalized_platforms = st.builds(
+    lambda os_, av: Platform(os_, *av), st.sampled_from(sorted(pf.KNOWN_OS)), st.sampled_from(ARCH_VARIANTS)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(normalized_platforms)
+def test_format_then_parse_round_trips(p):
+    assert pf.normalize(pf.parse(pf.format(p))) == pf.normalize(p)
+    assert pf.format(pf.normalize(pf.parse(pf.format(p)))) == pf.format(pf.normalize(p))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="linuxarm64dw/v7._-( )+*&", max_size=30))
+def test_parse_raises_only_value_error(text):
+    try:
+        p = pf.parse(text)
+    except ValueError:
+        return
+    # Whatever parses formats to text that parses back to the same os/architecture/variant.
+    again = pf.normalize(pf.parse(pf.format(p)))
+    assert (again.os, again.architecture, again.variant) == (pf.normalize(p).os, pf.normalize(p).architecture,
+                                                             pf.normalize(p).variant)

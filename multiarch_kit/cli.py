@@ -14,7 +14,7 @@ import pandas as pd
 
 from pathlib import Path
 
-from . import __version__, doctor, lab, notebooks
+from . import __version__, doctor, lab, manifests, notebooks
 from .errors import KitError
 
 
@@ -64,6 +64,55 @@ def _cmd_notebooks(args) -> int:
     return 1 if (summary.status != "ok").any() else 0
 
 
+def _cmd_inspect(args) -> int:
+    if args.platform:
+        from .platforms import parse
+
+        try:
+            parse(args.platform)
+        except ValueError as exc:
+            raise KitError(f"invalid platform: {exc}", "write it as os/arch[/variant], e.g. linux/arm64") from None
+    if args.raw:
+        # Only what is needed: the top-level bytes, or the one child a runtime would pull.
+        from .references import open_source
+
+        source = open_source(args.reference)
+        raw, media_type = source.top()
+        if args.platform:
+            top = manifests.parse(raw, media_type)
+            if isinstance(top, manifests.Index):
+                raw = source.manifest(manifests.select_entry(top.manifests, args.platform).digest)
+            else:
+                found = manifests.inspect(args.reference).select(args.platform)
+                _check_single(found, args.platform)
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        return 0
+    result = manifests.inspect(args.reference)
+    if args.platform:
+        entry = result.select(args.platform)
+        _check_single(entry, args.platform) if not result.is_index else None
+        result = manifests.Inspection(result.reference, result.top, [entry], result.media_type, result.rate_limit)
+    if args.format == "json":
+        print(json.dumps(result.as_json(), indent=2))
+        return 0
+    kind = manifests.SHORT_NAMES.get(result.media_type, result.media_type)
+    print(f"{result.reference}: {kind} {result.digest}")
+    table = result.table().drop(columns=["config size", "attests"])
+    _print_table(table)
+    if result.rate_limit:
+        print("rate limit: " + ", ".join(f"{k}={v}" for k, v in result.rate_limit.items()))
+    return 0
+
+
+def _check_single(entry, platform: str) -> None:
+    from .platforms import format as fmt, only
+
+    if entry.platform is not None and not only(platform).match(entry.platform):
+        raise KitError(f"the image is for {fmt(entry.platform)}, which cannot run on {platform}",
+                       "build it for that platform too (docker buildx build --platform ...)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
     parser.add_argument("--version", action="version", version=f"multiarch-kit {__version__}")
@@ -74,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="bring the build lab up, show it, or stop what it started")
     p.add_argument("action", choices=["up", "status", "down"])
     p.set_defaults(func=_cmd_lab)
+    p = sub.add_parser("inspect", help="show what an image reference holds (registry, archive or OCI layout)")
+    p.add_argument("reference", help="docker://NAME[:TAG|@DIGEST] (default transport), oci-archive:PATH, "
+                   "docker-archive:PATH, oci:DIR")
+    p.add_argument("--raw", action="store_true", help="write the manifest bytes exactly as stored")
+    p.add_argument("--platform", help="resolve like a runtime on this platform, e.g. linux/arm64")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_inspect)
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless into a results directory")
     p.add_argument("--src", default="notebooks", help="folder of the numbered notebooks (default: notebooks)")
     p.add_argument("--out", default="results", help="where executed notebooks and HTML go (default: results)")

@@ -1,25 +1,92 @@
-"""Registry HTTP API v2: ask a registry what it holds.
+"""Registry HTTP API v2: ask a registry what a name holds, byte for byte.
 
-The lab needs two questions answered: does this address serve the v2 API (:func:`ping`), and what
-digest does a tag point at (:func:`head_manifest`). HEAD requests carry the full Accept list so the
-registry answers with the stored manifest's own media type and digest instead of converting it.
+Requests go through python-dxf (maintained, small, on PyPI): it sends the full manifest Accept list,
+hands back the ``requests.Response`` (so the kit keeps the exact bytes and every header, which
+``--raw`` byte-equality with skopeo and the rate-limit display need), performs Docker Hub's anonymous
+bearer-token flow from ``WWW-Authenticate``, and streams blobs while checking their sha256. oras-py would
+also fit, but it is built around pushing and pulling artifacts to files, not returning raw manifests.
+The kit does not use python-dxf's own platform selection (see :mod:`multiarch_kit.platforms`).
+
+Every manifest is checked: the registry's ``Docker-Content-Digest`` header, the sha256 of the bytes
+received and, when asked by digest, the digest asked for must all agree. Plain HTTP is used only for
+loopback registries (the lab's); anything else is HTTPS.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import re
+from dataclasses import dataclass, field
 
 import requests
+from dxf import DXF, DXFBase
+from dxf import exceptions as dxf_errors
 
 from .errors import KitError
 
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 ACCEPT = ", ".join(MANIFEST_TYPES)
+
+DOCKER_HUB = "registry-1.docker.io"
+_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DEFAULT_TIMEOUT = 30.0
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def is_digest(text: str) -> bool:
+    return bool(_DIGEST.match(text))
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    return name in ("localhost", "[::1]", "::1") or name.startswith("127.")
+
+
+def base_url(address: str) -> str:
+    """``http://`` for loopback addresses (the lab registry), ``https://`` for everything else."""
+    return ("http://" if is_loopback(address) else "https://") + address
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """Registry host and repository for an image name, the way Docker reads it.
+
+    ``alpine`` -> (registry-1.docker.io, library/alpine); ``zerok/multiarch-test`` -> (registry-1.docker.io,
+    zerok/multiarch-test); ``localhost:5000/x`` -> (localhost:5000, x). The first part is a host when it
+    holds a dot or a colon or is ``localhost``.
+    """
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        host, repo = first, rest
+    else:
+        host, repo = "docker.io", name
+    if host in _HUB_ALIASES:
+        host = DOCKER_HUB
+        if "/" not in repo:
+            repo = "library/" + repo
+    return host, repo
+
+
+@dataclass
+class Fetched:
+    """A manifest as the registry stored it."""
+
+    raw: bytes
+    media_type: str
+    digest: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rate_limit(self) -> dict[str, str]:
+        """Docker Hub's pull allowance headers (``ratelimit-limit``, ``ratelimit-remaining``), when sent."""
+        return {k: v for k, v in self.headers.items() if k.lower().startswith("ratelimit-")}
 
 
 @dataclass
@@ -31,11 +98,101 @@ class ManifestHead:
     size: int
 
 
-def base_url(address: str) -> str:
-    """``http://`` for loopback addresses (the lab registry), ``https://`` for everything else."""
-    host = address.rsplit(":", 1)[0] if address.count(":") == 1 else address
-    loopback = host in ("localhost", "::1", "[::1]") or host.startswith("127.")
-    return ("http://" if loopback else "https://") + address
+class Registry:
+    """One repository on one registry (``Registry("localhost:5000", "multiarch-kit/hello")``)."""
+
+    def __init__(self, host: str, repository: str, timeout: float = DEFAULT_TIMEOUT):
+        self.host, self.repository, self.timeout = host, repository, timeout
+        self._dxf = DXF(host, repository, auth=self._anonymous, insecure=is_loopback(host), timeout=timeout)
+
+    @staticmethod
+    def _anonymous(dxf: DXFBase, response: requests.Response) -> None:
+        # Public images only: fetch an anonymous token from the realm the 401 names and retry.
+        if dxf._insecure or "bearer" not in response.headers.get("WWW-Authenticate", "").lower():
+            return
+        dxf.authenticate(response=response)
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+    def _call(self, what: str, fn, *args):
+        try:
+            return fn(*args)
+        except requests.HTTPError as exc:
+            raise self._http_error(what, exc.response) from None
+        except requests.Timeout:
+            raise KitError(f"registry {self.host} did not answer within {self.timeout:g} s",
+                           "check the network, or raise the timeout") from None
+        except requests.ConnectionError:
+            fix = "run 'multiarch-kit lab up'" if is_loopback(self.host) else "check the name and your network"
+            raise KitError(f"registry {self.host} does not answer", fix) from None
+        except dxf_errors.DXFError as exc:
+            raise KitError(f"registry {self.host}: {exc}") from None
+
+    def _http_error(self, what: str, response: requests.Response) -> KitError:
+        code = response.status_code
+        if code == 404:
+            return KitError(f"{self.where} has no {what} (404)", "check the name and tag, e.g. with skopeo list-tags")
+        if code in (401, 403):
+            return KitError(f"{self.where} refused {what} without credentials ({code})",
+                            "the kit reads public images only: check the name, or make the repository public")
+        if code == 429:
+            return KitError(f"{self.host} rate limit reached while fetching {what} (429{_reset_hint(response)})",
+                            "wait until the limit resets, or use the lab registry")
+        return KitError(f"{self.where} answered {code} for {what}")
+
+    def get_manifest(self, reference: str) -> Fetched:
+        """GET a manifest by tag or digest, checking its digest three ways."""
+        _, resp = self._call(f"manifest {reference}", self._dxf.get_manifest_and_response, reference)
+        raw = resp.content
+        actual = sha256_digest(raw)
+        header = resp.headers.get("Docker-Content-Digest", "")
+        if header and header != actual:
+            raise KitError(f"digest mismatch for {self.where}:{reference}: registry says {header}, bytes hash to "
+                           f"{actual}", "the registry or a proxy altered the manifest; do not trust this copy")
+        if is_digest(reference) and reference != actual:
+            raise KitError(f"digest mismatch: asked for {reference}, received bytes hashing to {actual}",
+                           "the registry served other content for that digest; do not trust it")
+        media = resp.headers.get("Content-Type", "").split(";")[0].strip()
+        return Fetched(raw, media, actual, dict(resp.headers))
+
+    def head_manifest(self, reference: str) -> ManifestHead | None:
+        """HEAD a manifest (Docker Hub does not count HEADs against the pull limit); None when absent."""
+        try:
+            _, resp = self._dxf.head_manifest_and_response(reference)
+        except requests.HTTPError as exc:
+            if exc.response.status_code == 404:
+                return None
+            raise self._http_error(f"manifest {reference}", exc.response) from None
+        except requests.RequestException:
+            return self._call(f"manifest {reference}", self._dxf.head_manifest_and_response, reference)
+        return ManifestHead(resp.headers.get("Docker-Content-Digest", ""),
+                            resp.headers.get("Content-Type", "").split(";")[0].strip(),
+                            int(resp.headers.get("Content-Length") or 0))
+
+    def iter_blob(self, digest: str, chunk_size: int = 1 << 20):
+        """Stream a blob in chunks; python-dxf raises on a sha256 mismatch at the end."""
+        chunks = self._call(f"blob {digest}", self._dxf.pull_blob, digest, False, chunk_size)
+        try:
+            yield from chunks
+        except dxf_errors.DXFDigestMismatchError:
+            raise KitError(f"digest mismatch for blob {digest} from {self.where}", "do not trust this copy") from None
+
+    def get_blob(self, digest: str) -> bytes:
+        """A whole (small) blob, such as an image config, digest-checked."""
+        return b"".join(self.iter_blob(digest))
+
+
+def _reset_hint(response: requests.Response) -> str:
+    retry = response.headers.get("Retry-After")
+    remaining = response.headers.get("ratelimit-remaining", "")
+    window = re.search(r"w=(\d+)", remaining)
+    if retry:
+        return f", retry after {retry} s"
+    if window:
+        return f", the window is {int(window.group(1)) // 3600} h"
+    return ""
 
 
 def ping(address: str, timeout: float = 2.0) -> bool:
@@ -48,18 +205,5 @@ def ping(address: str, timeout: float = 2.0) -> bool:
 
 
 def head_manifest(address: str, repository: str, reference: str, timeout: float = 10.0) -> ManifestHead | None:
-    """HEAD ``/v2/<repository>/manifests/<reference>``; None when the registry does not have it."""
-    url = f"{base_url(address)}/v2/{repository}/manifests/{reference}"
-    try:
-        resp = requests.head(url, headers={"Accept": ACCEPT}, timeout=timeout)
-    except requests.RequestException as exc:
-        raise KitError(f"registry {address} did not answer ({type(exc).__name__})", "run 'multiarch-kit lab up'") from None
-    if resp.status_code == 404:
-        return None
-    if resp.status_code != 200:
-        raise KitError(f"registry {address} answered {resp.status_code} for {repository}:{reference}")
-    return ManifestHead(
-        digest=resp.headers.get("Docker-Content-Digest", ""),
-        media_type=resp.headers.get("Content-Type", ""),
-        size=int(resp.headers.get("Content-Length") or 0),
-    )
+    """HEAD ``repository:reference`` on ``address``; None when the registry does not have it."""
+    return Registry(address, repository, timeout=timeout).head_manifest(reference)

@@ -24,7 +24,7 @@ def test_environment_yml_matches_pyproject():
     conda = {}
     text = (ROOT / "environment.yml").read_text()
     for line in text[text.index("dependencies:"):].splitlines():
-        m = re.match(r"^  - ([^\s:]+.*)$", line)
+        m = re.match(r"^\s+- ([A-Za-z0-9_.][^:]*)$", line.split("#")[0].rstrip())
         if m:
             name, constraint = _requirement(m.group(1))
             conda[name] = constraint.replace("=", "==", 1) if re.match(r"^=[^=]", constraint) else constraint

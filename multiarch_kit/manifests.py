@@ -345,3 +345,38 @@ def inspect(reference: str) -> Inspection:
     from .references import open_source
 
     return follow(open_source(reference), reference)
+
+
+# --- the article's example -------------------------------------------------------------------------------
+
+ARTICLE_EXAMPLE = "goreleaser/goreleaser:v1.20.0"
+
+
+@dataclass
+class Example:
+    """The article's ``goreleaser/goreleaser:v1.20.0`` manifest list, live or as recorded."""
+
+    index: Index
+    source: str  # "live from Docker Hub" or the recording's provenance
+    recorded: dict
+
+
+def article_example(live: bool | None = None) -> Example:
+    """The goreleaser list: looked up live when Docker Hub answers (or ``live=True``), else the recording.
+
+    The recording is the JSON the article printed (2023-09-10); its entries' digests are real, the
+    list's own digest is not (the article re-indented the bytes).
+    """
+    from importlib.resources import files
+
+    from .base import hub_reachable
+
+    data = files("multiarch_kit") / "data"
+    recorded = json.loads((data / "goreleaser-v1.20.0.source.json").read_text())
+    if live is None:
+        live = hub_reachable()
+    if live:
+        result = inspect(f"docker://{ARTICLE_EXAMPLE}")
+        return Example(result.top, "live from Docker Hub", recorded)
+    raw = (data / "goreleaser-v1.20.0.json").read_bytes()
+    return Example(parse(raw), f"recorded: {recorded['recorded_from']}", recorded)

@@ -127,16 +127,21 @@ class Registry:
         except requests.ConnectionError:
             fix = "run 'multiarch-kit lab up'" if is_loopback(self.host) else "check the name and your network"
             raise KitError(f"registry {self.host} does not answer", fix) from None
+        except dxf_errors.DXFUnauthorizedError:
+            raise self._unauthorized(what, 401) from None
         except dxf_errors.DXFError as exc:
             raise KitError(f"registry {self.host}: {exc}") from None
+
+    def _unauthorized(self, what: str, code: int) -> KitError:
+        return KitError(f"{self.where} refused {what} without credentials ({code})",
+                        "the kit reads public images only: check the name, or make the repository public")
 
     def _http_error(self, what: str, response: requests.Response) -> KitError:
         code = response.status_code
         if code == 404:
             return KitError(f"{self.where} has no {what} (404)", "check the name and tag, e.g. with skopeo list-tags")
         if code in (401, 403):
-            return KitError(f"{self.where} refused {what} without credentials ({code})",
-                            "the kit reads public images only: check the name, or make the repository public")
+            return self._unauthorized(what, code)
         if code == 429:
             return KitError(f"{self.host} rate limit reached while fetching {what} (429{_reset_hint(response)})",
                             "wait until the limit resets, or use the lab registry")
@@ -165,8 +170,9 @@ class Registry:
             if exc.response.status_code == 404:
                 return None
             raise self._http_error(f"manifest {reference}", exc.response) from None
-        except requests.RequestException:
-            return self._call(f"manifest {reference}", self._dxf.head_manifest_and_response, reference)
+        except (requests.RequestException, dxf_errors.DXFError):
+            self._call(f"manifest {reference}", self._dxf.head_manifest_and_response, reference)
+            raise
         return ManifestHead(resp.headers.get("Docker-Content-Digest", ""),
                             resp.headers.get("Content-Type", "").split(";")[0].strip(),
                             int(resp.headers.get("Content-Length") or 0))

@@ -319,18 +319,19 @@ def follow(source: Source, reference: str) -> Inspection:
     """Read the top-level manifest from ``source`` and follow it to every entry's manifest and config."""
     raw, media_type = source.top()
     top = parse(raw, media_type)
-    entries: list[Entry] = []
-    if isinstance(top, Index):
-        for d in top.manifests:
-            if d.media_type in INDEX_TYPES:
-                entries.append(Entry(d, None, None))
-                continue
-            child = parse(source.manifest(d.digest), d.media_type)
-            if not isinstance(child, ImageManifest):
-                raise _malformed(f"entry {d.digest} is not an image manifest")
-            entries.append(Entry(d, child, _config(source, child)))
-    else:
-        entries.append(Entry(None, top, _config(source, top)))
+    if not isinstance(top, Index):
+        return Inspection(reference, top, [Entry(None, top, _config(source, top))], top.media_type,
+                          getattr(source, "rate_limit", {}))
+
+    def entry(d: Descriptor) -> Entry:
+        if d.media_type in INDEX_TYPES:
+            return Entry(d, None, None)
+        child = parse(source.manifest(d.digest), d.media_type)
+        if not isinstance(child, ImageManifest):
+            raise _malformed(f"entry {d.digest} is not an image manifest")
+        return Entry(d, child, _config(source, child))
+
+    entries = [entry(d) for d in top.manifests]
     return Inspection(reference, top, entries, top.media_type, getattr(source, "rate_limit", {}))
 
 

@@ -164,15 +164,17 @@ class Registry:
 
     def head_manifest(self, reference: str) -> ManifestHead | None:
         """HEAD a manifest (Docker Hub does not count HEADs against the pull limit); None when absent."""
-        try:
-            _, resp = self._dxf.head_manifest_and_response(reference)
-        except requests.HTTPError as exc:
-            if exc.response.status_code == 404:
-                return None
-            raise self._http_error(f"manifest {reference}", exc.response) from None
-        except (requests.RequestException, dxf_errors.DXFError):
-            self._call(f"manifest {reference}", self._dxf.head_manifest_and_response, reference)
-            raise
+        def head():
+            try:
+                return self._dxf.head_manifest_and_response(reference)[1]
+            except requests.HTTPError as exc:
+                if exc.response is not None and exc.response.status_code == 404:
+                    return None
+                raise
+
+        resp = self._call(f"manifest {reference}", head)
+        if resp is None:
+            return None
         return ManifestHead(resp.headers.get("Docker-Content-Digest", ""),
                             resp.headers.get("Content-Type", "").split(";")[0].strip(),
                             int(resp.headers.get("Content-Length") or 0))

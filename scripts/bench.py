@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 KIT = str(Path(sys.executable).with_name("multiarch-kit"))
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def timed(argv: list[str]) -> float:
@@ -36,6 +37,41 @@ def bench_lab() -> None:
     report("lab up, cold (after lab down)", cold, "none (reported)")
 
 
+def bench_inspect(runs: int = 30) -> None:
+    """In-process inspect of a two-platform index in the lab registry vs a `skopeo inspect --raw` subprocess."""
+    from multiarch_kit import commands, lab, manifests
+    from multiarch_kit.references import open_source
+
+    status = lab.status()
+    ref = f"{status.registry.host}/kit-bench/two:latest"
+    commands.run(["docker", "buildx", "build", *status.base.build_context_args(), "--platform",
+                  "linux/amd64,linux/arm64", "--tag", ref, "--push", str(ROOT / "notebooks" / "article")], echo=False)
+
+    def clock(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    skopeo = ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]
+    run_skopeo = lambda: subprocess.run(skopeo, check=True, stdout=subprocess.DEVNULL)  # noqa: E731
+    full = lambda: manifests.inspect(ref)  # noqa: E731  (top + 4 manifests + 4 configs)
+    top = lambda: open_source(ref).top()  # noqa: E731  (the same single request skopeo --raw makes)
+    for fn in (run_skopeo, full, top):  # warm-up: connections, imports, page cache
+        fn()
+    samples = {"skopeo": [], "full": [], "top": []}
+    for _ in range(runs):  # interleaved, so drift hits all three alike
+        samples["skopeo"].append(clock(run_skopeo))
+        samples["full"].append(clock(full))
+        samples["top"].append(clock(top))
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    print(f"{'skopeo inspect --raw (subprocess)':<34} median {med['skopeo'] * 1000:7.1f} ms")
+    print(f"{'inspect --raw, in-process':<34} median {med['top'] * 1000:7.1f} ms   "
+          f"ratio to skopeo {med['top'] / med['skopeo']:.2f}   target <= 0.5 (same single request as skopeo)")
+    print(f"{'inspect, in-process, full tree':<34} median {med['full'] * 1000:7.1f} ms   "
+          f"ratio to skopeo {med['full'] / med['skopeo']:.2f}   (9 requests: index, 4 manifests, 4 configs)")
+
+
 if __name__ == "__main__":
     print("multiarch-kit benchmarks (wall time, this host)")
     bench_lab()
+    bench_inspect()

@@ -324,6 +324,32 @@ def explain(descriptors, want: Platform | str) -> pd.DataFrame:
     return df
 
 
+# --- who gets what ----------------------------------------------------------------------------------------
+
+# The machines the notebooks ask about, and the platform their engine pulls for.
+DEVICES: dict[str, str] = {
+    "M2 Mac (Docker Desktop)": "linux/arm64",
+    "Intel Mac (Docker Desktop)": "linux/amd64",
+    "Raspberry Pi 4, 64-bit OS": "linux/arm64",
+    "Raspberry Pi 3, 32-bit OS": "linux/arm/v7",
+    "Raspberry Pi Zero": "linux/arm/v6",
+}
+
+
+def who_gets(descriptors, devices: dict[str, str] | None = None) -> pd.DataFrame:
+    """For each device: the platform it asks for, and the entry of the index its engine pulls (or none)."""
+    rows = []
+    for device, want in (devices or DEVICES).items():
+        try:
+            chosen = select(descriptors, want)
+        except KitError:
+            rows.append({"device": device, "asks for": want, "gets": "nothing (no matching manifest)", "digest": ""})
+            continue
+        platform, digest, _ = _entry(chosen)
+        rows.append({"device": device, "asks for": want, "gets": format(platform), "digest": digest})
+    return pd.DataFrame(rows, columns=["device", "asks for", "gets", "digest"])
+
+
 # --- hosts -------------------------------------------------------------------------------------------------
 
 

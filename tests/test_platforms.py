@@ -230,3 +230,12 @@ def test_parse_raises_only_value_error(text):
     again = pf.normalize(pf.parse(pf.format(p)))
     assert (again.os, again.architecture, again.variant) == (pf.normalize(p).os, pf.normalize(p).architecture,
                                                              pf.normalize(p).variant)
+
+
+def test_who_gets():
+    df = pf.who_gets(INDEX[:1] + INDEX[3:])  # amd64, arm64 and an attestation
+    got = dict(zip(df.device, df.gets))
+    assert got["M2 Mac (Docker Desktop)"] == "linux/arm64"
+    assert got["Intel Mac (Docker Desktop)"] == "linux/amd64"
+    assert got["Raspberry Pi 3, 32-bit OS"] == "nothing (no matching manifest)"
+    assert list(df.digest)[:2] == ["sha256:c", "sha256:a"]

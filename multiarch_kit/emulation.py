@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import commands
-from .errors import CommandError, KitError
+from .errors import KitError
 from .platforms import UNAME_MACHINE, arch_of
 
 # binfmt_misc handler names (as Debian's qemu-user-static, tonistiigi/binfmt and Docker Desktop
@@ -126,11 +126,7 @@ class RunCheck:
 
 def run_check(platform: str, image: str, emulator: str, *, echo: bool = True) -> RunCheck:
     """Start a container of ``image`` for ``platform`` and read its ``uname -m``."""
-    argv = ["docker", "run", "--rm", "--platform", platform, image, "uname", "-m"]
-    try:
-        done = commands.run(argv, echo=echo, timeout=300)
-    except CommandError as exc:
-        if "exec format error" in exc.stderr:
-            raise missing_emulator_error(platform) from None
-        raise
+    from .images import run
+
+    done = run(platform, image, "uname", "-m", echo=echo)
     return RunCheck(platform, UNAME_MACHINE.get(platform, "?"), done.stdout.strip(), emulator, done.seconds)

@@ -24,14 +24,16 @@ class CommandError(KitError):
     reader can rerun the command by hand.
     """
 
-    def __init__(self, argv: list[str], returncode: int, stderr: str, fix: str | None = None):
+    def __init__(self, argv: list[str], returncode: int, stderr: str, fix: str | None = None,
+                 reason: str | None = None):
         import shlex
 
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr
         last = _last_line(stderr)
-        message = f"`{shlex.join(self.argv)}` exited with {returncode}" + (f" ({last})" if last else "")
+        # ``reason`` replaces the generic "exited with N" when the kit knows what went wrong.
+        message = reason or (f"`{shlex.join(self.argv)}` exited with {returncode}" + (f" ({last})" if last else ""))
         super().__init__(message, fix)
 
 

@@ -1,0 +1,32 @@
+"""The article's example, as the notebooks reproduce it against the lab registry.
+
+The article pushes ``zerok/multiarch-test`` to Docker Hub; the kit pushes the same names to the lab
+registry (``localhost:5000/multiarch-test``) or to a registry the reader chooses, never to a personal
+Docker Hub account. The Dockerfile in ``notebooks/article/`` is the article's, unchanged.
+"""
+
+from __future__ import annotations
+
+REPOSITORY = "multiarch-test"
+CONTEXT = "article"  # the build context, relative to the notebooks' folder
+PLATFORMS = ["linux/amd64", "linux/arm64"]  # the article's two
+
+
+def image(registry_host: str) -> str:
+    """The article's image name in the given registry."""
+    return f"{registry_host}/{REPOSITORY}"
+
+
+def platform_tag(platform: str) -> str:
+    """The article's per-platform tag: ``linux/amd64`` -> ``latest-amd64``, ``linux/arm/v7`` -> ``latest-armv7``."""
+    return "latest-" + "".join(platform.split("/")[1:])
+
+
+def archive(platform: str, folder: str = "build") -> str:
+    """Where the per-platform tar goes (the article writes ``latest-amd64.tar``)."""
+    return f"{folder}/{platform_tag(platform)}.tar"
+
+
+def expected_log(build_platform: str, target_platform: str) -> str:
+    """What the Dockerfile's RUN step writes to /log."""
+    return f"Building on {build_platform} for {target_platform}"

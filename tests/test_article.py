@@ -1,0 +1,179 @@
+"""The article end to end against the real engine and registry (what notebooks 02-04 show)."""
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import ROOT, require
+from multiarch_kit import article, buildx, images, manifests, platforms
+from multiarch_kit.errors import CommandError
+
+CONTEXT = ROOT / "notebooks" / article.CONTEXT
+
+
+@pytest.fixture(scope="session")
+def build_platform(lab_status):
+    return lab_status.engine.platform
+
+
+@pytest.fixture(scope="session")
+def flow03(lab_status, lab_config, tmp_path_factory):
+    """Article part 1: a build per platform to a tar, docker load, push, docker manifest create and push."""
+    out = tmp_path_factory.mktemp("flow03")
+    name = f"{lab_config.registry_host}/kit-test/article"
+    tags = []
+    for p in article.PLATFORMS:
+        tag = f"{name}:{article.platform_tag(p)}"
+        result = buildx.build(CONTEXT, platforms=[p], tags=[tag], output=f"type=docker,dest={out / (p.replace('/', '-') + '.tar')}",
+                              base=lab_status.base)
+        assert result.exit_code == 0 and result.digest.startswith("sha256:")
+        assert images.load(out / (p.replace('/', '-') + '.tar')) == [tag]
+        pushed = images.push(tag)
+        assert pushed.digest == result.digest  # what was built is what the registry got
+        tags.append(tag)
+    list_ref = f"{name}:latest"
+    images.manifest_create(list_ref, tags)
+    digest = images.manifest_push(list_ref)
+    return list_ref, digest
+
+
+@pytest.fixture(scope="session")
+def flow04(lab_status, lab_config):
+    """Article part 2: one multi-platform build that pushes."""
+    ref = f"{lab_config.registry_host}/kit-test/article-one:latest"
+    result = buildx.build(CONTEXT, platforms=article.PLATFORMS, tags=[ref], push=True, base=lab_status.base)
+    return ref, result
+
+
+def _logs(ref: str) -> dict[str, str]:
+    inspection = manifests.inspect(ref)
+    name = ref.rsplit(":", 1)[0]
+    out = {}
+    for p in article.PLATFORMS:
+        entry = inspection.select(p)
+        done = images.run(p, f"{name}@{entry.digest}", "cat", "/log", echo=False)
+        out[p] = done.stdout.strip()
+    return out
+
+
+def test_manifest_list_resolves_to_each_platforms_image(flow03, build_platform):
+    list_ref, digest = flow03
+    inspection = manifests.inspect(list_ref)
+    assert inspection.media_type == manifests.DOCKER_LIST and inspection.digest == digest
+    assert sorted(platforms.format(e.platform) for e in inspection.images()) == article.PLATFORMS
+    assert _logs(list_ref) == {p: article.expected_log(build_platform, p) for p in article.PLATFORMS}
+
+
+def test_one_command_index_resolves_to_each_platforms_image(flow04, build_platform):
+    ref, result = flow04
+    inspection = manifests.inspect(ref)
+    assert result.digest == inspection.digest  # --metadata-file names what landed in the registry
+    assert inspection.media_type == manifests.OCI_INDEX
+    assert [e.kind for e in inspection.entries].count("attestation") == 2
+    assert _logs(ref) == {p: article.expected_log(build_platform, p) for p in article.PLATFORMS}
+
+
+def test_both_routes_give_the_same_images(flow03, flow04):
+    """The per-platform images are byte-identical configs and layers; only the wrappers differ."""
+    a = {platforms.format(e.platform): e for e in manifests.inspect(flow03[0]).images()}
+    b = {platforms.format(e.platform): e for e in manifests.inspect(flow04[0]).images()}
+    for p in article.PLATFORMS:
+        assert a[p].config.diff_ids == b[p].config.diff_ids
+
+
+def test_rawjson_steps_time_the_run_step(lab_status, tmp_path):
+    result = buildx.build(CONTEXT, platforms=["linux/arm64"], output="type=cacheonly", no_cache=True,
+                          base=lab_status.base, echo=False)
+    run = result.steps[result.steps.name.str.contains("RUN echo")]
+    assert len(run) == 1 and not run.cached.iloc[0] and run.seconds.iloc[0] > 0
+    assert "[linux/arm64" in run.name.iloc[0] or "[1/2]" in run.name.iloc[0]
+    assert result.run_seconds == pytest.approx(run.seconds.iloc[0])
+    assert result.digest is None  # cacheonly exports nothing
+
+
+def test_reproducible_rebuild_gives_the_same_digest(lab_status, tmp_path):
+    digests = []
+    for i in range(2):
+        r = buildx.build(CONTEXT, platforms=["linux/arm64"], output=f"type=docker,dest={tmp_path / f'r{i}.tar'}",
+                         base=lab_status.base, reproducible=True, no_cache=True, echo=False)
+        assert "SOURCE_DATE_EPOCH=" in r.command and "rewrite-timestamp=true" in r.command
+        digests.append(r.digest)
+    assert digests[0] == digests[1]
+    plain = buildx.build(CONTEXT, platforms=["linux/arm64"], output=f"type=docker,dest={tmp_path / 'p.tar'}",
+                         base=lab_status.base, no_cache=True, echo=False)
+    time.sleep(1.1)  # a second later, a non-reproducible build differs (its files carry the build time)
+    plain2 = buildx.build(CONTEXT, platforms=["linux/arm64"], output=f"type=docker,dest={tmp_path / 'p2.tar'}",
+                          base=lab_status.base, no_cache=True, echo=False)
+    assert plain.digest != plain2.digest
+
+
+def test_platform_without_emulator_fails_with_the_handler_and_fix(lab_status):
+    handler = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    require(os.geteuid() == 0 and handler.exists() and lab_status.engine.architecture != "arm64",
+            "needs root and the qemu-aarch64 handler on a non-arm64 engine")
+    handler.write_text("0")  # disable, for this test only
+    try:
+        with pytest.raises(CommandError) as err:
+            buildx.build(CONTEXT, platforms=["linux/arm64"], output="type=cacheonly", no_cache=True,
+                         base=lab_status.base, echo=False)
+    finally:
+        handler.write_text("1")
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("the engine cannot run linux/arm64: binfmt handler qemu-aarch64 is missing or disabled")
+    assert "update-binfmts --enable" in message
+    assert err.value.argv[:3] == ["docker", "buildx", "build"] and err.value.returncode != 0
+
+
+def test_push_errors_inside_the_stream_are_raised(lab_status, tmp_path):
+    """Push to a registry that wants credentials: the SDK answers 200 and reports the error in a chunk."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "htpasswd").write_text("someone:$2y$05$" + "a" * 53 + "\n")
+    (tmp_path / "config.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"auth:\n  htpasswd:\n    realm: kit-test\n    path: {tmp_path / 'htpasswd'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        target = f"localhost:{port}/private/x:{uuid.uuid4().hex[:8]}"
+        images.tag(lab_status.base.pinned, target)
+        with pytest.raises(CommandError) as err:
+            images.push(target)
+        assert err.value.argv == ["docker", "push", target]
+        assert "auth" in err.value.stderr.lower() or "unauthorized" in err.value.stderr.lower()
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def test_article_names():
+    assert article.platform_tag("linux/amd64") == "latest-amd64"
+    assert article.platform_tag("linux/arm/v7") == "latest-armv7"
+    assert article.archive("linux/arm64") == "build/latest-arm64.tar"
+    assert (CONTEXT / "Dockerfile").read_text() == (
+        "FROM alpine:3.18\nARG TARGETPLATFORM\nARG BUILDPLATFORM\n"
+        'RUN echo "Building on $BUILDPLATFORM for $TARGETPLATFORM" > /log\n')
+
+
+def test_parse_rawjson_keeps_text_apart():
+    objs, other = buildx.parse_rawjson('{\n  "vertexes": [{"digest": "d", "name": "n", "started": '
+                                       '"2026-01-01T00:00:00.5Z", "completed": "2026-01-01T00:00:02Z"}]\n}\n'
+                                       '{"logs": [{"vertex": "d", "data": "aGk="}]}\nERROR: boom\n')
+    assert other == ["ERROR: boom"]
+    steps = buildx.steps_table(objs)
+    assert steps.seconds.iloc[0] == 1.5 and steps.log.iloc[0] == "hi"

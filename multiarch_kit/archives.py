@@ -168,4 +168,18 @@ class DockerArchiveSource:
         raise KitError(f"{self.files.path} has no blob {digest} readable as a whole")
 
 
-__all__ = ["DockerArchiveSource", "LayoutSource", "OCI_INDEX"]
+def top_level(path: str | Path) -> list[str]:
+    """The top-level entries of an image tar (``blobs/``, ``index.json``, ``manifest.json``, ``oci-layout``)."""
+    try:
+        with tarfile.open(path) as tar:
+            names = set()
+            for m in tar.getmembers():
+                parts = m.name.removeprefix("./").split("/")
+                if parts[0]:
+                    names.add(parts[0] + ("/" if len(parts) > 1 or m.isdir() else ""))
+    except (OSError, tarfile.TarError):
+        raise KitError(f"{path} is not a readable tar archive", "build it first with --output=type=docker|oci,dest=...") from None
+    return sorted(names)
+
+
+__all__ = ["DockerArchiveSource", "LayoutSource", "OCI_INDEX", "top_level"]

@@ -253,8 +253,8 @@ def build(context: str | Path, *, platforms: list[str], tags: list[str] = (), ou
     objects, other = parse_rawjson(done.stderr)
     result = BuildResult(shown, argv, done.returncode, done.seconds, metadata.get("containerimage.digest"), metadata,
                          steps_table(objects), "\n".join(other))
-    runlog.record("build", command=shown, seconds=round(done.seconds, 2), digest=result.digest,
-                  platforms=list(platforms))
+    runlog.record("build", target=", ".join(tags) or (output or ""), platforms=",".join(platforms),
+                  digest=result.digest or "", seconds=round(done.seconds, 2))
     return result
 
 

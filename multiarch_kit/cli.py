@@ -59,6 +59,11 @@ def _cmd_lab(args) -> int:
 
 def _cmd_notebooks(args) -> int:
     summary = notebooks.execute_all(Path(args.src), Path(args.out))
+    events = notebooks.summary(Path(args.out))
+    if len(events):
+        print("\nwhat the notebooks built and pushed:")
+        _print_table(events)
+    print()
     _print_table(summary)
     print(f"executed notebooks and HTML copies are in {args.out}/")
     return 1 if (summary.status != "ok").any() else 0

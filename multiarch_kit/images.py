@@ -90,7 +90,7 @@ def push(reference: str) -> PushResult:
     except Exception as exc:
         raise CommandError(argv, 1, str(exc)) from None
     result = PushResult(reference, digest, size, time.perf_counter() - start)
-    runlog.record("push", command=commands.shell_line(argv), digest=digest, seconds=round(result.seconds, 2))
+    runlog.record("push", target=reference, digest=digest, seconds=round(result.seconds, 2))
     return result
 
 
@@ -112,7 +112,7 @@ def manifest_push(list_ref: str, *, insecure: bool = True) -> str:
     argv = ["docker", "manifest", "push"] + (["--insecure"] if insecure else []) + [list_ref]
     done = commands.run(argv, timeout=300)
     digest = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
-    runlog.record("manifest push", command=done.line, digest=digest, seconds=round(done.seconds, 2))
+    runlog.record("manifest push", target=list_ref, digest=digest, seconds=round(done.seconds, 2))
     return digest
 
 

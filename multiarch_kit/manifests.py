@@ -276,6 +276,18 @@ class Inspection:
         return {"reference": self.reference, "digest": self.digest, "mediaType": self.media_type,
                 "kind": SHORT_NAMES.get(self.media_type, self.media_type), "entries": rows}
 
+    def attestations(self) -> pd.DataFrame:
+        """One row per attestation entry: its digest, the image digest it names, and that image's platform."""
+        by_digest = {e.digest: e for e in self.images()}
+        rows = []
+        for e in self.entries:
+            if e.kind != "attestation":
+                continue
+            target = by_digest.get(e.descriptor.attests or "")
+            rows.append({"digest": e.digest, "attests": e.descriptor.attests or "",
+                         "describes": format_platform(target.platform) if target and target.platform else "?"})
+        return pd.DataFrame(rows, columns=["digest", "attests", "describes"])
+
     def shared_blobs(self) -> pd.DataFrame:
         """Configs and layers that more than one entry uses (stored once in the registry)."""
         users: dict[str, tuple[int, str, list[str]]] = {}

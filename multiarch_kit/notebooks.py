@@ -7,6 +7,7 @@ failing cell, and the run goes on to the next one; the summary says which failed
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
+from . import runlog
 from .errors import KitError
 
 
@@ -52,8 +54,27 @@ def execute_all(src: Path, out_dir: Path) -> pd.DataFrame:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise KitError(f"cannot create {out_dir} ({exc.strerror})", "choose a writable --out directory") from None
+    log = out_dir / "runlog.jsonl"
+    log.unlink(missing_ok=True)
     rows = []
-    for path in books:
-        print(f"running {path.name} ...", flush=True)
-        rows.append(execute(path, out_dir))
+    previous = os.environ.get(runlog.ENV)
+    os.environ[runlog.ENV] = str(log.resolve())  # kernels inherit it: builds and pushes record themselves
+    try:
+        for path in books:
+            print(f"running {path.name} ...", flush=True)
+            rows.append(execute(path, out_dir))
+    finally:
+        if previous is None:
+            os.environ.pop(runlog.ENV, None)
+        else:
+            os.environ[runlog.ENV] = previous
     return pd.DataFrame(rows)
+
+
+def summary(out_dir: Path) -> pd.DataFrame:
+    """What the notebooks built and pushed during the last run: kind, target, platforms, digest, seconds."""
+    events = runlog.read(Path(out_dir) / "runlog.jsonl")
+    df = pd.DataFrame(events, columns=["kind", "target", "platforms", "digest", "seconds"])
+    df["digest"] = df["digest"].fillna("").str.slice(0, 19)
+    df["platforms"] = df["platforms"].fillna("")
+    return df

@@ -118,6 +118,65 @@ def _check_single(entry, platform: str) -> None:
                        "build it for that platform too (docker buildx build --platform ...)")
 
 
+def _csv_list(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _cmd_bench(args) -> int:
+    from . import bench
+    from .platforms import format as fmt, parse
+
+    folder = Path(args.results) if args.results else bench.results_dir()
+    if args.resume:
+        rows = bench.resume(folder, progress=not args.no_progress)
+    else:
+        try:
+            platform_list = [fmt(parse(p)) for p in _csv_list(args.platforms)]
+        except ValueError as exc:
+            raise KitError(f"invalid platform: {exc}", "write it as os/arch[/variant], e.g. linux/arm64") from None
+        try:
+            sizes = [int(x) for x in _csv_list(args.sizes)]
+        except ValueError:
+            raise KitError(f"--sizes {args.sizes!r} is not a list of whole megabytes", "e.g. --sizes 8,32,64") from None
+        plan = bench.Plan.matrix(_csv_list(args.workloads), platform_list, sizes, repeats=args.repeats,
+                                 warmup=args.warmup, builder=args.builder)
+        print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
+              f"results in {folder / (plan.host_id + '.csv')}")
+        rows = bench.run(plan, folder, progress=not args.no_progress)
+    print(f"measured {len(rows)} builds")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; the notebooks show the same plots inline
+    from . import bench, plots
+
+    folder = Path(args.results) if args.results else bench.results_dir()
+    df = bench.load_results(folder)
+    if df.empty:
+        raise KitError(f"no results in {folder}", "measure first with 'multiarch-kit bench'")
+    summary = bench.summarize(df, args.metric)
+    _print_table(summary.round(3))
+    slow = bench.slowdown(df, "cpu", args.metric)
+    if len(slow):
+        print("\nslowdown against the native platform (cpu workload, median, 95 % CI):")
+        _print_table(slow.round(3))
+    fits = bench.fit_lines(df, "cpu", args.metric)
+    if len(fits):
+        print("\ncost against size (cpu workload):")
+        _print_table(fits.round(4))
+    written = []
+    if len(summary[summary.workload == "cpu"]):
+        written += plots.bars(summary, folder / "plots" / "bars")
+        written += plots.cost_vs_size(df, fits, folder / "plots" / "cost-vs-size")
+    if len(slow):
+        written += plots.compare_hosts(slow, folder / "plots" / "hosts")
+    print("\nplots: " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
     parser.add_argument("--version", action="version", version=f"multiarch-kit {__version__}")
@@ -135,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", help="resolve like a runtime on this platform, e.g. linux/arm64")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_cmd_inspect)
+    p = sub.add_parser("bench", help="measure native vs emulated vs cross builds into results/<host-id>.csv")
+    p.add_argument("--workloads", default="cpu,cross", help="comma-separated: article, cpu, cross (default cpu,cross)")
+    p.add_argument("--platforms", default="linux/amd64,linux/arm64", help="comma-separated target platforms")
+    p.add_argument("--sizes", default="8,32,64", help="comma-separated workload sizes in MB (default 8,32,64)")
+    p.add_argument("--repeats", type=int, default=5, help="measured runs per cell (default 5)")
+    p.add_argument("--warmup", type=int, default=1, help="unrecorded runs per cell first (default 1)")
+    p.add_argument("--builder", help="buildx builder to use (passed to --builder), e.g. a multi-node one")
+    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results)")
+    p.add_argument("--resume", action="store_true", help="finish this host's newest unfinished run")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_bench)
+    p = sub.add_parser("report", help="tables and plots from every host's results")
+    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results)")
+    p.add_argument("--metric", choices=["wall_s", "run_s"], default="wall_s")
+    p.set_defaults(func=_cmd_report)
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless into a results directory")
     p.add_argument("--src", default="notebooks", help="folder of the numbered notebooks (default: notebooks)")
     p.add_argument("--out", default="results", help="where executed notebooks and HTML go (default: results)")

@@ -71,7 +71,54 @@ def bench_inspect(runs: int = 30) -> None:
           f"ratio to skopeo {med['full'] / med['skopeo']:.2f}   (9 requests: index, 4 manifests, 4 configs)")
 
 
+def bench_harness(repeats: int = 8, size_mb: int = 64) -> None:
+    """The bench harness against the bare `docker buildx build` line, timed the same way, side by side.
+
+    Per round, interleaved: harness amd64, bare amd64, harness arm64, bare arm64, harness arm64 (cross).
+    """
+    from multiarch_kit import bench, buildx, lab
+
+    status = lab.status()
+    cells = {"amd64": bench.Cell("cpu", "linux/amd64", size_mb), "arm64": bench.Cell("cpu", "linux/arm64", size_mb),
+             "cross": bench.Cell("cross", "linux/arm64", size_mb)}
+
+    def bare(cell: bench.Cell) -> float:
+        argv = buildx.build_argv(bench.workload_context(cell.workload), platforms=[cell.platform],
+                                 output="type=cacheonly", no_cache=True, build_contexts=status.base.build_context_args(),
+                                 build_args={"MB": str(cell.size_mb)}, progress="quiet")
+        return timed(argv)
+
+    def harness(cell: bench.Cell) -> float:
+        start = time.perf_counter()
+        bench.measure(cell, status)
+        return time.perf_counter() - start
+
+    for cell in cells.values():  # warm-up
+        harness(cell)
+        bare(cell)
+    t = {k: [] for k in ("h_amd64", "b_amd64", "h_arm64", "b_arm64", "h_cross")}
+    for _ in range(repeats):
+        t["h_amd64"].append(harness(cells["amd64"]))
+        t["b_amd64"].append(bare(cells["amd64"]))
+        t["h_arm64"].append(harness(cells["arm64"]))
+        t["b_arm64"].append(bare(cells["arm64"]))
+        t["h_cross"].append(harness(cells["cross"]))
+    m = {k: statistics.median(v) for k, v in t.items()}
+    print(f"cpu workload {size_mb} MB, {repeats} interleaved rounds, median wall time:")
+    for k, label in [("h_amd64", "harness linux/amd64 (native)"), ("b_amd64", "bare    linux/amd64 (native)"),
+                     ("h_arm64", "harness linux/arm64 (emulated)"), ("b_arm64", "bare    linux/arm64 (emulated)"),
+                     ("h_cross", "harness linux/arm64 (cross)")]:
+        print(f"  {label:<32} {m[k]:6.3f} s")
+    overhead = statistics.median([h / b for h, b in zip(t["h_amd64"] + t["h_arm64"], t["b_amd64"] + t["b_arm64"])])
+    print(f"harness overhead (median of harness/bare ratios)   {overhead:.3f}   target <= 1.03")
+    slow_h, slow_b = m["h_arm64"] / m["h_amd64"], m["b_arm64"] / m["b_amd64"]
+    print(f"emulated/native slowdown: harness {slow_h:.2f}, bare {slow_b:.2f}, differ by "
+          f"{abs(slow_h - slow_b) / slow_b * 100:.1f} %   target within 10 %")
+    print(f"cross arm64 / native amd64                         {m['h_cross'] / m['h_amd64']:.2f}   target <= 1.3")
+
+
 if __name__ == "__main__":
     print("multiarch-kit benchmarks (wall time, this host)")
     bench_lab()
     bench_inspect()
+    bench_harness()

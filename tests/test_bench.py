@@ -1,0 +1,219 @@
+"""The experiment harness: files, statistics, resume (real builds), and the two-node builder parser."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import DATA, require
+from multiarch_kit import bench, buildx
+from multiarch_kit.errors import KitError
+
+
+def _row(**over):
+    row = {c: "" for c in bench.COLUMNS}
+    row.update(run_id="r1", host_id="h1", workload="cpu", strategy="native", platform="linux/amd64", size_mb=8,
+               repeat=0, wall_s=1.0, run_s=0.5)
+    row.update(over)
+    return row
+
+
+def test_schema_file_lists_every_column(tmp_path):
+    bench.prepare(tmp_path)
+    schema = json.loads((tmp_path / "schema.json").read_text())
+    assert [c["name"] for c in schema["columns"]] == bench.COLUMNS
+    assert schema["version"] == bench.SCHEMA_VERSION
+    assert {"wall_s", "run_s", "emulator", "node", "cpu_model", "engine_platform"} <= set(bench.COLUMNS)
+
+
+def test_append_keeps_header_once_and_rows_in_order(tmp_path):
+    path = tmp_path / "h1.csv"
+    bench.append_rows(path, [_row(repeat=0)])
+    bench.append_rows(path, [_row(repeat=1), _row(repeat=2)])
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(bench.COLUMNS) and len(lines) == 4
+    assert list(bench.read_rows(path).repeat) == [0, 1, 2]
+
+
+def test_append_refuses_a_file_with_other_columns(tmp_path):
+    path = tmp_path / "h1.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(KitError, match="other columns"):
+        bench.append_rows(path, [_row()])
+    assert path.read_text() == "a,b\n1,2\n"
+
+
+_WRITER = """
+import sys
+from multiarch_kit import bench
+row = {c: "x" * 200 for c in bench.COLUMNS}
+while True:
+    bench.append_rows(sys.argv[1], [row] * 2000)
+"""
+
+
+def test_a_killed_writer_leaves_a_whole_file(tmp_path):
+    path = tmp_path / "h1.csv"
+    bench.append_rows(path, [_row()])
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
+    time.sleep(1.5)  # several appends of ~1 MB each are under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    text = path.read_text()
+    lines = text.splitlines()
+    assert text.endswith("\n") and lines[0] == ",".join(bench.COLUMNS)
+    assert all(line.count(",") == len(bench.COLUMNS) - 1 for line in lines)  # no half-written row
+    assert (len(lines) - 2) % 2000 == 0  # the first row, then whole batches only
+    assert lines[1] == ",".join(str(v) for v in _row().values())
+
+
+def test_disk_full_keeps_the_previous_file(tmp_path):
+    require(os.geteuid() == 0, "needs root to mount a small tmpfs")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        path = small / "h1.csv"
+        bench.append_rows(path, [_row()])
+        before = path.read_bytes()
+        with pytest.raises(KitError) as err:
+            bench.append_rows(path, [_row(workload="x" * 100_000)])
+        assert "No space left on device" in err.value.message and "previous file is intact" in err.value.message
+        assert path.read_bytes() == before
+        assert [p.name for p in small.iterdir()] == ["h1.csv"]  # no temporary file left behind
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
+def test_load_results_merges_hosts_and_skips_strangers(tmp_path, capsys):
+    bench.append_rows(tmp_path / "m2.csv", [_row(host_id="m2", platform="linux/arm64")])
+    bench.append_rows(tmp_path / "intel.csv", [_row(host_id="intel"), _row(host_id="intel", repeat=1)])
+    (tmp_path / "notes.csv").write_text("something,else\n")
+    df = bench.load_results(tmp_path)
+    assert sorted(df.host_id.unique()) == ["intel", "m2"] and len(df) == 3
+    assert df.wall_s.dtype == float and df.size_mb.dtype == int
+    assert "skipped notes.csv" in capsys.readouterr().out
+
+
+def _known():
+    rows = []
+    for size in (0, 10, 20):
+        for rep in range(5):
+            jitter = (rep - 2) * 0.01
+            rows.append(_row(size_mb=size, repeat=rep, wall_s=1 + 0.1 * size + jitter))
+            rows.append(_row(size_mb=size, repeat=rep, platform="linux/arm64", strategy="emulated",
+                             wall_s=1 + 0.3 * size + jitter))
+    df = pd.DataFrame(rows)
+    df["size_mb"], df["wall_s"] = df.size_mb.astype(int), df.wall_s.astype(float)
+    return df
+
+
+def test_summarize_median_and_iqr():
+    s = bench.summarize(_known())
+    cell = s[(s.platform == "linux/amd64") & (s.size_mb == 10)].iloc[0]
+    assert cell["median"] == pytest.approx(2.0) and cell.n == 5
+    assert cell.q1 == pytest.approx(1.99) and cell.q3 == pytest.approx(2.01) and cell.iqr == pytest.approx(0.02)
+
+
+def test_slowdown_with_bootstrap_interval():
+    s = bench.slowdown(_known())
+    at20 = s[(s.platform == "linux/arm64") & (s.size_mb == 20)].iloc[0]
+    assert at20.slowdown == pytest.approx(7.0 / 3.0)
+    assert at20.ci_low <= at20.slowdown <= at20.ci_high
+    assert at20.ci_high - at20.ci_low < 0.05
+    assert s[(s.platform == "linux/amd64")].slowdown.tolist() == [1.0, 1.0, 1.0]
+
+
+def test_bootstrap_interval_covers_a_known_ratio():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(30, 1, 40), rng.normal(10, 0.5, 40)
+    ratio, lo, hi = bench.bootstrap_ratio(a, b)
+    assert lo < 3.0 < hi and lo < ratio < hi
+
+
+def test_fit_lines_recover_overhead_and_slope():
+    f = bench.fit_lines(_known()).set_index("platform")
+    assert f.loc["linux/amd64", "overhead_s"] == pytest.approx(1.0, abs=1e-9)
+    assert f.loc["linux/amd64", "s_per_mb"] == pytest.approx(0.1)
+    assert f.loc["linux/arm64", "s_per_mb"] == pytest.approx(0.3)
+    assert f.loc["linux/arm64", "slope_ratio"] == pytest.approx(3.0)
+
+
+def test_plan_order_interleaves_rounds():
+    plan = bench.Plan.matrix(["cpu"], ["linux/amd64", "linux/arm64"], [1, 2], repeats=2, warmup=0)
+    order = [(r, c.platform, c.size_mb) for r, c in plan.order()]
+    assert order[:4] == [(0, "linux/amd64", 1), (0, "linux/amd64", 2), (0, "linux/arm64", 1), (0, "linux/arm64", 2)]
+    assert order[4:] == [(1, "linux/amd64", 2), (1, "linux/arm64", 1), (1, "linux/arm64", 2), (1, "linux/amd64", 1)]
+
+
+def test_plan_rejects_bad_input():
+    with pytest.raises(KitError, match="unknown workload 'gpu'"):
+        bench.Plan.matrix(["gpu"], ["linux/amd64"], [1])
+    with pytest.raises(KitError, match="repeats must be at least 1"):
+        bench.Plan.matrix(["cpu"], ["linux/amd64"], [1], repeats=0)
+
+
+def test_two_node_builder_parse():
+    b = buildx.parse_inspect((DATA / "buildx-inspect-two-nodes.txt").read_text())
+    assert (b.name, b.driver) == ("kit-two", "remote")
+    assert [(n.name, n.endpoint, n.status) for n in b.nodes] == [
+        ("intel-node", "tcp://127.0.0.1:1234", "inactive"), ("m2-node", "tcp://127.0.0.1:1235", "inactive")]
+    assert b.nodes[1].platforms == ["linux/arm64", "linux/arm/v7"]
+    assert b.platforms == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+
+
+# --- real builds ------------------------------------------------------------------------------------------
+
+def _kit(*args, **kw):
+    return subprocess.Popen([str(Path(sys.executable).with_name("multiarch-kit")), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_ctrl_c_keeps_rows_and_resume_completes(lab_status, tmp_path):
+    args = ["bench", "--workloads", "cpu", "--platforms", "linux/amd64", "--sizes", "1", "--repeats", "6",
+            "--warmup", "0", "--results", str(tmp_path), "--no-progress"]
+    proc = _kit(*args)
+    csv = None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = list(tmp_path.glob("*.csv"))
+        if found and len(found[0].read_text().splitlines()) >= 3:  # header + two measured rows
+            csv = found[0]
+            break
+        time.sleep(0.05)
+    assert csv is not None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert "interrupted after" in err and "multiarch-kit bench --resume" in err and len(err.strip().splitlines()) == 1
+    kept = bench.read_rows(csv)
+    assert 2 <= len(kept) < 6
+    done = _kit("bench", "--resume", "--results", str(tmp_path), "--no-progress")
+    out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    rows = bench.read_rows(csv)
+    assert sorted(rows.repeat.astype(int)) == [0, 1, 2, 3, 4, 5]  # every repeat once, none twice
+    assert rows.run_id.nunique() == 1 and (rows.wall_s.astype(float) > 0).all()
+    assert set(rows.strategy) == {"native"} and set(rows.emulator) == {"native"}
+    again = _kit("bench", "--resume", "--results", str(tmp_path))
+    _, err = again.communicate(timeout=60)
+    assert again.returncode == 2 and "nothing to resume" in err
+
+
+def test_rows_carry_the_host_fingerprint(lab_status, tmp_path):
+    plan = bench.Plan.matrix(["cpu", "cross"], ["linux/arm64"], [1], repeats=1, warmup=0)
+    df = bench.run(plan, tmp_path, progress=False)
+    assert list(df.strategy) == ["emulated", "cross"] or list(df.strategy) == ["native", "cross"]
+    row = df.iloc[0]
+    assert row.engine_platform == lab_status.engine.platform and row.docker_version == lab_status.engine.server_version
+    assert row.builder == "default" and row.driver == "docker" and row.node == "default"
+    assert row.cpu_model and row.host_os and row.kit_version and row.timestamp.endswith("Z")
+    assert row.emulator == ("native" if lab_status.engine.architecture == "arm64" else "qemu")
+    assert (tmp_path / "runs" / f"{plan.run_id}.json").exists() and (tmp_path / "schema.json").exists()

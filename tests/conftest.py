@@ -10,12 +10,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Notebooks 05/06 measure and plot into $MULTIARCH_KIT_RESULTS: under test that is a scratch folder, so a
+# test run never adds rows to the measurements committed in results/. Kernels started by nbval inherit it.
+os.environ.setdefault("MULTIARCH_KIT_RESULTS", tempfile.mkdtemp(prefix="multiarch-kit-results-"))
 DATA = Path(__file__).resolve().parent / "data"
 IN_CI = os.environ.get("CI") == "true"
 

@@ -21,7 +21,7 @@ import tarfile
 from pathlib import Path
 
 from .errors import KitError
-from .registry import DOCKER_MANIFEST, OCI_INDEX, sha256_digest
+from .registry import DOCKER_MANIFEST, OCI_INDEX, DigestReader, sha256_digest
 
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -107,9 +107,9 @@ class LayoutSource:
                            "the archive is corrupt")
         return data
 
-    def open_blob(self, digest: str):
-        """A file object streaming the blob (callers check the digest as they read)."""
-        return self.files.open(_blob_path(digest))
+    def open_blob(self, digest: str) -> DigestReader:
+        """The blob as a stream, checked against its digest at the end."""
+        return DigestReader.from_file(self.files.open(_blob_path(digest)), digest, str(self.files.path))
 
 
 class DockerArchiveSource:
@@ -136,7 +136,7 @@ class DockerArchiveSource:
     def _layer_stream(self, name: str):
         f = self.files.open(name)
         head = f.read(2)
-        f.seek(0) if hasattr(f, "seek") else None
+        f.seek(0)  # tar members and files both seek
         return gzip.GzipFile(fileobj=f) if head == b"\x1f\x8b" else f
 
     def top(self) -> tuple[bytes, str]:
@@ -166,6 +166,14 @@ class DockerArchiveSource:
         if digest == self.config_digest:
             return self._config_raw
         raise KitError(f"{self.files.path} has no blob {digest} readable as a whole")
+
+    def open_blob(self, digest: str) -> DigestReader:
+        """A layer by its diff_id (the synthesised manifest's layer digest), uncompressed and checked."""
+        diff_ids = json.loads(self._config_raw).get("rootfs", {}).get("diff_ids", [])
+        if digest not in diff_ids:
+            raise KitError(f"{self.files.path} has no layer {digest}")
+        name = self.image["Layers"][diff_ids.index(digest)]
+        return DigestReader.from_file(self._layer_stream(name), digest, str(self.files.path))
 
 
 def top_level(path: str | Path) -> list[str]:

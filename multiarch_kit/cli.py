@@ -177,6 +177,32 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_verify(args) -> int:
+    from . import verify
+
+    report = verify.verify(args.reference, run=args.run)
+    table = report.table()
+    table["digest"] = table.digest.str.slice(0, 19)
+    _print_table(table)
+    findings = report.findings()
+    if len(findings):
+        print(f"\n{len(findings)} file(s) do not match their image's platform:")
+        findings["layer_digest"] = findings.layer_digest.str.slice(0, 19)
+        _print_table(findings)
+    for e in report.entries:
+        if not e.config_ok:
+            print(f"the {e.platform} entry's config says {e.config_platform}")
+    print("verified: every image matches its platform" if report.ok else "NOT verified")
+    return 0 if report.ok else 1
+
+
+def _cmd_diff(args) -> int:
+    from . import verify
+
+    _print_table(verify.diff(args.a, args.b))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
     parser.add_argument("--version", action="version", version=f"multiarch-kit {__version__}")
@@ -209,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results)")
     p.add_argument("--metric", choices=["wall_s", "run_s"], default="wall_s")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("verify", help="check each platform's image holds binaries for that platform")
+    p.add_argument("reference", help="a registry reference, oci-archive:PATH, docker-archive:PATH or oci:DIR")
+    p.add_argument("--run", action="store_true", help="also run uname -m in a container of each platform")
+    p.set_defaults(func=_cmd_verify)
+    p = sub.add_parser("diff", help="two references side by side: platforms, digests, media types, attestations")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.set_defaults(func=_cmd_diff)
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless into a results directory")
     p.add_argument("--src", default="notebooks", help="folder of the numbered notebooks (default: notebooks)")
     p.add_argument("--out", default="results", help="where executed notebooks and HTML go (default: results)")

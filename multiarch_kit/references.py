@@ -98,6 +98,9 @@ class RegistrySource:
     def blob(self, digest: str) -> bytes:
         return self.registry.get_blob(digest)
 
+    def open_blob(self, digest: str):
+        return self.registry.open_blob(digest)
+
 
 def open_source(reference: str | Reference):
     """The source that serves ``reference``."""

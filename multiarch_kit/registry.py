@@ -15,6 +15,7 @@ loopback registries (the lab's); anything else is HTTPS.
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from dataclasses import dataclass, field
 
@@ -187,9 +188,53 @@ class Registry:
         except dxf_errors.DXFDigestMismatchError:
             raise KitError(f"digest mismatch for blob {digest} from {self.where}", "do not trust this copy") from None
 
+    def open_blob(self, digest: str) -> DigestReader:
+        """A blob as a stream, checked against its digest at the end."""
+        return DigestReader(self.iter_blob(digest), digest, self.where)
+
     def get_blob(self, digest: str) -> bytes:
         """A whole (small) blob, such as an image config, digest-checked."""
         return b"".join(self.iter_blob(digest))
+
+
+class DigestReader(io.RawIOBase):
+    """A read-only stream over chunks (or another stream) that checks their sha256 once the end is reached.
+
+    Layers are streamed through it, never held whole in memory; a mismatch at the end raises KitError.
+    """
+
+    def __init__(self, chunks, digest: str, where: str):
+        self._chunks = iter(chunks)
+        self._buf = b""
+        self._hash = hashlib.sha256()
+        self._digest, self._where, self._done = digest, where, False
+
+    @classmethod
+    def from_file(cls, fileobj, digest: str, where: str, chunk_size: int = 1 << 20) -> DigestReader:
+        return cls(iter(lambda: fileobj.read(chunk_size), b""), digest, where)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._buf and not self._done:
+            try:
+                self._buf = next(self._chunks)
+                self._hash.update(self._buf)
+            except StopIteration:
+                self._done = True
+                actual = "sha256:" + self._hash.hexdigest()
+                if self._digest.startswith("sha256:") and actual != self._digest:
+                    raise KitError(f"digest mismatch for blob {self._digest} from {self._where}: the bytes hash to "
+                                   f"{actual}", "the source is corrupt; do not trust this copy")
+        n = min(len(b), len(self._buf))
+        b[:n], self._buf = self._buf[:n], self._buf[n:]
+        return n
+
+    def drain(self) -> None:
+        """Read to the end, so the digest is checked even when the reader stopped early."""
+        while self.read(1 << 20):
+            pass
 
 
 def _reset_hint(response: requests.Response) -> str:

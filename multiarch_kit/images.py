@@ -107,6 +107,19 @@ def manifest_create(list_ref: str, images: list[str], *, insecure: bool = True) 
     return commands.run(argv, timeout=300)
 
 
+def manifest_annotate(list_ref: str, image: str, *, arch: str | None = None, os: str | None = None,
+                      variant: str | None = None) -> commands.Completed:
+    """``docker manifest annotate [--arch A] [--os O] [--variant V] LIST IMAGE``: rewrite an entry's platform claim.
+
+    It changes only what the list says, never the image: the way a mislabelled list is made.
+    """
+    argv = ["docker", "manifest", "annotate"]
+    for flag, value in (("--arch", arch), ("--os", os), ("--variant", variant)):
+        if value:
+            argv += [flag, value]
+    return commands.run(argv + [list_ref, image], timeout=60)
+
+
 def manifest_push(list_ref: str, *, insecure: bool = True) -> str:
     """``docker manifest push [--insecure] LIST``: returns the list's digest."""
     argv = ["docker", "manifest", "push"] + (["--insecure"] if insecure else []) + [list_ref]

@@ -117,8 +117,33 @@ def bench_harness(repeats: int = 8, size_mb: int = 64) -> None:
     print(f"cross arm64 / native amd64                         {m['h_cross'] / m['h_amd64']:.2f}   target <= 1.3")
 
 
+def bench_verify_memory() -> None:
+    """Peak memory of `verify` on an image whose layer holds a 100 MB file, in a fresh process."""
+    import tempfile
+
+    from multiarch_kit import buildx, lab
+
+    status = lab.status()
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-bench-") as tmp:
+        context = Path(tmp) / "big"
+        context.mkdir()
+        (context / "Dockerfile").write_text("FROM alpine:3.18\nRUN head -c 104857600 /dev/urandom > /big\n")
+        tar = Path(tmp) / "big.tar"
+        buildx.build(context, platforms=["linux/amd64"], output=f"type=oci,dest={tar}", base=status.base, echo=False)
+        probe = ("import resource, sys, time\nfrom multiarch_kit import verify\n"
+                 "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nt = time.perf_counter()\n"
+                 "verify.verify(sys.argv[1])\n"
+                 "print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t)")
+        out = subprocess.run([sys.executable, "-c", probe, f"oci-archive:{tar}"], capture_output=True, text=True,
+                             check=True).stdout.split()
+    before, peak, seconds = int(out[0]) / 1024, int(out[1]) / 1024, float(out[2])
+    print(f"{'verify, 100 MB layer (oci-archive)':<34} peak RSS {peak:6.1f} MB (after imports {before:.1f} MB, "
+          f"+{peak - before:.1f} MB), {seconds:.2f} s")
+
+
 if __name__ == "__main__":
     print("multiarch-kit benchmarks (wall time, this host)")
     bench_lab()
     bench_inspect()
     bench_harness()
+    bench_verify_memory()

@@ -86,7 +86,7 @@ def parse_inspect(text: str) -> Builder:
         elif key == "Platforms":
             node.platforms = [p.strip().rstrip("*") for p in value.split(",") if p.strip()]
     if builder is None:
-        raise ValueError("not the output of `docker buildx inspect`: no 'Name:' line")
+        raise KitError("not the output of `docker buildx inspect`: no 'Name:' line", "check the builder name")
     return builder
 
 

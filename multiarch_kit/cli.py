@@ -15,7 +15,7 @@ import pandas as pd
 from pathlib import Path
 
 from . import __version__, doctor, lab, manifests, notebooks
-from .errors import KitError
+from .errors import InvalidPlatform, KitError
 
 
 def _print_table(df: pd.DataFrame) -> None:
@@ -75,8 +75,8 @@ def _cmd_inspect(args) -> int:
 
         try:
             parse(args.platform)
-        except ValueError as exc:
-            raise KitError(f"invalid platform: {exc}", "write it as os/arch[/variant], e.g. linux/arm64") from None
+        except InvalidPlatform as exc:
+            raise InvalidPlatform(f"invalid platform: {exc.message}") from None
     if args.raw:
         # Only what is needed: the top-level bytes, or the one child a runtime would pull.
         from .references import open_source
@@ -132,8 +132,8 @@ def _cmd_bench(args) -> int:
     else:
         try:
             platform_list = [fmt(parse(p)) for p in _csv_list(args.platforms)]
-        except ValueError as exc:
-            raise KitError(f"invalid platform: {exc}", "write it as os/arch[/variant], e.g. linux/arm64") from None
+        except InvalidPlatform as exc:
+            raise InvalidPlatform(f"invalid platform: {exc.message}") from None
         try:
             sizes = [int(x) for x in _csv_list(args.sizes)]
         except ValueError:

@@ -17,6 +17,13 @@ class KitError(Exception):
         super().__init__(f"{message}: {fix}" if fix else message)
 
 
+class InvalidPlatform(KitError, ValueError):
+    """A platform string containerd would reject. A ValueError too, as containerd's Parse contract says."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "write it as os/arch[/variant], e.g. linux/arm64")
+
+
 class CommandError(KitError):
     """A command line the kit ran exited non-zero.
 

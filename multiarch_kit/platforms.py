@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .errors import KitError
+from .errors import InvalidPlatform, KitError
 
 # The platforms the lab builds for, in the order the notebooks show them.
 LAB_PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64", "linux/arm/v7")
@@ -118,23 +118,24 @@ def parse(text: str) -> Platform:
     """containerd's ``Parse``: ``os``, ``arch``, ``os/arch`` or ``os/arch/variant``.
 
     A lone architecture gets the OS ``linux`` (images are Linux images here; containerd would use the
-    client's OS); a lone OS gets this process's architecture, as containerd does. Raises ``ValueError``
-    on empty text, empty components (leading or trailing slash), characters outside ``[A-Za-z0-9_.-]``,
-    wildcards, or more than three parts.
+    client's OS); a lone OS gets this process's architecture, as containerd does. Raises
+    :class:`~multiarch_kit.errors.InvalidPlatform` (a ``ValueError`` and a ``KitError``) on empty text, empty
+    components (leading or trailing slash), characters outside ``[A-Za-z0-9_.-]``, wildcards, or more than
+    three parts.
     """
     if not isinstance(text, str):
-        raise ValueError(f"{text!r}: a platform is text like linux/arm64")
+        raise InvalidPlatform(f"{text!r}: a platform is text like linux/arm64")
     if "*" in text:
-        raise ValueError(f"{text!r}: wildcards are not supported in a platform")
+        raise InvalidPlatform(f"{text!r}: wildcards are not supported in a platform")
     parts = text.split("/")
     if len(parts) > 3:
-        raise ValueError(f"{text!r}: a platform has at most three parts, os/architecture/variant")
+        raise InvalidPlatform(f"{text!r}: a platform has at most three parts, os/architecture/variant")
     m = _OS_PART.match(parts[0])
     if not m:
-        raise ValueError(f"{text!r}: {parts[0]!r} is not a valid operating system (expected e.g. linux)")
+        raise InvalidPlatform(f"{text!r}: {parts[0]!r} is not a valid operating system (expected e.g. linux)")
     for part in parts[1:]:
         if not _COMPONENT.match(part):
-            raise ValueError(f"{text!r}: {part!r} is not a valid platform component (letters, digits, _ . - only)")
+            raise InvalidPlatform(f"{text!r}: {part!r} is not a valid platform component (letters, digits, _ . - only)")
     os_name = _normalize_os(m.group(1))
     os_version = m.group(2) or ""
     features = tuple(f for f in (m.group(3) or "").split("+") if f)
@@ -143,10 +144,10 @@ def parse(text: str) -> Platform:
             arch, variant = _process_arch()
             return Platform(os_name, arch, "" if (arch, variant) == ("arm", "v7") else variant, os_version, features)
         if m.group(2) is not None:
-            raise ValueError(f"{text!r}: unknown operating system")
+            raise InvalidPlatform(f"{text!r}: unknown operating system")
         arch, variant = _normalize_arch(parts[0], "")
         if arch not in KNOWN_ARCH:
-            raise ValueError(f"{text!r}: unknown operating system or architecture")
+            raise InvalidPlatform(f"{text!r}: unknown operating system or architecture")
         return Platform("linux", arch, "" if (arch, variant) == ("arm", "v7") else variant)
     if len(parts) == 2:
         arch, variant = _normalize_arch(parts[1], "")
@@ -275,8 +276,8 @@ def select(descriptors, want: Platform | str, *, strict: bool = False):
     """
     try:
         matcher = only_strict(want) if strict else only(want)
-    except ValueError as exc:
-        raise KitError(f"invalid platform: {exc}", "write it as os/arch[/variant], e.g. linux/arm64") from None
+    except InvalidPlatform as exc:
+        raise InvalidPlatform(f"invalid platform: {exc.message}") from None
     candidates = []
     for i, d in enumerate(descriptors):
         platform, _, attestation = _entry(d)

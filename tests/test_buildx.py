@@ -4,6 +4,7 @@ import pytest
 
 from conftest import DATA
 from multiarch_kit import buildx
+from multiarch_kit.errors import KitError
 
 
 def test_parse_default_builder_recorded_on_debian():
@@ -17,7 +18,7 @@ def test_parse_default_builder_recorded_on_debian():
 
 
 def test_parse_rejects_other_text():
-    with pytest.raises(ValueError):
+    with pytest.raises(KitError, match="not the output of `docker buildx inspect`"):
         buildx.parse_inspect("Usage: docker buildx inspect [NAME]")
 
 

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KIT := $(VENV)/bin/multiarch-kit
 
-.PHONY: venv lab run test jupyter bench down
+.PHONY: venv lab run test test-tools jupyter bench down
 
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -22,7 +22,10 @@ run: lab
 	$(KIT) doctor
 	$(KIT) notebooks --src notebooks --out results
 
-test: lab
+test-tools:
+	bash scripts/provision-test-tools.sh
+
+test: lab test-tools
 	$(PY) -m pytest
 
 jupyter: lab

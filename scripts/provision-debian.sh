@@ -8,7 +8,7 @@
 # Files it may change, and nothing else:
 #   /etc/docker/daemon.json                       (merges containerd-snapshotter: true)
 #   /etc/apt/sources.list.d/multiarch-kit-trixie.sources
-#                                                 (Debian 12 only, removed before exit)
+#   /etc/apt/preferences.d/multiarch-kit-trixie   (Debian 12 only, both removed before exit)
 #   dpkg's foreign architectures                  (adds arm64/armhf/amd64 for busybox-static)
 #   /var/run/docker.pid                           (removed only when its process is gone)
 #   $MULTIARCH_KIT_LAB/logs/, $MULTIARCH_KIT_LAB/run/, $MULTIARCH_KIT_LAB/base/debs/
@@ -21,6 +21,7 @@ LOG_DIR=$LAB_DIR/logs
 RUN_DIR=$LAB_DIR/run   # pid files of the daemons this script starts, so 'multiarch-kit lab down' stops only those
 DEB_DIR=$LAB_DIR/base/debs
 TRIXIE_LIST=/etc/apt/sources.list.d/multiarch-kit-trixie.sources
+TRIXIE_PIN=/etc/apt/preferences.d/multiarch-kit-trixie
 # The lab's three platforms as Debian architectures (busybox-static stand-in base).
 BASE_ARCHES="amd64 arm64 armhf"
 
@@ -88,12 +89,17 @@ install_engine() {
   if [ "$VERSION_ID" = 13 ]; then apt_install docker.io containerd docker-buildx; return; fi
   step "adding a temporary apt source for Debian 13 (trixie) from this machine's own mirror"
   trixie_source_list > "$TRIXIE_LIST"
-  trap 'rm -f "$TRIXIE_LIST"' EXIT
+  # Low priority: only the three packages named with /trixie come from Debian 13; every dependency
+  # (libc6, iptables, runc...) stays Debian 12's. Without it apt would take trixie's newer versions of
+  # the dependencies too, and with them libc6 2.41 and base-files 13.
+  mkdir -p "$(dirname "$TRIXIE_PIN")"
+  printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' > "$TRIXIE_PIN"
+  trap 'rm -f "$TRIXIE_LIST" "$TRIXIE_PIN"' EXIT
   apt_updated=0; apt_update
   step "apt-get install docker.io/trixie containerd/trixie docker-buildx/trixie"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     docker.io/trixie containerd/trixie docker-buildx/trixie >/dev/null
-  rm -f "$TRIXIE_LIST"; trap - EXIT
+  rm -f "$TRIXIE_LIST" "$TRIXIE_PIN"; trap - EXIT
   step "removed the temporary trixie source"
   apt_updated=0
 }

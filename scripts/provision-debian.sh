@@ -69,8 +69,8 @@ trixie_source_list() {
   uris=$(awk -v code="$VERSION_CODENAME" '
       /^URIs:/ {u=$2} /^Suites:/ {for (i=2;i<=NF;i++) if ($i==code) ok=1}
       /^Signed-By:/ {k=$2}
-      /^$/ {if (ok) {print u; exit} ok=0}
-      END {if (ok) print u}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+      /^$/ {if (ok && !found) {print u; found=1} ok=0}
+      END {if (ok && !found) print u}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
   keyring=$(awk '/^Signed-By:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
   if [ -z "$uris" ] && [ -r /etc/apt/sources.list ]; then
     uris=$(awk -v code="$VERSION_CODENAME" '$1=="deb" && $3==code {print $2; exit}' /etc/apt/sources.list)

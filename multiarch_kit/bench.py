@@ -284,6 +284,11 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
 
 
 def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan) -> KitError:
+    try:
+        engine.connect(timeout=10)
+    except KitError:
+        return KitError(f"the engine stopped answering after {measured} of {planned} measurements (those are saved)",
+                        f"start it again, then run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
     return KitError(f"a build failed after {measured} of {planned} measurements ({exc.message}); those are saved",
                     (exc.fix + "; then " if exc.fix else "") + f"run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
 

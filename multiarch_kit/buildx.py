@@ -221,6 +221,10 @@ def build(context: str | Path, *, platforms: list[str], tags: list[str] = (), ou
     """
     from . import base as base_mod
 
+    if not Path(context).is_dir():
+        raise KitError(f"build context {context} is not a folder", "give the folder that holds the Dockerfile")
+    if not (Path(context) / "Dockerfile").is_file():
+        raise KitError(f"no Dockerfile in {context}", "add one, or point the build at the folder that has it")
     env = {}
     if reproducible:
         if push or not output or not output.startswith(("type=docker", "type=oci")):

@@ -56,11 +56,16 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     rows.append(Check("image store", PASS if exportable else FAIL,
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
                       "" if exportable else engine.IMAGE_STORE_FIX))
-    base_img = lab.base_image(cfg)
     reg = lab.registry_info(cfg)
     rows.append(Check("registry", PASS if reg.answers else FAIL,
                       f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
                       "" if reg.answers else "run 'multiarch-kit lab up'"))
+    try:
+        base_img = lab.base_image(cfg)
+    except KitError as exc:
+        rows.append(Check("base image", FAIL, exc.message, exc.fix or ""))
+        rows.append(_disk(cfg))
+        return rows
     base_ok = base_img.source == "docker-hub" or bool(base_img.digest)
     rows.append(Check("base image", PASS if base_ok else FAIL,
                       f"{base_img.source}: {base_img.ref}" + (f" @ {base_img.digest}" if base_img.digest else ""),
@@ -89,7 +94,12 @@ def _builder_platforms(cfg, builder, facts, emulation_rows: list[Check]) -> Chec
 def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> list[Check]:
     if base_img is None:
         return [Check("emulation", FAIL, "needs the base image to start test containers", "run 'multiarch-kit lab up'")]
-    handlers = emulation.read_handlers(base_img.pinned, facts.platform)
+    try:
+        handlers = emulation.read_handlers(base_img.pinned, facts.platform)
+    except KitError as exc:
+        # No probe container, so no run can work either: one row says why instead of four.
+        return [Check("emulation", FAIL, f"cannot start a container of the base image: {exc.message}",
+                      exc.fix or "run 'multiarch-kit lab up'")]
     rows = []
     relevant = [h for h in handlers if h.architecture]
     no_f = [h.name for h in relevant if h.enabled and not h.fix_binary]

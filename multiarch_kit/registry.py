@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import time
 from dataclasses import dataclass, field
 
 import requests
@@ -145,7 +146,7 @@ class Registry:
             return self._unauthorized(what, code)
         if code == 429:
             return KitError(f"{self.host} rate limit reached while fetching {what} (429{_reset_hint(response)})",
-                            "wait until the limit resets, or use the lab registry")
+                            "wait until it resets (HEAD requests do not count), or use the lab registry")
         return KitError(f"{self.where} answered {code} for {what}")
 
     def get_manifest(self, reference: str) -> Fetched:
@@ -238,14 +239,20 @@ class DigestReader(io.RawIOBase):
 
 
 def _reset_hint(response: requests.Response) -> str:
-    retry = response.headers.get("Retry-After")
-    remaining = response.headers.get("ratelimit-remaining", "")
-    window = re.search(r"w=(\d+)", remaining)
-    if retry:
-        return f", retry after {retry} s"
+    """When the pull allowance comes back: Retry-After if sent, else the window of Docker Hub's headers."""
+    retry = response.headers.get("Retry-After", "")
+    window = re.search(r"w=(\d+)", response.headers.get("ratelimit-remaining", "")
+                       or response.headers.get("ratelimit-limit", ""))
+    limit = response.headers.get("ratelimit-limit", "").split(";")[0]
+    parts = []
+    if retry.isdigit():
+        at = time.strftime("%H:%M UTC", time.gmtime(time.time() + int(retry)))
+        parts.append(f"resets in {int(retry)} s, at {at}")
+    elif retry:
+        parts.append(f"resets at {retry}")
     if window:
-        return f", the window is {int(window.group(1)) // 3600} h"
-    return ""
+        parts.append(f"{limit or 'the'} pulls per {int(window.group(1)) // 3600} h window")
+    return (", " + "; ".join(parts)) if parts else ""
 
 
 def ping(address: str, timeout: float = 2.0) -> bool:

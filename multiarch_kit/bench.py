@@ -386,7 +386,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     except OSError as exc:
         unsaved = buf.getvalue()
         raise KitError(f"cannot write {path} ({exc.strerror or exc}); the previous file is intact; unsaved rows: "
-                       f"{unsaved.strip()!r}", f"free disk space or use --results DIR, then --resume") from None
+                       f"{unsaved.strip()!r}", "free disk space or use --results DIR, then --resume") from None
 
 
 def read_rows(path: Path) -> pd.DataFrame:

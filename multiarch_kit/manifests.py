@@ -20,7 +20,7 @@ from typing import Protocol
 import pandas as pd
 
 from .errors import KitError
-from .platforms import Platform, format as format_platform, select as select_entry  # noqa: F401 (select_entry is re-exported for the CLI)
+from .platforms import Platform, format as format_platform, select as select_entry
 from .registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256_digest
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

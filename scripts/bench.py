@@ -53,9 +53,9 @@ def bench_inspect(runs: int = 30) -> None:
         return time.perf_counter() - start
 
     skopeo = ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]
-    run_skopeo = lambda: subprocess.run(skopeo, check=True, stdout=subprocess.DEVNULL)  # noqa: E731
-    full = lambda: manifests.inspect(ref)  # noqa: E731  (top + 4 manifests + 4 configs)
-    top = lambda: open_source(ref).top()  # noqa: E731  (the same single request skopeo --raw makes)
+    run_skopeo = lambda: subprocess.run(skopeo, check=True, stdout=subprocess.DEVNULL)
+    full = lambda: manifests.inspect(ref)  # top + 4 manifests + 4 configs
+    top = lambda: open_source(ref).top()  # the same single request skopeo --raw makes
     for fn in (run_skopeo, full, top):  # warm-up: connections, imports, page cache
         fn()
     samples = {"skopeo": [], "full": [], "top": []}

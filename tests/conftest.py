@@ -92,3 +92,39 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"notebook cells with output: {n['checked']} checked by nbval, {n['ignored']} ignored (host- or time-dependent)"
         )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def private_registry(tmp_path):
+    """A real distribution registry on loopback that wants credentials (htpasswd): ``localhost:PORT``."""
+    import time
+
+    import requests
+
+    require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
+    port = free_port()
+    # Never checked: the kit sends no credentials, so any well-formed bcrypt entry will do.
+    (tmp_path / "htpasswd").write_text("someone:$2y$05$" + "a" * 53 + "\n")
+    (tmp_path / "registry.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry-data'}\n"
+        f"auth:\n  htpasswd:\n    realm: kit-test\n    path: {tmp_path / 'htpasswd'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "registry.yml")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 401:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    yield f"localhost:{port}"
+    proc.terminate()
+    proc.wait()

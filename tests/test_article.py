@@ -1,13 +1,11 @@
 """The article end to end against the real engine and registry (what notebooks 02-04 show)."""
 
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from conftest import ROOT, require
 from multiarch_kit import article, buildx, images, manifests, platforms
@@ -130,35 +128,14 @@ def test_platform_without_emulator_fails_with_the_handler_and_fix(lab_status):
     assert err.value.argv[:3] == ["docker", "buildx", "build"] and err.value.returncode != 0
 
 
-def test_push_errors_inside_the_stream_are_raised(lab_status, tmp_path):
+def test_push_errors_inside_the_stream_are_raised(lab_status, private_registry):
     """Push to a registry that wants credentials: the SDK answers 200 and reports the error in a chunk."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    (tmp_path / "htpasswd").write_text("someone:$2y$05$" + "a" * 53 + "\n")
-    (tmp_path / "config.yml").write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"auth:\n  htpasswd:\n    realm: kit-test\n    path: {tmp_path / 'htpasswd'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            try:
-                requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        target = f"localhost:{port}/private/x:{uuid.uuid4().hex[:8]}"
-        images.tag(lab_status.base.pinned, target)
-        with pytest.raises(CommandError) as err:
-            images.push(target)
-        assert err.value.argv == ["docker", "push", target]
-        assert "auth" in err.value.stderr.lower() or "unauthorized" in err.value.stderr.lower()
-    finally:
-        proc.terminate()
-        proc.wait()
+    target = f"{private_registry}/private/x:{uuid.uuid4().hex[:8]}"
+    images.tag(lab_status.base.pinned, target)
+    with pytest.raises(CommandError) as err:
+        images.push(target)
+    assert err.value.argv == ["docker", "push", target]
+    assert "auth" in err.value.stderr.lower() or "unauthorized" in err.value.stderr.lower()
 
 
 def test_article_names():

@@ -8,7 +8,6 @@ Rows already covered elsewhere: engine not running, port taken, buildx missing, 
 import http.server
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys

@@ -39,7 +39,7 @@ def _exercise(parsed):
             platforms.explain(parsed.manifests, want)
         platforms.who_gets(parsed.manifests)
         for d in parsed.manifests:
-            d.is_attestation, d.attests  # noqa: B018 - evaluated for their exceptions
+            d.is_attestation, d.attests  # evaluated for their exceptions
 
 
 @BUDGET

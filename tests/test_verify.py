@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, kit_cli, require
+from conftest import ROOT, kit_cli
 from multiarch_kit import base, buildx, commands, images, verify
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import parse

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, buildx, emulation, engine, lab
+from . import __version__, buildx, commands, emulation, engine, lab
 from .errors import CommandError, KitError
 from .platforms import arch_of
 
@@ -228,11 +228,21 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
+def _build_args(cell: Cell) -> dict[str, str] | None:
+    return {"MB": str(cell.size_mb)} if cell.workload != "article" else None
+
+
+def _measure_argv(cell: Cell, status: lab.LabStatus, builder: str | None) -> list[str]:
+    """The command a measurement runs (less the metadata file, a fresh temporary path each time)."""
+    return buildx.build_argv(workload_context(cell.workload), platforms=[cell.platform], output="type=cacheonly",
+                             no_cache=True, build_contexts=status.base.build_context_args(), builder=builder,
+                             build_args=_build_args(cell))
+
+
 def measure(cell: Cell, status: lab.LabStatus, builder: str | None = None, *, echo: bool = False) -> buildx.BuildResult:
     """One build of ``cell``: no cache, no export (the build's own cost)."""
-    args = {"MB": str(cell.size_mb)} if cell.workload != "article" else None
     return buildx.build(workload_context(cell.workload), platforms=[cell.platform], output="type=cacheonly",
-                        no_cache=True, base=status.base, builder=builder, build_args=args, echo=echo)
+                        no_cache=True, base=status.base, builder=builder, build_args=_build_args(cell), echo=echo)
 
 
 def strategy(cell: Cell, emulator: str) -> str:
@@ -254,6 +264,9 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
     host = describe_host(plan, status)
     todo = [(r, c) for r, c in plan.order() if (r, c) not in (done or set())]
     path = folder / f"{plan.host_id}.csv"
+    if progress:  # each cell's command, once: the measurements repeat it exactly
+        for cell in plan.cells:
+            print("$ " + commands.shell_line(_measure_argv(cell, status, plan.builder)), flush=True)
     added = []
     bar = _progress(len(todo) + plan.warmup * len(plan.cells), progress)
     try:

@@ -243,14 +243,11 @@ def build(context: str | Path, *, platforms: list[str], tags: list[str] = (), ou
         metadata_file = str(Path(tmp) / "metadata.json")
         argv = build_argv(context, platforms=platforms, tags=list(tags), output=output, push=push,
                           build_contexts=base.build_context_args() if base else [], no_cache=no_cache,
-                          provenance=provenance, builder=builder, build_args=build_args)
-        # The metadata file is the kit's own bookkeeping: kept out of the line shown to the reader.
+                          provenance=provenance, builder=builder, metadata_file=metadata_file,
+                          build_args=build_args)
         shown = commands.shell_line(argv, env)
-        if echo:
-            print("$ " + shown, flush=True)
-        full = argv[:-2] + ["--metadata-file", metadata_file] + argv[-2:]
         try:
-            done = commands.run(full, echo=False, env=env or None, timeout=timeout)
+            done = commands.run(argv, echo=echo, env=env or None, timeout=timeout)
         except CommandError as exc:
             raise _build_error(argv, exc, platforms) from None
         metadata = json.loads(Path(metadata_file).read_text()) if Path(metadata_file).exists() else {}

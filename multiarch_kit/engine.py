@@ -44,10 +44,6 @@ class EngineFacts:
     def image_store(self) -> str:
         return "containerd" if self.containerd_store else f"classic ({self.storage_driver})"
 
-    @property
-    def is_docker_desktop(self) -> bool:
-        return "docker desktop" in self.operating_system.lower()
-
 
 def endpoint() -> str:
     """Where the engine is expected: DOCKER_HOST, else the default local socket."""

@@ -76,16 +76,16 @@ def bench_harness(repeats: int = 8, size_mb: int = 64) -> None:
 
     Per round, interleaved: harness amd64, bare amd64, harness arm64, bare arm64, harness arm64 (cross).
     """
-    from multiarch_kit import bench, buildx, lab
+    from multiarch_kit import bench, lab
 
     status = lab.status()
     cells = {"amd64": bench.Cell("cpu", "linux/amd64", size_mb), "arm64": bench.Cell("cpu", "linux/arm64", size_mb),
              "cross": bench.Cell("cross", "linux/arm64", size_mb)}
 
     def bare(cell: bench.Cell) -> float:
-        argv = buildx.build_argv(bench.workload_context(cell.workload), platforms=[cell.platform],
-                                 output="type=cacheonly", no_cache=True, build_contexts=status.base.build_context_args(),
-                                 build_args={"MB": str(cell.size_mb)}, progress="quiet")
+        # The same build line, with no metadata file and no progress stream to parse.
+        argv = [a if not a.startswith("--progress=") else "--progress=quiet"
+                for a in bench._measure_argv(cell, status, None)]
         return timed(argv)
 
     def harness(cell: bench.Cell) -> float:

@@ -309,3 +309,21 @@ def test_malformed_manifest_in_a_layout(tars, tmp_path):
     index["manifests"][0].update(digest=digest, size=len(garbage))
     (layout / "index.json").write_text(json.dumps(index))
     assert "malformed manifest" in _err(f"oci:{layout}")
+
+
+def test_shared_blobs_of_a_platform_independent_layer(lab_status, lab_config, tmp_path):
+    """COPY of the same file gives the same layer for every platform: stored once, used by both entries."""
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "hello.txt").write_text("the same bytes on every platform\n")
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
+    ref = f"{lab_config.registry_host}/kit-test/shared:latest"
+    from multiarch_kit import buildx
+
+    buildx.build(context, platforms=["linux/amd64", "linux/arm64"], tags=[ref], push=True, provenance=False,
+                 reproducible=False, echo=False)
+    result = manifests.inspect(ref)
+    shared = result.shared_blobs()
+    layer = result.images()[0].manifest.layers[0]
+    assert list(shared.digest) == [layer.digest] and shared.role.iloc[0] == "layer"
+    assert shared["used by"].iloc[0] == "linux/amd64, linux/arm64"

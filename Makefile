@@ -28,8 +28,9 @@ test-tools:
 test: lab test-tools
 	$(PY) -m pytest
 
+# Loopback only; root (a provisioned Debian box) must say so explicitly to JupyterLab.
 jupyter: lab
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: lab
 	$(PY) scripts/bench.py

@@ -77,4 +77,11 @@ def summary(out_dir: Path) -> pd.DataFrame:
     df = pd.DataFrame(events, columns=["kind", "target", "platforms", "digest", "seconds"])
     df["digest"] = df["digest"].fillna("").str.slice(0, 19)
     df["platforms"] = df["platforms"].fillna("")
+    # Bench measurements (builds that export nothing) have their own results file: one line for all of them.
+    bench = df.target == "type=cacheonly"
+    if bench.any():
+        folded = {"kind": "bench", "target": f"{int(bench.sum())} measurements (see the results CSV)",
+                  "platforms": ",".join(sorted(set(",".join(df.platforms[bench]).split(",")))), "digest": "",
+                  "seconds": round(float(df.seconds[bench].sum()), 2)}
+        df = pd.concat([df[~bench], pd.DataFrame([folded])], ignore_index=True)
     return df

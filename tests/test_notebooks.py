@@ -28,3 +28,19 @@ def test_runs_in_order_in_the_notebooks_folder_and_keeps_going_after_a_failure(t
     failed = nbformat.read(out / "02-fails.ipynb", as_version=4)
     assert failed.cells[2].outputs == []  # stopped at the failing cell, written anyway
     assert (out / "02-fails.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_summary_folds_bench_measurements(tmp_path):
+    from multiarch_kit import runlog
+
+    log = tmp_path / "runlog.jsonl"
+    lines = [{"kind": "build", "target": "localhost:5000/app:amd64", "platforms": "linux/amd64",
+              "digest": "sha256:" + "a" * 64, "seconds": 1.0}]
+    lines += [{"kind": "build", "target": "type=cacheonly", "platforms": p, "digest": "", "seconds": 0.5}
+              for p in ("linux/amd64", "linux/arm64", "linux/arm64")]
+    log.write_text("".join(__import__("json").dumps(x) + "\n" for x in lines))
+    df = notebooks.summary(tmp_path)
+    assert list(df.kind) == ["build", "bench"] and df.digest[0] == "sha256:aaaaaaaaaaaa"
+    assert df.target[1] == "3 measurements (see the results CSV)" and df.platforms[1] == "linux/amd64,linux/arm64"
+    assert df.seconds[1] == 1.5
+    assert runlog.read(tmp_path / "absent.jsonl") == []

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import subprocess
 import tarfile
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,16 +119,20 @@ def find_debs(deb_dir: Path) -> dict[str, Path]:
     return found
 
 
+def busybox_from_deb(deb: Path) -> bytes:
+    """The static busybox binary inside a ``busybox-static`` package."""
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-deb-") as tmp:
+        commands.run(["dpkg-deb", "--extract", str(deb), tmp], echo=False, timeout=120)
+        return (Path(tmp) / "bin" / "busybox").read_bytes()
+
+
 def write_rootfs(deb: Path, out: Path) -> None:
     """Write a minimal root filesystem tar: busybox from ``deb``, its applet links, /tmp and friends.
 
     Every entry has the same owner and timestamp so the tar, and the layer made from it, is identical
     on every machine.
     """
-    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as src:
-        member = next(m for m in src.getmembers() if m.name in ("./bin/busybox", "bin/busybox"))
-        busybox = src.extractfile(member).read()
+    busybox = busybox_from_deb(deb)
     mtime = int(SOURCE_DATE_EPOCH)
 
     def entry(name: str, kind: bytes, mode: int, **extra) -> tarfile.TarInfo:

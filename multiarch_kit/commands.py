@@ -79,6 +79,23 @@ def run(
     return done
 
 
+def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True) -> subprocess.Popen:
+    """Start ``argv`` in the background, detached from this process, its output appended to ``log``.
+
+    Shown as ``$ ... &``, the way one would start it by hand. For services the kit keeps running
+    (the lab registry); everything else goes through :func:`run`.
+    """
+    argv = [str(a) for a in argv]
+    if echo:
+        print("$ " + shell_line(argv) + " &", flush=True)
+    try:
+        with open(log, "ab") as out:
+            return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+    except FileNotFoundError:
+        raise KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0])) from None
+
+
 def _install_hint(program: str) -> str:
     hints = {
         "docker": "install Docker Desktop (macOS) or run 'sudo scripts/provision-debian.sh' (Debian)",

@@ -17,7 +17,6 @@ import platform as _pyplatform
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -213,11 +212,7 @@ def _start_registry(cfg: LabConfig) -> str:
     cfg.lab_dir.joinpath("logs").mkdir(parents=True, exist_ok=True)
     binary = shutil.which("docker-registry")
     if binary:
-        argv = [binary, "serve", str(_registry_config(cfg))]
-        print("$ " + commands.shell_line(argv) + " &", flush=True)
-        with open(cfg.lab_dir / "logs" / "registry.log", "ab") as log:
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+        proc = commands.start([binary, "serve", str(_registry_config(cfg))], log=cfg.lab_dir / "logs" / "registry.log")
         record = {"kind": "docker-registry", "pid": proc.pid, "port": cfg.registry_port}
     else:
         data = cfg.lab_dir / "registry" / "data"

@@ -21,9 +21,9 @@ import tarfile
 from pathlib import Path
 
 from .errors import KitError
-from .registry import DOCKER_MANIFEST, OCI_INDEX, DigestReader, sha256_digest
+from .manifests import DOCKER_CONFIG
+from .registry import DOCKER_MANIFEST, DigestReader, sha256_digest
 
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 REF_NAME = "org.opencontainers.image.ref.name"
 
@@ -189,5 +189,3 @@ def top_level(path: str | Path) -> list[str]:
         raise KitError(f"{path} is not a readable tar archive", "build it first with --output=type=docker|oci,dest=...") from None
     return sorted(names)
 
-
-__all__ = ["DockerArchiveSource", "LayoutSource", "OCI_INDEX", "top_level"]

@@ -228,21 +228,21 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
-def _build_args(cell: Cell) -> dict[str, str] | None:
-    return {"MB": str(cell.size_mb)} if cell.workload != "article" else None
+def _options(cell: Cell, builder: str | None) -> dict:
+    """The build a measurement runs: no cache, no export (the build's own cost)."""
+    return {"platforms": [cell.platform], "output": "type=cacheonly", "no_cache": True, "builder": builder,
+            "build_args": {"MB": str(cell.size_mb)} if cell.workload != "article" else None}
 
 
-def _measure_argv(cell: Cell, status: lab.LabStatus, builder: str | None) -> list[str]:
-    """The command a measurement runs (less the metadata file, a fresh temporary path each time)."""
-    return buildx.build_argv(workload_context(cell.workload), platforms=[cell.platform], output="type=cacheonly",
-                             no_cache=True, build_contexts=status.base.build_context_args(), builder=builder,
-                             build_args=_build_args(cell))
+def command(cell: Cell, status: lab.LabStatus, builder: str | None = None) -> list[str]:
+    """The command line a measurement of ``cell`` runs (less its metadata file, a fresh temporary path each time)."""
+    return buildx.build_argv(workload_context(cell.workload), build_contexts=status.base.build_context_args(),
+                             **_options(cell, builder))
 
 
 def measure(cell: Cell, status: lab.LabStatus, builder: str | None = None, *, echo: bool = False) -> buildx.BuildResult:
-    """One build of ``cell``: no cache, no export (the build's own cost)."""
-    return buildx.build(workload_context(cell.workload), platforms=[cell.platform], output="type=cacheonly",
-                        no_cache=True, base=status.base, builder=builder, build_args=_build_args(cell), echo=echo)
+    """One measured build of ``cell``."""
+    return buildx.build(workload_context(cell.workload), base=status.base, echo=echo, **_options(cell, builder))
 
 
 def strategy(cell: Cell, emulator: str) -> str:
@@ -266,7 +266,7 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
     path = folder / f"{plan.host_id}.csv"
     if progress:  # each cell's command, once: the measurements repeat it exactly
         for cell in plan.cells:
-            print("$ " + commands.shell_line(_measure_argv(cell, status, plan.builder)), flush=True)
+            print("$ " + commands.shell_line(command(cell, status, plan.builder)), flush=True)
     added = []
     bar = _progress(len(todo) + plan.warmup * len(plan.cells), progress)
     try:

@@ -15,7 +15,8 @@ import pandas as pd
 from pathlib import Path
 
 from . import __version__, doctor, lab, manifests, notebooks
-from .errors import InvalidPlatform, KitError
+from .errors import KitError
+from .platforms import format as format_platform, parse
 
 
 def _print_table(df: pd.DataFrame) -> None:
@@ -71,32 +72,14 @@ def _cmd_notebooks(args) -> int:
 
 def _cmd_inspect(args) -> int:
     if args.platform:
-        from .platforms import parse
-
-        try:
-            parse(args.platform)
-        except InvalidPlatform as exc:
-            raise InvalidPlatform(f"invalid platform: {exc.message}") from None
+        parse(args.platform)  # a bad platform fails before any request
     if args.raw:
-        # Only what is needed: the top-level bytes, or the one child a runtime would pull.
-        from .references import open_source
-
-        source = open_source(args.reference)
-        raw, media_type = source.top()
-        if args.platform:
-            top = manifests.parse(raw, media_type)
-            if isinstance(top, manifests.Index):
-                raw = source.manifest(manifests.select_entry(top.manifests, args.platform).digest)
-            else:
-                found = manifests.inspect(args.reference).select(args.platform)
-                _check_single(found, args.platform)
-        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.write(manifests.raw(args.reference, args.platform))
         sys.stdout.buffer.flush()
         return 0
     result = manifests.inspect(args.reference)
     if args.platform:
         entry = result.select(args.platform)
-        _check_single(entry, args.platform) if not result.is_index else None
         result = manifests.Inspection(result.reference, result.top, [entry], result.media_type, result.rate_limit)
     if args.format == "json":
         print(json.dumps(result.as_json(), indent=2))
@@ -110,30 +93,18 @@ def _cmd_inspect(args) -> int:
     return 0
 
 
-def _check_single(entry, platform: str) -> None:
-    from .platforms import format as fmt, only
-
-    if entry.platform is not None and not only(platform).match(entry.platform):
-        raise KitError(f"the image is for {fmt(entry.platform)}, which cannot run on {platform}",
-                       "build it for that platform too (docker buildx build --platform ...)")
-
-
 def _csv_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
 def _cmd_bench(args) -> int:
     from . import bench
-    from .platforms import format as fmt, parse
 
     folder = Path(args.results) if args.results else bench.results_dir()
     if args.resume:
         rows = bench.resume(folder, progress=not args.no_progress)
     else:
-        try:
-            platform_list = [fmt(parse(p)) for p in _csv_list(args.platforms)]
-        except InvalidPlatform as exc:
-            raise InvalidPlatform(f"invalid platform: {exc.message}") from None
+        platform_list = [format_platform(parse(p)) for p in _csv_list(args.platforms)]
         try:
             sizes = [int(x) for x in _csv_list(args.sizes)]
         except ValueError:

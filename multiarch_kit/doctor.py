@@ -44,7 +44,7 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     rows.append(Check("versions", PASS, f"server {facts.server_version} (API {facts.api_version}), "
                                         f"containerd {facts.containerd_version or '?'}"))
     try:
-        version, builder = lab._buildx()
+        version, builder = lab.buildx_facts()
     except KitError as exc:
         rows.append(Check("buildx", FAIL, exc.message, exc.fix or ""))
         builder = None

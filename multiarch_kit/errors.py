@@ -21,7 +21,7 @@ class InvalidPlatform(KitError, ValueError):
     """A platform string containerd would reject. A ValueError too, as containerd's Parse contract says."""
 
     def __init__(self, message: str):
-        super().__init__(message, "write it as os/arch[/variant], e.g. linux/arm64")
+        super().__init__(f"invalid platform {message}", "write it as os/arch[/variant], e.g. linux/arm64")
 
 
 class CommandError(KitError):

@@ -126,7 +126,8 @@ def _ensure_engine(cfg: LabConfig):
     return engine.connect()
 
 
-def _buildx() -> tuple[str, buildx.Builder]:
+def buildx_facts() -> tuple[str, buildx.Builder]:
+    """buildx's version and the current builder, or a one-line error saying how to install buildx."""
     try:
         return buildx.version(), buildx.inspect()
     except CommandError as exc:
@@ -274,7 +275,7 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True) -> LabStatus:
     actions: list[str] = []
     client = _ensure_engine(cfg)
     facts = engine.facts(client)
-    version, builder = _buildx()
+    version, builder = buildx_facts()
     if not facts.containerd_store and builder.driver == "docker":
         raise KitError("the builder cannot export type=docker: the engine keeps images in the classic store",
                        engine.IMAGE_STORE_FIX)
@@ -302,7 +303,7 @@ def status(cfg: LabConfig | None = None) -> LabStatus:
     """The lab as it is, changing nothing (raises when the engine does not answer)."""
     cfg = cfg or LabConfig.from_env()
     facts = engine.facts(engine.connect())
-    version, builder = _buildx()
+    version, builder = buildx_facts()
     return LabStatus(facts, version, builder, registry_info(cfg), base_image(cfg))
 
 

@@ -20,11 +20,11 @@ from typing import Protocol
 import pandas as pd
 
 from .errors import KitError
-from .platforms import Platform, format as format_platform, select as select_entry
+from .platforms import Platform, as_platform, format as format_platform, only, select as select_entry
 from .registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256_digest
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"  # also the config of docker-archive manifests
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -242,9 +242,17 @@ class Inspection:
         return [e for e in self.entries if e.kind == "image"]
 
     def select(self, platform: Platform | str) -> Entry:
-        """The entry a runtime on ``platform`` pulls (containerd's choice; attestations never)."""
+        """The entry a runtime on ``platform`` pulls (containerd's choice; attestations never).
+
+        A single manifest is the only choice, and only when its config's platform can run there.
+        """
         if not self.is_index:
-            return self.entries[0]
+            entry = self.entries[0]
+            if entry.platform is not None and not only(platform).match(entry.platform):
+                raise KitError(f"the image is for {format_platform(entry.platform)}, which cannot run on "
+                               f"{format_platform(as_platform(platform))}",
+                               "build it for that platform too (docker buildx build --platform ...)")
+            return entry
         chosen = select_entry([e.descriptor for e in self.entries], platform)
         return next(e for e in self.entries if e.descriptor is chosen)
 
@@ -351,6 +359,22 @@ def _config(source: Source, manifest: ImageManifest) -> ImageConfig | None:
     if manifest.config.media_type not in (OCI_CONFIG, DOCKER_CONFIG, ""):
         return None  # artifact configs (e.g. in-toto) are not image configs
     return parse_config(source.blob(manifest.config.digest))
+
+
+def raw(reference: str, platform: Platform | str | None = None) -> bytes:
+    """The manifest bytes exactly as stored (``skopeo inspect --raw``); with ``platform``, those of the child a
+    runtime on that platform pulls. Fetches only what that takes."""
+    from .references import open_source
+
+    source = open_source(reference)
+    top_raw, media_type = source.top()
+    if platform is None:
+        return top_raw
+    top = parse(top_raw, media_type)
+    if isinstance(top, Index):
+        return source.manifest(select_entry(top.manifests, platform).digest)
+    follow(source, reference).select(platform)  # a single image: check it can run there
+    return top_raw
 
 
 def inspect(reference: str) -> Inspection:

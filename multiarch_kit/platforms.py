@@ -274,10 +274,7 @@ def select(descriptors, want: Platform | str, *, strict: bool = False):
     ties) and takes the first. Attestation entries are never chosen. Raises :class:`KitError` listing the
     platforms present when nothing matches.
     """
-    try:
-        matcher = only_strict(want) if strict else only(want)
-    except InvalidPlatform as exc:
-        raise InvalidPlatform(f"invalid platform: {exc.message}") from None
+    matcher = only_strict(want) if strict else only(want)
     candidates = []
     for i, d in enumerate(descriptors):
         platform, _, attestation = _entry(d)

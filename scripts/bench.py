@@ -85,7 +85,7 @@ def bench_harness(repeats: int = 8, size_mb: int = 64) -> None:
     def bare(cell: bench.Cell) -> float:
         # The same build line, with no metadata file and no progress stream to parse.
         argv = [a if not a.startswith("--progress=") else "--progress=quiet"
-                for a in bench._measure_argv(cell, status, None)]
+                for a in bench.command(cell, status)]
         return timed(argv)
 
     def harness(cell: bench.Cell) -> float:

@@ -455,6 +455,19 @@ def bootstrap_ratio(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int 
     return float(np.median(a) / np.median(b)), float(np.percentile(ratios, tail)), float(np.percentile(ratios, 100 - tail))
 
 
+def hosts(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per host in the results: OS, CPU, engine, Docker version, rows and runs measured."""
+    return (df.groupby("host_id")
+            .agg(host_os=("host_os", "first"), cpu=("cpu_model", "first"), engine=("engine_platform", "first"),
+                 docker=("docker_version", "first"), rows=("wall_s", "size"), runs=("run_id", "nunique"))
+            .reset_index())
+
+
+def at_largest_size(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows at the largest size each host measured (where fixed costs weigh least)."""
+    return df[df.size_mb == df.groupby("host_id").size_mb.transform("max")]
+
+
 def slowdown(df: pd.DataFrame, workload: str = "cpu", metric: str = "wall_s", n_boot: int = 2000) -> pd.DataFrame:
     """Per host and size: each platform's median time over the native platform's, with a 95 % bootstrap CI.
 

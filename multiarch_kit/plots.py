@@ -67,8 +67,9 @@ def cost_vs_size(df: pd.DataFrame, fits: pd.DataFrame, path: str | Path, workloa
 
 def compare_hosts(slowdowns: pd.DataFrame, path: str | Path) -> list[Path]:
     """Emulated-over-native slowdown per host and platform (largest size), with 95 % bootstrap intervals."""
-    data = slowdowns[slowdowns.strategy != "native"]
-    data = data[data.size_mb == data.groupby("host_id").size_mb.transform("max")]
+    from .bench import at_largest_size
+
+    data = at_largest_size(slowdowns[slowdowns.strategy != "native"])
     fig, ax = plt.subplots(figsize=SIZE)
     x = np.arange(len(data))
     ax.bar(x, data.slowdown, color=[COLORS.get(s, "grey") for s in data.strategy],

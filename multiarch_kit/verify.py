@@ -272,6 +272,7 @@ def compare(ref_a: str, ref_b: str) -> pd.DataFrame:
         if ea.digest == eb.digest:
             rows.append({"platform": p, "where": "manifest", "path": "", "difference": "same"})
             continue
+        before = len(rows)
         ca, cb = _config_fields(ea.config.raw), _config_fields(eb.config.raw)
         for key in sorted(set(ca) | set(cb)):
             if ca.get(key) != cb.get(key):
@@ -290,6 +291,11 @@ def compare(ref_a: str, ref_b: str) -> pd.DataFrame:
         if len(ea.manifest.layers) != len(eb.manifest.layers):
             rows.append({"platform": p, "where": "layers", "path": "",
                          "difference": f"{len(ea.manifest.layers)} vs {len(eb.manifest.layers)} layers"})
+        if len(rows) == before:  # same config, same layers: only the manifest's own bytes differ
+            ta, tb = (manifests.SHORT_NAMES.get(m.media_type, m.media_type) for m in (ea.manifest, eb.manifest))
+            what = f"{ta} vs {tb}" if ta != tb else "annotations or field order"
+            rows.append({"platform": p, "where": "manifest", "path": "",
+                         "difference": f"same config and layers; the manifests differ: {what}"})
     return pd.DataFrame(rows, columns=["platform", "where", "path", "difference"])
 
 

@@ -215,6 +215,9 @@ def test_diff_of_a_manifest_list_and_an_index(lab_status, lab_config):
     assert d.loc["media type", "a"] == "Docker manifest list" and d.loc["media type", "b"] == "OCI index"
     assert d.loc["platforms", "same"] and d.loc["platforms", "a"] == "linux/amd64, linux/arm64"
     assert (d.loc["attestations", "a"], d.loc["attestations", "b"]) == ("0", "2")
+    same_content = verify.compare(f"{name}:list", f"{name}:index")
+    assert list(same_content.difference) == [
+        "same config and layers; the manifests differ: Docker manifest vs OCI manifest"] * 2
 
 
 _MEASURE = """

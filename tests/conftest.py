@@ -6,6 +6,7 @@ but under CI=true a missing engine fails them (CI must bring the lab up, never h
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -103,28 +104,49 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def private_registry(tmp_path):
-    """A real distribution registry on loopback that wants credentials (htpasswd): ``localhost:PORT``."""
+def one_line_error(proc) -> str:
+    """The CLI failed the way the kit promises: exit 2 and one line on stderr, no traceback."""
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0].startswith("multiarch-kit: error: ") and "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@contextlib.contextmanager
+def loopback_registry(folder: Path, *, auth: bool = False):
+    """A distribution registry of the test's own on 127.0.0.1 (``localhost:PORT``), stopped afterwards.
+
+    With ``auth`` it wants credentials (htpasswd), which the kit never sends.
+    """
     import time
 
     import requests
 
     require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
     port = free_port()
-    # Never checked: the kit sends no credentials, so any well-formed bcrypt entry will do.
-    (tmp_path / "htpasswd").write_text("someone:$2y$05$" + "a" * 53 + "\n")
-    (tmp_path / "registry.yml").write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry-data'}\n"
-        f"auth:\n  htpasswd:\n    realm: kit-test\n    path: {tmp_path / 'htpasswd'}\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "registry.yml")],
+    config = f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'registry-data'}\n"
+    if auth:
+        # Never checked: the kit sends no credentials, so any well-formed bcrypt entry will do.
+        (folder / "htpasswd").write_text("someone:$2y$05$" + "a" * 53 + "\n")
+        config += f"auth:\n  htpasswd:\n    realm: kit-test\n    path: {folder / 'htpasswd'}\n"
+    (folder / "registry.yml").write_text(config + f"http:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", str(folder / "registry.yml")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1).status_code == 401:
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
                 break
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    yield f"localhost:{port}"
-    proc.terminate()
-    proc.wait()
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        yield f"localhost:{port}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+@pytest.fixture
+def private_registry(tmp_path):
+    """A registry on loopback that answers 401 to the kit: ``localhost:PORT``."""
+    with loopback_registry(tmp_path, auth=True) as address:
+        yield address

@@ -5,24 +5,17 @@ Headless Debian Chromium, driven by Playwright (its own browser download cannot 
 
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 
 import requests
 
-from conftest import ROOT, require
+from conftest import ROOT, free_port, require
 
 NOTEBOOK = "01-one-tag-many-platforms.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
                  "--disable-background-networking", "--disable-component-update"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_notebook_01_runs_in_jupyterlab_in_chromium(lab_status, tmp_path):
@@ -32,7 +25,7 @@ def test_notebook_01_runs_in_jupyterlab_in_chromium(lab_status, tmp_path):
 
     served = tmp_path / "notebooks"  # a copy: JupyterLab may autosave what it opens
     shutil.copytree(ROOT / "notebooks", served, ignore=shutil.ignore_patterns("build"))
-    port, token = _free_port(), secrets.token_hex(16)  # the token never leaves this process
+    port, token = free_port(), secrets.token_hex(16)  # the token never leaves this process
     # No "get notified about Jupyter news?" prompt over the screenshot (and no request to the internet).
     news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)

@@ -18,15 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, kit_cli, require
+from conftest import ROOT, kit_cli, one_line_error, require
 from multiarch_kit import bench, buildx, manifests
 from multiarch_kit.errors import CommandError, KitError
-
-
-def _one_line(proc) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("multiarch-kit: error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 # --- a classic image store ------------------------------------------------------------------------------------
@@ -60,7 +54,7 @@ def classic_engine(lab_status, tmp_path_factory):
 
 
 def test_classic_store_lab_up_says_how_to_turn_on_containerd(classic_engine):
-    line = _one_line(kit_cli("lab", "up", env=classic_engine))
+    line = one_line_error(kit_cli("lab", "up", env=classic_engine))
     assert "the builder cannot export type=docker: the engine keeps images in the classic store" in line
     assert '{"features":{"containerd-snapshotter":true}}' in line and "Use containerd for pulling" in line
 
@@ -111,7 +105,7 @@ def test_429_says_when_the_limit_resets():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RateLimited)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        line = _one_line(kit_cli("inspect", f"localhost:{server.server_port}/library/alpine:3.18"))
+        line = one_line_error(kit_cli("inspect", f"localhost:{server.server_port}/library/alpine:3.18"))
     finally:
         server.shutdown()
     assert "rate limit reached while fetching manifest 3.18 (429, resets in 3600 s, at " in line
@@ -124,7 +118,7 @@ def test_missing_dockerfile(tmp_path):
     with pytest.raises(KitError, match=f"no Dockerfile in {tmp_path}"):
         buildx.build(tmp_path, platforms=["linux/amd64"])
     proc = kit_cli("bench", "--workloads", "nope", "--results", str(tmp_path))
-    assert "unknown workload 'nope'" in _one_line(proc)
+    assert "unknown workload 'nope'" in one_line_error(proc)
 
 
 def test_results_folder_not_writable(lab_status, tmp_path):
@@ -133,7 +127,7 @@ def test_results_folder_not_writable(lab_status, tmp_path):
     ro.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], check=True)
     try:
-        line = _one_line(kit_cli("bench", "--workloads", "cpu", "--sizes", "1", "--repeats", "1", "--results", str(ro)))
+        line = one_line_error(kit_cli("bench", "--workloads", "cpu", "--sizes", "1", "--repeats", "1", "--results", str(ro)))
         assert "cannot write" in line and "Read-only file system" in line and "--results DIR" in line
     finally:
         subprocess.run(["umount", str(ro)], check=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, kit_cli
+from conftest import ROOT, free_port, kit_cli, one_line_error
 from multiarch_kit import commands, manifests, platforms
 from multiarch_kit.errors import KitError
 from multiarch_kit.registry import ACCEPT
@@ -231,11 +231,7 @@ def test_host_is_the_engines_platform(lab_status):
 # --- bad input -------------------------------------------------------------------------------------------
 
 def _err(ref, *args):
-    proc = kit_cli("inspect", ref, *args)
-    assert proc.returncode == 2, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("multiarch-kit: error: "), proc.stderr
-    return lines[0]
+    return one_line_error(kit_cli("inspect", ref, *args))
 
 
 def test_404(lab_status, lab_config):
@@ -243,9 +239,7 @@ def test_404(lab_status, lab_config):
 
 
 def test_unreachable_registry():
-    with __import__("socket").socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     assert f"registry localhost:{port} does not answer" in _err(f"localhost:{port}/x/y:z")
 
 

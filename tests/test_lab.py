@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import ROOT, kit_cli, require
+from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
 from multiarch_kit import base, engine, lab
 from multiarch_kit.errors import KitError
 
@@ -91,13 +91,6 @@ def test_second_up_changes_nothing(lab_status, lab_config):
 # --- one-line errors -------------------------------------------------------------------------------
 
 
-def _one_line_error(proc) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("multiarch-kit: error: ") and "Traceback" not in proc.stderr
-    return lines[0]
-
-
 def test_port_taken_by_another_program(lab_status):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -105,7 +98,7 @@ def test_port_taken_by_another_program(lab_status):
         port = busy.getsockname()[1]
         proc = kit_cli("lab", "up", env={"MULTIARCH_KIT_REGISTRY_PORT": str(port)})
     assert proc.returncode == 2
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert f"port {port} on 127.0.0.1 is taken" in line and "AirPlay" in line
     assert "MULTIARCH_KIT_REGISTRY_PORT=5001" in line
 
@@ -113,13 +106,13 @@ def test_port_taken_by_another_program(lab_status):
 def test_bad_port_value():
     proc = kit_cli("lab", "status", env={"MULTIARCH_KIT_REGISTRY_PORT": "fivethousand"})
     assert proc.returncode == 2
-    assert "'fivethousand' is not a port number" in _one_line_error(proc)
+    assert "'fivethousand' is not a port number" in one_line_error(proc)
 
 
 def test_engine_not_running():
     proc = kit_cli("lab", "up", env={"DOCKER_HOST": "unix:///tmp/multiarch-kit-no-engine.sock"})
     assert proc.returncode == 2
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert "no Docker engine answers at unix:///tmp/multiarch-kit-no-engine.sock" in line
     assert "unset DOCKER_HOST" in line
 
@@ -170,7 +163,7 @@ def test_missing_buildx(lab_status):
     hide = ["unshare", "-m", "sh", "-c", f'mount -t tmpfs tmpfs "{plugin_dir}" && exec "$@"', "sh"]
     proc = kit_cli("lab", "status", prefix=hide)
     assert proc.returncode == 2
-    line = _one_line_error(proc)
+    line = one_line_error(proc)
     assert "docker buildx is not installed" in line and "apt-get install docker-buildx" in line
     doc = kit_cli("doctor", "--format", "json", prefix=hide)
     rows = {r["check"]: r for r in json.loads(doc.stdout)}
@@ -182,34 +175,17 @@ def test_kit_error_is_one_line():
     assert str(err) == "something broke: do this"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
     """A registry the reader runs is used but never stopped; the lab's own one is stopped."""
-    import shutil
-    import time
-
-    require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
-    outside_port, ours_port = _free_port(), _free_port()
-    conf = tmp_path / "outside.yml"
-    conf.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp_path / 'outside'}\n"
-                    f"http:\n  addr: 127.0.0.1:{outside_port}\n")
-    outside = subprocess.Popen(["docker-registry", "serve", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(50):
-            if lab.registry.ping(f"127.0.0.1:{outside_port}"):
-                break
-            time.sleep(0.1)
+    with loopback_registry(tmp_path) as outside:
+        outside_port = int(outside.rsplit(":", 1)[1])
         other = lab.LabConfig(lab_dir=tmp_path / "lab-a", registry_port=outside_port)
         assert lab._start_registry(other) == "reused"
         assert lab.registry_info(other).kind == "external"
         assert lab.down(other) == []
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
 
+        ours_port = free_port()
         mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
         assert lab._start_registry(mine) == "started"
         info = lab.registry_info(mine)
@@ -218,6 +194,3 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
         assert len(stopped) == 1 and stopped[0].startswith("registry")
         assert not lab.registry.ping(f"127.0.0.1:{ours_port}")
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
-    finally:
-        outside.terminate()
-        outside.wait()

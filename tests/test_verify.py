@@ -79,14 +79,8 @@ def _layout(tmp: Path, images_: list[tuple[str, str, list[bytes]]]) -> str:
     return f"oci:{layout}"
 
 
-def _busybox(debs, platform: str) -> bytes:
-    data = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(debs[platform])], capture_output=True, check=True).stdout
-    with tarfile.open(fileobj=io.BytesIO(data)) as t:
-        return t.extractfile("./bin/busybox").read()
-
-
 def _rootfs(debs, platform: str) -> bytes:
-    return _tar([("bin", "dir", None), ("bin/busybox", "file", _busybox(debs, platform)),
+    return _tar([("bin", "dir", None), ("bin/busybox", "file", base.busybox_from_deb(debs[platform])),
                  ("bin/sh", "symlink", "busybox"), ("bin/ls", "symlink", "/bin/busybox")])
 
 

@@ -52,7 +52,7 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
         old = tuple(int(x) for x in version.split("+")[0].lstrip("v").split(".")[:2] if x.isdigit()) < (0, 12)
         rows.append(Check("buildx", WARN if old else PASS, f"buildx {version}, builder '{builder.name}' "
                           f"(driver {builder.driver})", "buildx 0.12+ is needed for --progress=rawjson" if old else ""))
-    exportable = facts.containerd_store or (builder is not None and builder.driver != "docker")
+    exportable = lab.exports_type_docker(facts, builder)
     rows.append(Check("image store", PASS if exportable else FAIL,
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
                       "" if exportable else engine.IMAGE_STORE_FIX))

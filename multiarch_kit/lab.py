@@ -126,6 +126,11 @@ def _ensure_engine(cfg: LabConfig):
     return engine.connect()
 
 
+def exports_type_docker(facts: engine.EngineFacts, builder: buildx.Builder | None) -> bool:
+    """Whether builds can write ``--output type=docker``: the containerd image store, or a builder of its own."""
+    return facts.containerd_store or (builder is not None and builder.driver != "docker")
+
+
 def buildx_facts() -> tuple[str, buildx.Builder]:
     """buildx's version and the current builder, or a one-line error saying how to install buildx."""
     try:
@@ -276,7 +281,7 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True) -> LabStatus:
     client = _ensure_engine(cfg)
     facts = engine.facts(client)
     version, builder = buildx_facts()
-    if not facts.containerd_store and builder.driver == "docker":
+    if not exports_type_docker(facts, builder):
         raise KitError("the builder cannot export type=docker: the engine keeps images in the classic store",
                        engine.IMAGE_STORE_FIX)
     if _start_registry(cfg) == "started":

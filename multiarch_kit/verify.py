@@ -20,15 +20,17 @@ sets two references side by side (platforms, digests, media types, attestations)
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from . import images, manifests
+from . import buildx, images, manifests
 from .errors import KitError
 from .platforms import UNAME_MACHINE, Platform, format as format_platform, normalize
 from .references import open_source, parse_reference
@@ -300,8 +302,6 @@ def compare(ref_a: str, ref_b: str) -> pd.DataFrame:
 
 
 def _config_fields(raw: bytes) -> dict:
-    import json
-
     obj = json.loads(raw)
     flat = {}
     for key, value in obj.items():
@@ -315,10 +315,6 @@ def _config_fields(raw: bytes) -> dict:
 
 def rebuild(context, platforms: list[str], base, folder, *, reproducible: bool = True) -> pd.DataFrame:
     """Build ``context`` twice from scratch into OCI tars under ``folder`` and :func:`compare` the two."""
-    from pathlib import Path
-
-    from . import buildx
-
     tars = []
     for name in ("first", "second"):
         tar = Path(folder) / f"{name}.tar"

@@ -7,9 +7,11 @@ Docker Hub account. The Dockerfile in ``notebooks/article/`` is the article's, u
 
 from __future__ import annotations
 
+from .platforms import AMD64, ARM64, Platform
+
 REPOSITORY = "multiarch-test"
 CONTEXT = "article"  # the build context, relative to the notebooks' folder
-PLATFORMS = ["linux/amd64", "linux/arm64"]  # the article's two
+PLATFORMS = [AMD64, ARM64]  # the article's two
 
 
 def image(registry_host: str) -> str:
@@ -17,16 +19,16 @@ def image(registry_host: str) -> str:
     return f"{registry_host}/{REPOSITORY}"
 
 
-def platform_tag(platform: str) -> str:
+def platform_tag(platform: Platform) -> str:
     """The article's per-platform tag: ``linux/amd64`` -> ``latest-amd64``, ``linux/arm/v7`` -> ``latest-armv7``."""
-    return "latest-" + "".join(platform.split("/")[1:])
+    return "latest-" + platform.tag_suffix
 
 
-def archive(platform: str, folder: str = "build") -> str:
+def archive(platform: Platform, folder: str = "build") -> str:
     """Where the per-platform tar goes (the article writes ``latest-amd64.tar``)."""
     return f"{folder}/{platform_tag(platform)}.tar"
 
 
-def expected_log(build_platform: str, target_platform: str) -> str:
+def expected_log(build_platform: Platform, target_platform: Platform) -> str:
     """What the Dockerfile's RUN step writes to /log."""
     return f"Building on {build_platform} for {target_platform}"

@@ -17,21 +17,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from . import commands
+from .buildx import SOURCE_DATE_EPOCH, build_argv
 from .errors import KitError
+from .platforms import Platform
 
 ARTICLE_BASE = "alpine:3.18"
 STANDIN_REPOSITORY = "multiarch-kit/alpine-standin"
 STANDIN_TAG = "3.18"
-# The article's publication time: fixed timestamps make the stand-in's digests the same on every machine.
-SOURCE_DATE_EPOCH = "1694372522"
 STANDIN_DESCRIPTION = (
     "STAND-IN for alpine:3.18 made by multiarch-kit from Debian busybox-static on an empty base, not Alpine Linux"
 )
-# Platforms to Debian architectures; armhf is Debian's ARMv7 hard-float port.
-DEB_ARCH = {"linux/amd64": "amd64", "linux/arm64": "arm64", "linux/arm/v7": "armhf"}
 # Commands the notebooks and experiments use, linked to /bin/busybox (busybox picks the applet by name).
 APPLETS = (
     "sh ash cat cp date dd echo env false grep gzip gunzip head id ln ls md5sum mkdir mount mv printf rm "
@@ -72,18 +68,6 @@ class BaseImage:
             "is not reachable here; the Dockerfile is unchanged, buildx maps the name with --build-context."
         )
 
-    def build_context_args(self) -> list[str]:
-        return [a for name, value in self.build_contexts.items() for a in ("--build-context", f"{name}={value}")]
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether Docker Hub's registry answers at all (an anonymous 401 counts as an answer)."""
-    try:
-        requests.head("https://registry-1.docker.io/v2/", timeout=timeout)
-        return True
-    except requests.RequestException:
-        return False
-
 
 def hub_base() -> BaseImage:
     return BaseImage(source="docker-hub", ref=ARTICLE_BASE)
@@ -100,10 +84,11 @@ def standin_base(registry: str, digest: str | None) -> BaseImage:
     )
 
 
-def find_debs(deb_dir: Path) -> dict[str, Path]:
-    """The busybox-static package for each lab platform in ``deb_dir``, or a :class:`KitError`."""
+def find_debs(deb_dir: Path, platforms: tuple[Platform, ...]) -> dict[Platform, Path]:
+    """The busybox-static package for each platform in ``deb_dir``, or a :class:`KitError`."""
     found, missing = {}, []
-    for platform, arch in DEB_ARCH.items():
+    for platform in platforms:
+        arch = platform.arch.debian
         debs = sorted(deb_dir.glob(f"busybox-static_*_{arch}.deb"))
         if debs:
             found[platform] = debs[-1]
@@ -151,36 +136,29 @@ def write_rootfs(deb: Path, out: Path) -> None:
             tar.addfile(entry(f"bin/{applet}", tarfile.SYMTYPE, 0o777, linkname="busybox"))
 
 
-def prepare_context(deb_dir: Path, context: Path) -> str:
-    """Lay out the stand-in's build context (Dockerfile, one rootfs tar per platform).
+def recipe(debs: dict[Platform, Path]) -> str:
+    """A sha256 over everything the stand-in is made from: the lab rebuilds it when this changes."""
+    h = hashlib.sha256("\0".join([STANDIN_DESCRIPTION, _DOCKERFILE, *APPLETS, SOURCE_DATE_EPOCH]).encode())
+    for platform, deb in sorted(debs.items(), key=lambda kv: str(kv[0])):
+        h.update(f"\0{platform}\0".encode() + deb.read_bytes())
+    return h.hexdigest()
 
-    Returns a sha256 over the context's files: the lab rebuilds the stand-in when it changes.
-    """
-    debs = find_debs(deb_dir)
+
+def prepare_context(debs: dict[Platform, Path], context: Path) -> None:
+    """Lay out the stand-in's build context: its Dockerfile and one rootfs tar per platform."""
     context.mkdir(parents=True, exist_ok=True)
     (context / "Dockerfile").write_text(_DOCKERFILE)
     for platform, deb in debs.items():
-        arch_variant = "".join(platform.split("/")[1:])  # linux/arm/v7 -> armv7, as TARGETARCH+TARGETVARIANT
-        write_rootfs(deb, context / f"rootfs-{arch_variant}.tar")
-    recipe = hashlib.sha256(STANDIN_DESCRIPTION.encode())
-    for path in sorted(context.iterdir()):
-        recipe.update(path.name.encode() + b"\0" + path.read_bytes())
-    return recipe.hexdigest()
+        write_rootfs(deb, context / f"rootfs-{platform.tag_suffix}.tar")  # as TARGETARCH+TARGETVARIANT
 
 
-def build_standin(context: Path, registry: str, platforms: tuple[str, ...]) -> None:
+def build_standin(context: Path, registry: str, platforms: tuple[Platform, ...]) -> None:
     """Build the stand-in index from a prepared context and push it to the lab registry.
 
     Reproducible: SOURCE_DATE_EPOCH fixes the config's dates, the tars fix the files' times. No
     attestations, so the index lists exactly the lab's platforms.
     """
-    ref = standin_ref(registry)
-    argv = [
-        "docker", "buildx", "build",
-        "--platform", ",".join(platforms),
-        "--provenance=false", "--sbom=false",
-        "--label", f"org.opencontainers.image.description={STANDIN_DESCRIPTION}",
-        "--output", f"type=image,name={ref},push=true",
-        str(context),
-    ]  # fmt: skip
+    argv = build_argv(context, platforms=list(platforms), provenance=False, sbom=False,
+                      labels={"org.opencontainers.image.description": STANDIN_DESCRIPTION},
+                      output=f"type=image,name={standin_ref(registry)},push=true", progress="plain")
     commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=600)

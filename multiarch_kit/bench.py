@@ -37,7 +37,7 @@ import pandas as pd
 
 from . import __version__, buildx, commands, emulation, engine, lab
 from .errors import CommandError, KitError
-from .platforms import arch_of
+from .platforms import Platform
 
 ENV_RESULTS = "MULTIARCH_KIT_RESULTS"
 ENV_HOST_ID = "MULTIARCH_KIT_HOST_ID"
@@ -68,7 +68,6 @@ SCHEMA = [
 ]
 COLUMNS = [c[0] for c in SCHEMA]
 WORKLOADS = ("article", "cpu", "cross")
-_KEY = ["workload", "platform", "size_mb"]
 
 
 # --- where things live -----------------------------------------------------------------------------------
@@ -110,7 +109,7 @@ class Cell:
     """One point of the matrix."""
 
     workload: str
-    platform: str
+    platform: Platform
     size_mb: int
 
 
@@ -146,20 +145,29 @@ class Plan:
         return [(r, self.cells[(r + i) % n]) for r in range(self.repeats) for i in range(n)]
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(c) for c in self.cells])
+        return pd.DataFrame([{**asdict(c), "platform": str(c.platform)} for c in self.cells])
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / "runs" / f"{self.run_id}.json"
         data = {"run_id": self.run_id, "host_id": self.host_id, "repeats": self.repeats, "warmup": self.warmup,
-                "builder": self.builder, "cells": [asdict(c) for c in self.cells]}
-        _write_atomically(path, json.dumps(data, indent=2).encode())
+                "builder": self.builder, "cells": [{**asdict(c), "platform": str(c.platform)} for c in self.cells]}
+        try:
+            _write_atomically(path, json.dumps(data, indent=2).encode())
+        except OSError as exc:
+            raise _write_error(path, exc) from None
         return path
 
     @classmethod
     def load(cls, path: Path) -> Plan:
-        data = json.loads(Path(path).read_text())
-        return cls([Cell(**c) for c in data["cells"]], data["repeats"], data["warmup"], data["builder"],
-                   data["run_id"], data["host_id"])
+        """A saved plan; a damaged plan file is a one-line KitError naming the file."""
+        try:
+            data = json.loads(Path(path).read_text())
+            cells = [Cell(str(c["workload"]), Platform.parse(c["platform"]), int(c["size_mb"])) for c in data["cells"]]
+            return cls(cells, int(data["repeats"]), int(data["warmup"]), data["builder"] or None, str(data["run_id"]),
+                       str(data["host_id"]))
+        except (OSError, ValueError, KeyError, TypeError, KitError) as exc:
+            raise KitError(f"the bench plan {path} cannot be read ({type(exc).__name__}: {exc})",
+                           "move it aside (the measured rows in the CSV stay), then start a new run") from None
 
 
 # --- the host ----------------------------------------------------------------------------------------------
@@ -167,8 +175,6 @@ class Plan:
 
 def _cpu_model() -> str:
     if _pyplatform.system() == "Darwin":
-        from . import commands
-
         done = commands.run(["sysctl", "-n", "machdep.cpu.brand_string"], echo=False, check=False)
         return done.stdout.strip() or _pyplatform.processor()
     try:
@@ -195,9 +201,8 @@ class Host:
     """Everything about the machine and the builder that goes on each row."""
 
     fingerprint: dict
-    engine_arch: str
-    nodes: dict[str, str]  # platform -> builder node
-    emulators: dict[str, str]  # platform -> native / qemu / rosetta / emulated
+    nodes: dict[Platform, str]  # platform -> builder node
+    emulators: dict[Platform, str]  # platform -> native / qemu / rosetta / emulated
 
 
 def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
@@ -206,23 +211,24 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
     host_os, host_version = _host_os()
     fingerprint = {
         "host_id": plan.host_id, "host_os": host_os, "host_os_version": host_version, "cpu_model": _cpu_model(),
-        "engine_platform": status.engine.platform, "docker_version": status.engine.server_version,
+        "engine_platform": str(status.engine.platform), "docker_version": status.engine.server_version,
         "buildx_version": status.buildx_version, "builder": builder.name, "driver": builder.driver,
         "kit_version": __version__,
     }
-    platforms = sorted({c.platform for c in plan.cells})
-    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform) if builder.driver == "docker" else []
+    platforms = sorted({c.platform for c in plan.cells}, key=str)
+    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
+                                       local=status.engine.shares_this_kernel) if builder.driver == "docker" else []
     nodes, emulators = {}, {}
     for p in platforms:
         # buildx sends a platform to the first node that lists it (a node's own platforms come first).
         node = next((n for n in builder.nodes if p in n.platforms), builder.nodes[0] if builder.nodes else None)
         nodes[p] = node.name if node else ""
         if builder.driver == "docker":
-            emulators[p] = emulation.emulator_for(p, status.engine.architecture, handlers)
+            emulators[p] = emulation.emulator_for(p, status.engine.platform, handlers)
         else:
-            native = node is not None and node.platforms and arch_of(node.platforms[0]) == arch_of(p)
+            native = node is not None and node.platforms and node.platforms[0].architecture == p.architecture
             emulators[p] = "native" if native else "emulated"
-    return Host(fingerprint, status.engine.architecture, nodes, emulators)
+    return Host(fingerprint, nodes, emulators)
 
 
 # --- measuring ----------------------------------------------------------------------------------------------
@@ -236,7 +242,7 @@ def _options(cell: Cell, builder: str | None) -> dict:
 
 def command(cell: Cell, status: lab.LabStatus, builder: str | None = None) -> list[str]:
     """The command line a measurement of ``cell`` runs (less its metadata file, a fresh temporary path each time)."""
-    return buildx.build_argv(workload_context(cell.workload), build_contexts=status.base.build_context_args(),
+    return buildx.build_argv(workload_context(cell.workload), build_contexts=status.base.build_contexts,
                              **_options(cell, builder))
 
 
@@ -281,7 +287,7 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
             except CommandError as exc:
                 raise _stopped(exc, len(added), len(todo), plan) from None
             row = {**host.fingerprint, "run_id": plan.run_id, "timestamp": _utc_now(), "workload": cell.workload,
-                   "strategy": strategy(cell, host.emulators[cell.platform]), "platform": cell.platform,
+                   "strategy": strategy(cell, host.emulators[cell.platform]), "platform": str(cell.platform),
                    "node": host.nodes[cell.platform], "emulator": host.emulators[cell.platform],
                    "size_mb": cell.size_mb, "repeat": repeat, "wall_s": round(result.seconds, 4),
                    "run_s": round(result.run_seconds, 4)}
@@ -297,9 +303,7 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
 
 
 def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan) -> KitError:
-    try:
-        engine.connect(timeout=10)
-    except KitError:
+    if not engine.answers():
         return KitError(f"the engine stopped answering after {measured} of {planned} measurements (those are saved)",
                         f"start it again, then run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
     return KitError(f"a build failed after {measured} of {planned} measurements ({exc.message}); those are saved",
@@ -327,7 +331,7 @@ def pending(folder: Path | None = None, host: str | None = None) -> tuple[Plan, 
         if plan.host_id != host:
             continue
         mine = rows[rows.run_id == plan.run_id] if len(rows) else rows
-        done = {(int(r.repeat), Cell(r.workload, r.platform, int(r.size_mb))) for r in mine.itertuples()}
+        done = {(int(r.repeat), Cell(r.workload, Platform.parse(r.platform), int(r.size_mb))) for r in mine.itertuples()}
         if len(done) < len(plan.order()):
             return plan, done
     return None
@@ -403,12 +407,24 @@ def append_rows(path: Path, rows: list[dict]) -> None:
 
 
 def read_rows(path: Path) -> pd.DataFrame:
-    """One host's rows (empty when the file does not exist)."""
+    """One host's rows (empty when the file does not exist); a damaged file is a KitError naming it."""
     if not Path(path).exists():
         return pd.DataFrame(columns=COLUMNS)
-    df = pd.read_csv(path, dtype={c: (str if t == "str" else None) for c, t, _, _ in SCHEMA}, keep_default_na=False)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise KitError(f"{path} is not a readable results CSV ({exc})", "move that file aside") from None
     if list(df.columns) != COLUMNS:
         raise KitError(f"{path} has other columns than this kit writes", "move that file aside")
+    for col, kind, _, _ in SCHEMA:
+        if kind == "str":
+            continue
+        converted = pd.to_numeric(df[col], errors="coerce")
+        if converted.isna().any():
+            line = int(converted.isna().idxmax()) + 2
+            raise KitError(f"{path} line {line}: {col} is not a number ({df[col].iloc[line - 2]!r})",
+                           "fix or remove that line; every other row is kept")
+        df[col] = converted.astype(int if kind == "int" else float)
     return df
 
 

@@ -1,11 +1,14 @@
 """docker buildx: builders, and builds run the way a reader types them.
 
-:func:`build` runs ``docker buildx build`` (printing the exact line first) with ``--metadata-file`` for
-the image digest and ``--progress=rawjson`` for per-step timings, and returns a :class:`BuildResult`.
+:func:`build` runs ``docker buildx build`` (printing the exact line first) and returns a
+:class:`BuildResult`. Two flags on that line serve the kit rather than the reader: ``--metadata-file`` makes
+buildx write what it built (``containerimage.digest``...) to a JSON file the kit reads, and
+``--progress=rawjson`` makes it report every build step as JSON (start, end, cached, logs) instead of the
+terminal display. The steps become a :class:`Progress` value, parsed once.
 
-:func:`parse_inspect` reads the text of ``docker buildx inspect [NAME]``. buildx has no JSON output
-for inspect in the versions the lab supports (0.12+), so the parser reads its ``Key: value`` layout:
-a builder section, then one section per node after ``Nodes:``.
+:func:`parse_inspect` reads the text of ``docker buildx inspect [NAME]``. buildx has no JSON output for
+inspect in the versions the lab supports (0.12+), so the parser reads its ``Key: value`` layout: a builder
+section, then one section per node after ``Nodes:``.
 """
 
 from __future__ import annotations
@@ -15,12 +18,21 @@ import json
 import re
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
 from . import commands, runlog
-from .errors import CommandError, KitError
+from .commands import Command
+from .emulation import missing_emulator_error
+from .engine import IMAGE_STORE_FIX, docker
+from .errors import CommandError, KitError, InvalidPlatform
+from .platforms import Platform
+
+# The article's publication time. Builds asked to be reproducible set SOURCE_DATE_EPOCH to it, so the
+# same inputs give the same digests on every machine.
+SOURCE_DATE_EPOCH = "1694372522"
 
 
 @dataclass
@@ -31,7 +43,7 @@ class BuilderNode:
     endpoint: str = ""
     status: str = ""
     buildkit: str = ""
-    platforms: list[str] = field(default_factory=list)
+    platforms: list[Platform] = field(default_factory=list)
 
 
 @dataclass
@@ -43,9 +55,9 @@ class Builder:
     nodes: list[BuilderNode] = field(default_factory=list)
 
     @property
-    def platforms(self) -> list[str]:
+    def platforms(self) -> list[Platform]:
         """Every platform any node lists, first node first, without repeats."""
-        seen: dict[str, None] = {}
+        seen: dict[Platform, None] = {}
         for node in self.nodes:
             for p in node.platforms:
                 seen.setdefault(p, None)
@@ -71,9 +83,8 @@ def parse_inspect(text: str) -> Builder:
             elif key == "Driver" and builder is not None:
                 builder.driver = value
             continue
-        if key == "Name":
+        if key == "Name" and builder is not None:
             node = BuilderNode(name=value)
-            assert builder is not None
             builder.nodes.append(node)
         elif node is None:
             continue
@@ -84,22 +95,184 @@ def parse_inspect(text: str) -> Builder:
         elif key in ("BuildKit", "BuildKit version"):
             node.buildkit = value
         elif key == "Platforms":
-            node.platforms = [p.strip().rstrip("*") for p in value.split(",") if p.strip()]
+            try:
+                node.platforms = [Platform.parse(p.strip().rstrip("*")) for p in value.split(",") if p.strip()]
+            except InvalidPlatform as exc:
+                raise KitError(f"`docker buildx inspect` listed a platform the kit cannot read ({exc.message})",
+                               "update buildx, or report the line") from None
     if builder is None:
         raise KitError("not the output of `docker buildx inspect`: no 'Name:' line", "check the builder name")
     return builder
 
 
-def inspect(name: str | None = None, *, echo: bool = False) -> Builder:
+def inspect(name: str | None = None, *, context: str | None = None, echo: bool = False) -> Builder:
     """Run ``docker buildx inspect [NAME]`` and parse it."""
-    argv = ["docker", "buildx", "inspect"] + ([name] if name else [])
+    argv = docker("buildx", "inspect", context=context).add(*([name] if name else []))
     return parse_inspect(commands.run(argv, echo=echo, timeout=60).stdout)
 
 
 def version(*, echo: bool = False) -> str:
     """The buildx version (``docker buildx version``), e.g. ``0.13.1+ds1``."""
-    out = commands.run(["docker", "buildx", "version"], echo=echo, timeout=30).stdout.split()
+    out = commands.run(docker("buildx", "version"), echo=echo, timeout=30).stdout.split()
     return out[1] if len(out) > 1 else (out[0] if out else "")
+
+
+# --- progress ---------------------------------------------------------------------------------------------
+
+# BuildKit names a step "[PLATFORM STAGE N/M] INSTRUCTION": every part in the brackets is optional.
+_STEP_NAME = re.compile(r"^\[(?P<inside>[^\]]*)\] (?P<instruction>.*)$", re.S)
+
+
+@dataclass
+class Step:
+    """One BuildKit vertex: a Dockerfile instruction or a piece of the build's own work."""
+
+    digest: str
+    name: str
+    started: datetime | None = None
+    completed: datetime | None = None
+    cached: bool = False
+    error: str = ""
+    log: str = ""
+
+    @property
+    def seconds(self) -> float:
+        if self.started is None or self.completed is None:
+            return float("nan")
+        return (self.completed - self.started).total_seconds()
+
+    @property
+    def _parts(self) -> tuple[Platform | None, str, str, str]:
+        m = _STEP_NAME.match(self.name)
+        if not m:
+            return None, "", "", self.name
+        words = m.group("inside").split()
+        position = words.pop() if words and re.fullmatch(r"\d+/\d+", words[-1]) else ""
+        platform = None
+        if words and "/" in words[0]:
+            try:
+                platform = Platform.parse(words[0])
+                words.pop(0)
+            except InvalidPlatform:
+                pass
+        return platform, " ".join(words), position, m.group("instruction")
+
+    @property
+    def platform(self) -> Platform | None:
+        """The platform the step ran for, when BuildKit names it (multi-platform builds)."""
+        return self._parts[0]
+
+    @property
+    def stage(self) -> str:
+        """The Dockerfile stage (``build`` in ``FROM ... AS build``), or ``internal``, or empty."""
+        return self._parts[1]
+
+    @property
+    def position(self) -> str:
+        return self._parts[2]
+
+    @property
+    def instruction(self) -> str:
+        """The name without its bracket: ``RUN make -j2``."""
+        return self._parts[3]
+
+    @property
+    def is_run(self) -> bool:
+        return self.instruction.startswith("RUN ")
+
+
+@dataclass
+class Progress:
+    """What ``--progress=rawjson`` reported: the steps, in first-seen order, and the lines that were not JSON."""
+
+    steps: list[Step]
+    messages: list[str]
+
+    def table(self) -> pd.DataFrame:
+        rows = [{"name": s.name, "seconds": s.seconds, "cached": s.cached, "error": s.error, "started": s.started,
+                 "completed": s.completed, "digest": s.digest, "log": s.log} for s in self.steps]
+        return pd.DataFrame(rows, columns=["name", "seconds", "cached", "error", "started", "completed", "digest",
+                                           "log"])
+
+    def run_seconds(self) -> float:
+        """Time spent in RUN steps that really ran (not cached)."""
+        return float(sum(s.seconds for s in self.steps if s.is_run and not s.cached and s.seconds == s.seconds))
+
+    def said(self) -> str:
+        """Everything the build said: the plain lines, every step's log and error."""
+        return "\n".join([*self.messages, *(s.log for s in self.steps), *(s.error for s in self.steps)])
+
+
+def _time(value) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        # BuildKit writes RFC 3339 with nanoseconds; Python keeps microseconds.
+        text = re.sub(r"(\.\d{6})\d+", r"\1", value.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_rawjson(text: str) -> Progress:
+    """Read ``--progress=rawjson`` output: SolveStatus objects (merged by vertex digest) and the other lines.
+
+    buildx writes one JSON object after another (0.13 indents them over several lines); anything else, such
+    as the final ``ERROR: ...`` line, is kept as a message. Fields of the wrong type are ignored, never fatal.
+    """
+    decoder = json.JSONDecoder()
+    steps: dict[str, Step] = {}
+    logs: dict[str, list[bytes]] = {}
+    messages: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t\r\n":
+            i += 1
+        if i >= n:
+            break
+        if text[i] == "{":
+            try:
+                obj, i = decoder.raw_decode(text, i)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                _merge(obj, steps, logs)
+                continue
+            if obj is not None:
+                continue
+        end = text.find("\n", i)
+        end = n if end < 0 else end
+        messages.append(text[i:end].rstrip())
+        i = end + 1
+    for digest, chunks in logs.items():
+        if digest in steps:
+            steps[digest].log = b"".join(chunks).decode(errors="replace")
+    return Progress(list(steps.values()), messages)
+
+
+def _merge(obj: dict, steps: dict[str, Step], logs: dict[str, list[bytes]]) -> None:
+    vertexes = obj.get("vertexes") if isinstance(obj.get("vertexes"), list) else []
+    for v in vertexes:
+        if not isinstance(v, dict) or not isinstance(v.get("digest"), str):
+            continue
+        step = steps.setdefault(v["digest"], Step(v["digest"], str(v.get("name", ""))))
+        started, completed = _time(v.get("started")), _time(v.get("completed"))
+        if started and (step.started is None or started < step.started):
+            step.started = started
+        if completed and (step.completed is None or completed > step.completed):
+            step.completed = completed
+        step.cached = step.cached or bool(v.get("cached"))
+        if isinstance(v.get("error"), str) and v["error"]:
+            step.error = v["error"]
+    entries = obj.get("logs") if isinstance(obj.get("logs"), list) else []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            data = base64.b64decode(entry.get("data") or "", validate=False)
+        except (ValueError, TypeError):
+            continue
+        logs.setdefault(str(entry.get("vertex", "")), []).append(data)
 
 
 # --- building ------------------------------------------------------------------------------------------
@@ -111,116 +284,71 @@ class BuildResult:
 
     command: str  # the shell line, as printed before the build
     argv: list[str]
-    exit_code: int
     seconds: float  # wall time of the whole command
     digest: str | None  # containerimage.digest from --metadata-file (the index's for multi-platform)
     metadata: dict
-    steps: pd.DataFrame  # one row per BuildKit vertex: name, seconds, cached, error, log
-    log: str
+    progress: Progress
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        """One row per build step: name, seconds, cached, error, times, log."""
+        return self.progress.table()
 
     @property
     def run_seconds(self) -> float:
         """Time spent in the build's own RUN steps (excludes loading contexts and exporting)."""
-        runs = self.steps[self.steps.name.str.contains(r"\bRUN\b", regex=True) & ~self.steps.cached]
-        return float(runs.seconds.sum())
+        return self.progress.run_seconds()
 
 
-def parse_rawjson(text: str) -> tuple[list[dict], list[str]]:
-    """Split ``--progress=rawjson`` output into SolveStatus objects and the plain lines between them.
+class BuildError(CommandError):
+    """A build that failed, with what its progress said."""
 
-    buildx writes one JSON object after another (0.13 indents them over several lines); anything else,
-    such as the final ``ERROR: ...`` line, is kept as text.
-    """
-    decoder = json.JSONDecoder()
-    objects, other, i, n = [], [], 0, len(text)
-    while i < n:
-        while i < n and text[i] in " \t\r\n":
-            i += 1
-        if i >= n:
-            break
-        if text[i] == "{":
-            try:
-                obj, i = decoder.raw_decode(text, i)
-                objects.append(obj)
-                continue
-            except ValueError:
-                pass
-        end = text.find("\n", i)
-        end = n if end < 0 else end
-        other.append(text[i:end].rstrip())
-        i = end + 1
-    return objects, other
+    def __init__(self, argv, returncode, stderr, progress: Progress, fix=None, reason=None):
+        super().__init__(argv, returncode, stderr, fix=fix, reason=reason)
+        self.progress = progress
 
 
-def steps_table(objects: list[dict]) -> pd.DataFrame:
-    """Merge the vertexes (which repeat as they progress) by digest into one row per build step."""
-    steps: dict[str, dict] = {}
-    logs: dict[str, list[bytes]] = {}
-    for obj in objects:
-        for v in obj.get("vertexes") or []:
-            row = steps.setdefault(v["digest"], {"digest": v["digest"], "name": v.get("name", ""), "started": None,
-                                                 "completed": None, "cached": False, "error": ""})
-            if v.get("started"):
-                t = pd.Timestamp(v["started"])
-                row["started"] = t if row["started"] is None else min(row["started"], t)
-            if v.get("completed"):
-                t = pd.Timestamp(v["completed"])
-                row["completed"] = t if row["completed"] is None else max(row["completed"], t)
-            row["cached"] = row["cached"] or bool(v.get("cached"))
-            row["error"] = v.get("error") or row["error"]
-        for entry in obj.get("logs") or []:
-            logs.setdefault(entry.get("vertex", ""), []).append(base64.b64decode(entry.get("data") or ""))
-    rows = []
-    for row in steps.values():
-        done = row["started"] is not None and row["completed"] is not None
-        row["seconds"] = (row["completed"] - row["started"]).total_seconds() if done else float("nan")
-        row["log"] = b"".join(logs.get(row["digest"], [])).decode(errors="replace")
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["name", "seconds", "cached", "error", "started", "completed", "digest", "log"])
-
-
-def build_argv(context: str | Path, *, platforms: list[str], tags: list[str] = (), output: str | None = None,
-               push: bool = False, build_contexts: list[str] = (), no_cache: bool = False,
-               provenance: bool | None = None, builder: str | None = None, metadata_file: str | None = None,
-               progress: str = "rawjson", build_args: dict[str, str] | None = None) -> list[str]:
+def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
+               push: bool = False, build_contexts: dict[str, str] | None = None, no_cache: bool = False,
+               no_cache_filter: list[str] | None = None, target: str | None = None,
+               provenance: bool | None = None, sbom: bool | None = None, builder: str | None = None,
+               metadata_file: str | None = None, progress: str = "rawjson",
+               build_args: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+               network: str | None = None, context_name: str | None = None) -> Command:
     """The ``docker buildx build`` argument vector, in the article's style (one --platform per platform)."""
-    argv = ["docker", "buildx", "build"]
-    if builder:
-        argv += ["--builder", builder]
-    for p in platforms:
-        argv += ["--platform", p]
-    argv += list(build_contexts)
-    for name, value in (build_args or {}).items():
-        argv += ["--build-arg", f"{name}={value}"]
-    for t in tags:
-        argv += ["--tag", t]
-    if output:
-        argv.append(f"--output={output}")
-    if push:
-        argv.append("--push")
-    if no_cache:
-        argv.append("--no-cache")
-    if provenance is not None:
-        argv.append(f"--provenance={'true' if provenance else 'false'}")
-    if metadata_file:
-        argv += ["--metadata-file", metadata_file]
-    argv.append(f"--progress={progress}")
-    argv.append(str(context))
-    return argv
+    return (docker("buildx", "build", context=context_name)
+            .flag("--builder", builder)
+            .flag("--platform", list(platforms))
+            .flag("--build-context", [f"{k}={v}" for k, v in (build_contexts or {}).items()])
+            .flag("--build-arg", [f"{k}={v}" for k, v in (build_args or {}).items()])
+            .flag("--label", [f"{k}={v}" for k, v in (labels or {}).items()])
+            .flag("--target", target)
+            .flag("--tag", list(tags))
+            .option("--output", output)
+            .flag("--push", push)
+            .flag("--no-cache", no_cache)
+            .flag("--no-cache-filter", ",".join(no_cache_filter) if no_cache_filter else None)
+            .option("--provenance", provenance)
+            .option("--sbom", sbom)
+            .option("--network", network)
+            .flag("--metadata-file", metadata_file)
+            .option("--progress", progress)
+            .add(context))
 
 
-def build(context: str | Path, *, platforms: list[str], tags: list[str] = (), output: str | None = None,
+def build(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
           push: bool = False, base=None, reproducible: bool = False, no_cache: bool = False,
-          provenance: bool | None = None, builder: str | None = None, build_args: dict[str, str] | None = None,
+          no_cache_filter: list[str] | None = None, target: str | None = None, provenance: bool | None = None,
+          sbom: bool | None = None, builder: str | None = None, build_args: dict[str, str] | None = None,
+          labels: dict[str, str] | None = None, network: str | None = None, context_name: str | None = None,
           echo: bool = True, timeout: float = 3600) -> BuildResult:
     """Run ``docker buildx build`` as a reader would, then read its metadata file and rawjson progress.
 
-    ``base`` (a :class:`multiarch_kit.base.BaseImage`) adds the named contexts that map ``alpine:3.18`` to
-    the lab's stand-in. ``reproducible`` sets SOURCE_DATE_EPOCH and ``rewrite-timestamp=true`` on the
-    output, so rebuilding the same platform gives the same digest.
+    ``base`` (a base image of :mod:`multiarch_kit.base`) adds the named contexts that map the Dockerfile's
+    ``FROM`` names to the lab's stand-ins. ``reproducible`` sets SOURCE_DATE_EPOCH and
+    ``rewrite-timestamp=true`` on a tar output, so rebuilding the same platform gives the same digest.
+    ``context_name`` runs the build on another engine (``docker --context NAME buildx build``).
     """
-    from . import base as base_mod
-
     if not Path(context).is_dir():
         raise KitError(f"build context {context} is not a folder", "give the folder that holds the Dockerfile")
     if not (Path(context) / "Dockerfile").is_file():
@@ -228,9 +356,9 @@ def build(context: str | Path, *, platforms: list[str], tags: list[str] = (), ou
     env = {}
     if reproducible:
         if push or not output or not output.startswith(("type=docker", "type=oci")):
-            raise KitError("reproducible builds need a type=docker or type=oci output",
-                           "the docker driver cannot rewrite timestamps while pushing; build to a tar and compare")
-        env["SOURCE_DATE_EPOCH"] = base_mod.SOURCE_DATE_EPOCH
+            raise KitError("reproducible builds here need a type=docker or type=oci output",
+                           "build to a tar and compare (the kit checks reproducibility on tars)")
+        env["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
         output += ",rewrite-timestamp=true"
     dest = re.search(r"(?:^|,)dest=([^,]+)", output or "")
     if dest:  # buildx does not create the destination's folder
@@ -242,39 +370,45 @@ def build(context: str | Path, *, platforms: list[str], tags: list[str] = (), ou
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
         metadata_file = str(Path(tmp) / "metadata.json")
         argv = build_argv(context, platforms=platforms, tags=list(tags), output=output, push=push,
-                          build_contexts=base.build_context_args() if base else [], no_cache=no_cache,
-                          provenance=provenance, builder=builder, metadata_file=metadata_file,
-                          build_args=build_args)
+                          build_contexts=base.build_contexts if base else None, no_cache=no_cache,
+                          no_cache_filter=no_cache_filter, target=target, provenance=provenance, sbom=sbom,
+                          builder=builder, metadata_file=metadata_file, build_args=build_args, labels=labels,
+                          network=network, context_name=context_name)
         shown = commands.shell_line(argv, env)
         try:
             done = commands.run(argv, echo=echo, env=env or None, timeout=timeout)
         except CommandError as exc:
             raise _build_error(argv, exc, platforms) from None
-        metadata = json.loads(Path(metadata_file).read_text()) if Path(metadata_file).exists() else {}
-    objects, other = parse_rawjson(done.stderr)
-    result = BuildResult(shown, argv, done.returncode, done.seconds, metadata.get("containerimage.digest"), metadata,
-                         steps_table(objects), "\n".join(other))
-    runlog.record("build", target=", ".join(tags) or (output or ""), platforms=",".join(platforms),
+        metadata = _read_metadata(Path(metadata_file))
+    result = BuildResult(shown, list(argv), done.seconds, metadata.get("containerimage.digest"), metadata,
+                         parse_rawjson(done.stderr))
+    runlog.record("build", target=", ".join(tags) or (output or ""), platforms=",".join(map(str, platforms)),
                   digest=result.digest or "", seconds=round(done.seconds, 2))
     return result
 
 
-def _build_error(argv: list[str], exc: CommandError, platforms: list[str]) -> CommandError:
-    from .emulation import missing_emulator_error
-    from .engine import IMAGE_STORE_FIX
+def _read_metadata(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise KitError(f"buildx wrote an unreadable metadata file ({exc})", "update buildx (0.12 or later)") from None
+    if not isinstance(data, dict):
+        raise KitError("buildx wrote a metadata file that is not a JSON object", "update buildx (0.12 or later)")
+    return data
 
-    objects, other = parse_rawjson(exc.stderr)
-    text = "\n".join(other) or exc.stderr
-    steps = steps_table(objects)
-    # The container's own words ("exec /bin/sh: exec format error") are in the steps' base64 logs.
-    said = "\n".join([text, *steps.log, *steps.error])
+
+def _build_error(argv: list[str], exc: CommandError, platforms: list[Platform]) -> BuildError:
+    progress = parse_rawjson(exc.stderr)
+    text = "\n".join(progress.messages) or exc.stderr
+    said = progress.said()
     if "exec format error" in said:
-        # The failing step's name carries its platform: "[linux/arm64 2/2] RUN ...".
-        failing = re.search(r"\[(\w+/[\w/.]+) \d+/\d+\]", text)
-        platform = failing.group(1) if failing else platforms[0]
-        err = missing_emulator_error(platform)
-        return CommandError(argv, exc.returncode, text, fix=err.fix, reason=err.message)
+        # The step that failed names the platform it ran for in a multi-platform build.
+        failing = next((s.platform for s in progress.steps if s.error and s.platform), None)
+        err = missing_emulator_error(failing or platforms[0])
+        return BuildError(argv, exc.returncode, text, progress, fix=err.fix, reason=err.message)
     if "Docker exporter is not supported" in said or "docker exporter does not currently support" in said:
-        return CommandError(argv, exc.returncode, text, fix=IMAGE_STORE_FIX,
-                            reason="the engine's classic image store cannot export type=docker")
-    return CommandError(argv, exc.returncode, text)
+        return BuildError(argv, exc.returncode, text, progress, fix=IMAGE_STORE_FIX,
+                          reason="the engine's classic image store cannot export type=docker")
+    return BuildError(argv, exc.returncode, text, progress)

@@ -1,7 +1,10 @@
 """The ``multiarch-kit`` command line.
 
-Every :class:`~multiarch_kit.errors.KitError` ends the program with one line on stderr (what went
-wrong, then the fix) and exit code 2; a failed doctor check exits 1.
+Text from the command line is parsed here, once (platforms, lists, sizes); the package receives values.
+Every :class:`~multiarch_kit.errors.KitError`, and every usage mistake, ends the program with one line on
+stderr (what went wrong, then what to do) and exit code 2; a failed doctor check exits 1.
+Modules with heavy imports (pandas, matplotlib) are imported inside the commands that need them, so
+``multiarch-kit lab up`` starts fast.
 """
 
 from __future__ import annotations
@@ -9,41 +12,61 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-import pandas as pd
-
+import textwrap
 from pathlib import Path
 
-from . import __version__, doctor, lab, manifests, notebooks
+from . import __version__
 from .errors import KitError
-from .platforms import format as format_platform, parse
+from .platforms import Platform, parse_list
+
+WIDTH = 120
 
 
-def _print_table(df: pd.DataFrame) -> None:
-    """Print a DataFrame as a left-aligned text table (pandas right-aligns text, which reads badly)."""
-    rows = [[str(c) for c in df.columns]] + [[str(v) for v in row] for row in df.itertuples(index=False)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(df.columns))]
-    for r in rows:
-        print("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+def print_table(rows: list[dict], columns: list[str], width: int = WIDTH) -> None:
+    """Rows as a left-aligned text table no wider than ``width``: the widest columns wrap."""
+    cells = [[str(c) for c in columns]] + [["" if r.get(c) is None else str(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(line) for row in cells for line in [row[i]]) for i in range(len(columns))]
+    room = width - 2 * (len(columns) - 1)
+    while sum(widths) > room:
+        widest = max(range(len(widths)), key=lambda i: widths[i])
+        if widths[widest] <= 12:
+            break
+        widths[widest] -= 1
+    for row in cells:
+        wrapped = [textwrap.wrap(v, w) or [""] for v, w in zip(row, widths)]
+        for k in range(max(len(x) for x in wrapped)):
+            parts = [(x[k] if k < len(x) else "").ljust(w) for x, w in zip(wrapped, widths)]
+            print("  ".join(parts).rstrip())
+
+
+def _print_frame(df) -> None:
+    print_table(df.to_dict(orient="records"), [str(c) for c in df.columns])
 
 
 def _cmd_doctor(args) -> int:
+    from . import doctor
+
     rows = doctor.run_checks()
-    df = doctor.table(rows)
+    table = doctor.table(rows)
     if args.format == "json":
-        print(json.dumps(df.to_dict(orient="records"), indent=2))
+        print(json.dumps(table.to_dict(orient="records"), indent=2))
     else:
-        _print_table(df)
+        _print_frame(table)
     return 1 if any(r.status == doctor.FAIL for r in rows) else 0
 
 
 def _cmd_lab(args) -> int:
+    from . import lab
+
     if args.action == "up":
-        st = lab.up()
+        st = lab.up(check=args.check)
+        print(st.base.note)
         print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
         print(f"registry: {st.registry.host} ({st.registry.kind})")
         print(f"base: {st.base.source} {st.base.ref}")
-        _print_table(st.table())
+        _print_frame(st.table())
+        if "proved each platform runs" not in " ".join(st.actions):
+            print(f"(proven at {st.proven_at}; nothing has changed since: 'lab up --check' runs them again)")
         print("changed: " + ("; ".join(st.actions) if st.actions else "nothing (already up)"))
         return 0 if all(r.ok for r in st.runs) else 1
     if args.action == "status":
@@ -59,35 +82,41 @@ def _cmd_lab(args) -> int:
 
 
 def _cmd_notebooks(args) -> int:
+    from . import notebooks
+
     summary = notebooks.execute_all(Path(args.src), Path(args.out))
     events = notebooks.summary(Path(args.out))
     if len(events):
         print("\nwhat the notebooks built and pushed:")
-        _print_table(events)
+        _print_frame(events)
     print()
-    _print_table(summary)
+    _print_frame(summary)
     print(f"executed notebooks and HTML copies are in {args.out}/")
     return 1 if (summary.status != "ok").any() else 0
 
 
+def _platform(text: str | None) -> Platform | None:
+    return Platform.parse(text) if text else None
+
+
 def _cmd_inspect(args) -> int:
-    if args.platform:
-        parse(args.platform)  # a bad platform fails before any request
+    from . import manifests
+
+    platform = _platform(args.platform)  # a bad platform fails before any request
     if args.raw:
-        sys.stdout.buffer.write(manifests.raw(args.reference, args.platform))
+        sys.stdout.buffer.write(manifests.raw(args.reference, platform))
         sys.stdout.buffer.flush()
         return 0
     result = manifests.inspect(args.reference)
-    if args.platform:
-        entry = result.select(args.platform)
+    if platform:
+        entry = result.select(platform)
         result = manifests.Inspection(result.reference, result.top, [entry], result.media_type, result.rate_limit)
     if args.format == "json":
         print(json.dumps(result.as_json(), indent=2))
         return 0
     kind = manifests.SHORT_NAMES.get(result.media_type, result.media_type)
     print(f"{result.reference}: {kind} {result.digest}")
-    table = result.table().drop(columns=["config size", "attests"])
-    _print_table(table)
+    _print_frame(result.table().drop(columns=["config size", "attests"]))
     if result.rate_limit:
         print("rate limit: " + ", ".join(f"{k}={v}" for k, v in result.rate_limit.items()))
     return 0
@@ -104,12 +133,11 @@ def _cmd_bench(args) -> int:
     if args.resume:
         rows = bench.resume(folder, progress=not args.no_progress)
     else:
-        platform_list = [format_platform(parse(p)) for p in _csv_list(args.platforms)]
         try:
             sizes = [int(x) for x in _csv_list(args.sizes)]
         except ValueError:
             raise KitError(f"--sizes {args.sizes!r} is not a list of whole megabytes", "e.g. --sizes 8,32,64") from None
-        plan = bench.Plan.matrix(_csv_list(args.workloads), platform_list, sizes, repeats=args.repeats,
+        plan = bench.Plan.matrix(_csv_list(args.workloads), parse_list(args.platforms), sizes, repeats=args.repeats,
                                  warmup=args.warmup, builder=args.builder)
         print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
               f"results in {folder / (plan.host_id + '.csv')}")
@@ -129,15 +157,15 @@ def _cmd_report(args) -> int:
     if df.empty:
         raise KitError(f"no results in {folder}", "measure first with 'multiarch-kit bench'")
     summary = bench.summarize(df, args.metric)
-    _print_table(summary.round(3))
+    _print_frame(summary.round(3))
     slow = bench.slowdown(df, "cpu", args.metric)
     if len(slow):
         print("\nslowdown against the native platform (cpu workload, median, 95 % CI):")
-        _print_table(slow.round(3))
+        _print_frame(slow.round(3))
     fits = bench.fit_lines(df, "cpu", args.metric)
     if len(fits):
         print("\ncost against size (cpu workload):")
-        _print_table(fits.round(4))
+        _print_frame(fits.round(4))
     written = []
     if len(summary[summary.workload == "cpu"]):
         written += plots.bars(summary, folder / "plots" / "bars")
@@ -154,12 +182,12 @@ def _cmd_verify(args) -> int:
     report = verify.verify(args.reference, run=args.run)
     table = report.table()
     table["digest"] = table.digest.str.slice(0, 19)
-    _print_table(table)
+    _print_frame(table)
     findings = report.findings()
     if len(findings):
         print(f"\n{len(findings)} file(s) do not match their image's platform:")
         findings["layer_digest"] = findings.layer_digest.str.slice(0, 19)
-        _print_table(findings)
+        _print_frame(findings)
     for e in report.entries:
         if not e.config_ok:
             print(f"the {e.platform} entry's config says {e.config_platform}")
@@ -170,19 +198,28 @@ def _cmd_verify(args) -> int:
 def _cmd_diff(args) -> int:
     from . import verify
 
-    _print_table(verify.diff(args.a, args.b))
+    _print_frame(verify.diff(args.a, args.b))
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (what was wrong, then where to look) and exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"multiarch-kit: error: {message}: see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
+    parser = _Parser(prog="multiarch-kit", description="Learn and measure multi-platform images.")
     parser.add_argument("--version", action="version", version=f"multiarch-kit {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("doctor", help="check the lab: one row per check with pass/warn/fail and the fix")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_cmd_doctor)
     p = sub.add_parser("lab", help="bring the build lab up, show it, or stop what it started")
     p.add_argument("action", choices=["up", "status", "down"])
+    p.add_argument("--check", action="store_true",
+                   help="with up: run a container per platform and probe Docker Hub again even if nothing changed")
     p.set_defaults(func=_cmd_lab)
     p = sub.add_parser("inspect", help="show what an image reference holds (registry, archive or OCI layout)")
     p.add_argument("reference", help="docker://NAME[:TAG|@DIGEST] (default transport), oci-archive:PATH, "
@@ -229,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"multiarch-kit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("multiarch-kit: interrupted", file=sys.stderr)
+        print("multiarch-kit: interrupted: nothing measured so far is lost; run the command again to go on",
+              file=sys.stderr)
         return 130
 
 

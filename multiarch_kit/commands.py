@@ -1,9 +1,13 @@
 """The one place that builds and runs command lines.
 
 Notebooks teach the Docker CLI, so every command the kit runs for the reader is first printed as the
-exact shell line (``$ docker buildx build ...``) that would do the same by hand. Commands are always
-argument vectors, never shell strings: an image name holding ``; rm -rf /`` reaches docker as one
-argument. A non-zero exit raises :class:`~multiarch_kit.errors.CommandError`.
+exact shell line (``$ docker buildx build ...``) that does the same by hand, and the argument vector that
+runs is the one that was printed. Commands are argument vectors, never shell strings: an image name holding
+``; rm -rf /`` reaches docker as one argument. A non-zero exit raises
+:class:`~multiarch_kit.errors.CommandError` with the command, its exit code and its standard error.
+
+Argument vectors are built with :class:`Command`, in the style of python-on-whales: a flag whose value is
+``None`` or ``False`` is left out, ``True`` writes the bare flag, a list repeats it.
 """
 
 from __future__ import annotations
@@ -12,10 +16,46 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .errors import CommandError, KitError
+
+
+class Command(list):
+    """An argument vector, built flag by flag (``Command("docker", "run").flag("--rm", True)``)."""
+
+    def __init__(self, *args: object):
+        super().__init__(str(a) for a in args)
+
+    def add(self, *args: object) -> Command:
+        """Positional arguments, as they are."""
+        self.extend(str(a) for a in args)
+        return self
+
+    def flag(self, name: str, value: object = True) -> Command:
+        """``name value`` (or ``name`` alone for ``True``); nothing for ``None``/``False``; a list repeats it."""
+        if value is None or value is False:
+            return self
+        if value is True:
+            self.append(name)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                self.flag(name, item)
+        else:
+            self.extend([name, str(value)])
+        return self
+
+    def option(self, name: str, value: object) -> Command:
+        """``name=value`` in one argument (``--progress=rawjson``); nothing for ``None``; bools as true/false."""
+        if value is None:
+            return self
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        self.append(f"{name}={value}")
+        return self
 
 
 @dataclass
@@ -28,18 +68,14 @@ class Completed:
     stderr: str
     seconds: float
 
-    @property
-    def line(self) -> str:
-        return shell_line(self.argv)
 
-
-def shell_line(argv: list[str], env: dict[str, str] | None = None) -> str:
+def shell_line(argv: Iterable[str], env: dict[str, str] | None = None) -> str:
     """The argument vector as a line one could paste into a POSIX shell.
 
     Extra environment variables the kit sets for this command are shown in front (``VAR=value cmd``).
     """
     prefix = [f"{k}={shlex.quote(v)}" for k, v in (env or {}).items()]
-    return " ".join(prefix + [shlex.quote(a) for a in argv])
+    return " ".join(prefix + [shlex.quote(str(a)) for a in argv])
 
 
 def run(
@@ -51,12 +87,14 @@ def run(
     input: str | None = None,
     timeout: float | None = None,
     cwd: str | os.PathLike | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> Completed:
     """Run ``argv``, print it first when ``echo`` is set, and return its outputs.
 
     ``env`` holds only the variables added for this command (they are shown in the echoed line).
-    Raises :class:`CommandError` on a non-zero exit when ``check`` is set, and :class:`KitError` when
-    the program is not installed or the command runs past ``timeout`` seconds.
+    ``on_line`` receives each line of standard output and standard error as it arrives (progress on long
+    commands); both are still captured whole. Raises :class:`CommandError` on a non-zero exit when ``check``
+    is set, and :class:`KitError` when the program is not installed or runs past ``timeout`` seconds.
     """
     argv = [str(a) for a in argv]
     if echo:
@@ -64,26 +102,61 @@ def run(
     full_env = {**os.environ, **env} if env else None
     start = time.perf_counter()
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, env=full_env, input=input, timeout=timeout, cwd=cwd
-        )
+        if on_line is None:
+            proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, input=input, timeout=timeout,
+                                  cwd=cwd)
+            stdout, stderr, code = proc.stdout, proc.stderr, proc.returncode
+        else:
+            stdout, stderr, code = _run_streaming(argv, full_env, input, timeout, cwd, on_line)
     except FileNotFoundError:
         raise KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0])) from None
     except subprocess.TimeoutExpired:
-        raise KitError(
-            f"`{shell_line(argv)}` did not finish within {timeout:g} s", "check that the engine is responsive"
-        ) from None
-    done = Completed(argv, proc.returncode, proc.stdout, proc.stderr, time.perf_counter() - start)
-    if check and proc.returncode != 0:
-        raise CommandError(argv, proc.returncode, proc.stderr)
+        raise KitError(f"`{shell_line(argv)}` did not finish within {timeout:g} s",
+                       "check that the engine is responsive") from None
+    done = Completed(argv, code, stdout, stderr, time.perf_counter() - start)
+    if check and code != 0:
+        raise CommandError(argv, code, stderr)
     return done
+
+
+def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, int]:
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    out: list[str] = []
+    err: list[str] = []
+
+    def pump_out():
+        for line in proc.stdout:
+            out.append(line)
+            on_line(line.rstrip("\n"))
+
+    reader = threading.Thread(target=pump_out, daemon=True)
+    reader.start()
+    if input is not None:
+        proc.stdin.write(input)
+        proc.stdin.close()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for line in proc.stderr:
+            err.append(line)
+            on_line(line.rstrip("\n"))
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(argv, timeout)
+        proc.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+    except BaseException:
+        # Ctrl-C or a timeout: the child must not outlive the kit's command.
+        proc.kill()
+        proc.wait()
+        raise
+    reader.join()
+    return "".join(out), "".join(err), proc.returncode
 
 
 def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True) -> subprocess.Popen:
     """Start ``argv`` in the background, detached from this process, its output appended to ``log``.
 
-    Shown as ``$ ... &``, the way one would start it by hand. For services the kit keeps running
-    (the lab registry); everything else goes through :func:`run`.
+    Shown as ``$ ... &``, the way one would start it by hand. For services the lab keeps running (the
+    registry and its front, extra engines); everything else goes through :func:`run`.
     """
     argv = [str(a) for a in argv]
     if echo:
@@ -101,5 +174,6 @@ def _install_hint(program: str) -> str:
         "docker": "install Docker Desktop (macOS) or run 'sudo scripts/provision-debian.sh' (Debian)",
         "skopeo": "install skopeo (Debian: apt-get install skopeo; macOS: brew install skopeo)",
         "docker-registry": "install Debian's docker-registry package, or let the lab run the registry:2 container",
+        "mmdebstrap": "install it (Debian: apt-get install mmdebstrap arch-test), or run 'multiarch-kit lab up'",
     }
     return hints.get(program, f"install {program}")

@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import emulation, engine, lab
+from . import emulation, engine, images, lab
 from .errors import KitError
-from .platforms import arch_of
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_FREE_GB_WARN, MIN_FREE_GB_FAIL = 5.0, 1.0
@@ -34,12 +33,11 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     cfg = cfg or lab.LabConfig.from_env()
     rows: list[Check] = []
     try:
-        client = engine.connect()
+        facts = engine.facts()
     except KitError as exc:
         rows.append(Check("engine", FAIL, exc.message, exc.fix or ""))
         rows.append(_disk(cfg))
         return rows
-    facts = engine.facts(client)
     rows.append(Check("engine", PASS, f"{facts.operating_system}, {facts.platform} at {facts.endpoint}"))
     rows.append(Check("versions", PASS, f"server {facts.server_version} (API {facts.api_version}), "
                                         f"containerd {facts.containerd_version or '?'}"))
@@ -82,20 +80,22 @@ def _builder_platforms(cfg, builder, facts, emulation_rows: list[Check]) -> Chec
     # BuildKit lists the emulators it detected when the engine started; a platform missing there still
     # builds when its handler works now, which the run rows below prove.
     ran = {r.check.removeprefix("run "): r.status == PASS for r in emulation_rows}
-    unlisted = [p for p in cfg.platforms if p not in builder.platforms and arch_of(p) != facts.architecture]
-    failing = [p for p in unlisted if not ran.get(p)]
-    detail = ", ".join(builder.platforms)
+    unlisted = [p for p in cfg.platforms
+                if p not in builder.platforms and p.architecture != facts.platform.architecture]
+    failing = [p for p in unlisted if not ran.get(str(p))]
+    detail = ", ".join(map(str, builder.platforms))
     if unlisted and not failing:
-        detail += f" (not listed at engine start but runs now: {', '.join(unlisted)})"
+        detail += f" (not listed at engine start but runs now: {', '.join(map(str, unlisted))})"
     return Check("builder platforms", WARN if failing else PASS, detail,
-                 f"{', '.join(failing)} missing: enable its binfmt handler, then restart the engine" if failing else "")
+                 f"{', '.join(map(str, failing))} missing: enable its binfmt handler, then restart the engine"
+                 if failing else "")
 
 
 def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> list[Check]:
     if base_img is None:
         return [Check("emulation", FAIL, "needs the base image to start test containers", "run 'multiarch-kit lab up'")]
     try:
-        handlers = emulation.read_handlers(base_img.pinned, facts.platform)
+        handlers = emulation.read_handlers(base_img.pinned, facts.platform, local=facts.shares_this_kernel)
     except KitError as exc:
         # No probe container, so no run can work either: one row says why instead of four.
         return [Check("emulation", FAIL, f"cannot start a container of the base image: {exc.message}",
@@ -109,9 +109,9 @@ def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> 
                       f"{', '.join(no_f)} lack the F flag, so containers cannot use them: re-register with "
                       "update-binfmts or tonistiigi/binfmt" if no_f else ""))
     for p in cfg.platforms:
-        how = emulation.emulator_for(p, facts.architecture, handlers)
+        how = emulation.emulator_for(p, facts.platform, handlers)
         try:
-            run = emulation.run_check(p, base_img.pinned, how, echo=False)
+            run = images.run_check(p, base_img.pinned, how, echo=False)
         except KitError as exc:
             rows.append(Check(f"run {p}", FAIL, f"{how}: {exc.message}", exc.fix or ""))
             continue

@@ -1,31 +1,23 @@
-"""Emulation: which binfmt_misc handlers the engine's kernel has, and whether each platform really runs.
+"""Emulation: which binfmt_misc handlers the engine's kernel has, and how the engine runs each platform.
 
-The handlers are read from inside a privileged container rather than from this host's /proc: the
-kernel that matters is the engine's, which on Docker Desktop is a Linux VM the Mac cannot see into.
 An emulated container only works when its handler carries the F (fix-binary) flag: the kernel then
-opens the interpreter once at registration, so it need not exist inside the container.
+opens the interpreter once at registration, so it need not exist inside the container. The handlers that
+matter are those of the engine's kernel. When the engine runs on this machine's own kernel they are read
+from /proc here; otherwise (Docker Desktop's Linux VM, a remote engine) a privileged container reads them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import commands
+from .engine import docker
 from .errors import KitError
-from .platforms import UNAME_MACHINE, arch_of
+from .platforms import ARCHITECTURES, Platform, normalize
 
-# binfmt_misc handler names (as Debian's qemu-user-static, tonistiigi/binfmt and Docker Desktop
-# register them) to the Go architecture each one runs.
-HANDLER_ARCH: dict[str, str] = {
-    "qemu-x86_64": "amd64",
-    "rosetta": "amd64",
-    "qemu-aarch64": "arm64",
-    "qemu-arm": "arm",
-    "qemu-i386": "386",
-    "qemu-riscv64": "riscv64",
-    "qemu-ppc64le": "ppc64le",
-    "qemu-s390x": "s390x",
-}
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+ROSETTA = "rosetta"  # Docker Desktop's handler for amd64 on Apple silicon
 
 # Mounts binfmt_misc inside the probe container and prints every handler file after a header line.
 _PROBE = (
@@ -49,84 +41,76 @@ class BinfmtHandler:
 
     @property
     def architecture(self) -> str | None:
-        return HANDLER_ARCH.get(self.name)
+        """The Go architecture this handler runs (from the architecture table), or None."""
+        if self.name == ROSETTA:
+            return "amd64"
+        return next((a.architecture for a in ARCHITECTURES if a.qemu == self.name), None)
 
     @property
     def emulator(self) -> str:
-        return "rosetta" if self.name == "rosetta" else "qemu"
+        return ROSETTA if self.name == ROSETTA else "qemu"
 
 
 def parse_handlers(text: str) -> list[BinfmtHandler]:
-    """Parse the probe's dump: ``== NAME`` then the lines of that handler's file."""
+    """Parse a dump of handler files: ``== NAME`` then the lines of that handler's file."""
     handlers: list[BinfmtHandler] = []
     for block in text.split("== ")[1:]:
         lines = block.splitlines()
+        if not lines or not lines[0].strip():
+            continue
         fields = {}
         for line in lines[1:]:
             key, _, value = line.partition(" ")
             fields[key] = value.strip()
-        handlers.append(
-            BinfmtHandler(
-                name=lines[0].strip(),
-                enabled=lines[1:2] == ["enabled"],
-                interpreter=fields.get("interpreter", ""),
-                flags=fields.get("flags:", ""),
-            )
-        )
+        handlers.append(BinfmtHandler(name=lines[0].strip(), enabled=lines[1:2] == ["enabled"],
+                                      interpreter=fields.get("interpreter", ""), flags=fields.get("flags:", "")))
     return handlers
 
 
-def read_handlers(image: str, engine_platform: str) -> list[BinfmtHandler]:
-    """The engine kernel's binfmt_misc handlers, read by a privileged container of ``image``."""
-    argv = ["docker", "run", "--rm", "--privileged", "--platform", engine_platform, image, "sh", "-c", _PROBE]
+def local_dump() -> str | None:
+    """This kernel's handler files in the probe's format, or None when binfmt_misc is not mounted here."""
+    if not (BINFMT / "status").exists():
+        return None
+    parts = []
+    for f in sorted(BINFMT.iterdir()):
+        if f.name in ("register", "status"):
+            continue
+        try:
+            parts.append(f"== {f.name}\n{f.read_text()}")
+        except OSError:
+            continue
+    return "".join(parts)
+
+
+def read_handlers(image: str, engine_platform: Platform, *, local: bool = False) -> list[BinfmtHandler]:
+    """The engine kernel's binfmt_misc handlers: from /proc here when ``local`` (same kernel), else read by a
+    privileged container of ``image``."""
+    if local:
+        dump = local_dump()
+        if dump is not None:
+            return parse_handlers(dump)
+    argv = docker("run", "--rm", "--privileged", "--platform", engine_platform, image, "sh", "-c", _PROBE)
     return parse_handlers(commands.run(argv, echo=False, timeout=120).stdout)
 
 
-def emulator_for(platform: str, engine_arch: str, handlers: list[BinfmtHandler]) -> str:
+def emulator_for(platform: Platform, engine: Platform, handlers: list[BinfmtHandler]) -> str:
     """How the engine runs ``platform``: ``native``, ``rosetta``, ``qemu`` or ``none``."""
-    arch = arch_of(platform)
-    if arch == engine_arch:
+    arch = normalize(platform).architecture
+    if arch == normalize(engine).architecture:
         return "native"
     usable = [h for h in handlers if h.enabled and h.architecture == arch]
     # Docker Desktop keeps a qemu-x86_64 entry beside Rosetta's; Rosetta wins when it is enabled.
-    for h in sorted(usable, key=lambda h: h.emulator != "rosetta"):
+    for h in sorted(usable, key=lambda h: h.emulator != ROSETTA):
         return h.emulator
     return "none"
 
 
-def handler_name(platform: str) -> str:
-    """The qemu handler a platform needs (``linux/arm64`` -> ``qemu-aarch64``)."""
-    arch = arch_of(platform)
-    return next((n for n, a in HANDLER_ARCH.items() if a == arch and n.startswith("qemu-")), f"qemu-{arch}")
-
-
-def missing_emulator_error(platform: str) -> KitError:
+def missing_emulator_error(platform: Platform) -> KitError:
     """The one-line error for a platform the engine cannot run, naming the handler and the fix."""
+    p = normalize(platform)
+    handler = next((a.qemu for a in ARCHITECTURES if a.architecture == p.architecture), f"qemu-{p.architecture}")
     return KitError(
-        f"the engine cannot run {platform}: binfmt handler {handler_name(platform)} is missing or disabled",
+        f"the engine cannot run {p}: binfmt handler {handler} is missing or disabled",
         "on Debian: apt-get install qemu-user-static binfmt-support && update-binfmts --enable; "
-        f"elsewhere: docker run --privileged --rm tonistiigi/binfmt --install {arch_of(platform)}",
+        f"elsewhere: docker run --privileged --rm tonistiigi/binfmt --install {p.architecture}",
     )
-
-
-@dataclass
-class RunCheck:
-    """``docker run --platform P IMAGE uname -m``: what the container says its machine is."""
-
-    platform: str
-    expected: str
-    machine: str
-    emulator: str
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return self.machine == self.expected
-
-
-def run_check(platform: str, image: str, emulator: str, *, echo: bool = True) -> RunCheck:
-    """Start a container of ``image`` for ``platform`` and read its ``uname -m``."""
-    from .images import run
-
-    done = run(platform, image, "uname", "-m", echo=echo)
-    return RunCheck(platform, UNAME_MACHINE.get(platform, "?"), done.stdout.strip(), emulator, done.seconds)

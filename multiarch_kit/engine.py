@@ -1,4 +1,4 @@
-"""The Docker engine the lab builds on, read through the Docker SDK for Python.
+"""The Docker engine the lab builds on, read through the ``docker`` CLI (the kit's one transport to it).
 
 The engine's platform is what matters for "native or emulated", not the Python process's: on an M2
 Mac with Docker Desktop the engine is linux/arm64 even when a notebook runs under an x86 Python.
@@ -6,47 +6,60 @@ Mac with Docker Desktop the engine is linux/arm64 even when a notebook runs unde
 
 from __future__ import annotations
 
+import json
 import os
 import platform as _pyplatform
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
-import docker.errors
-
-from .errors import KitError
-from .platforms import go_arch
+from . import commands
+from .commands import Command
+from .errors import CommandError, KitError
+from .platforms import Platform, from_uname, normalize
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+IMAGE_STORE_FIX = (
+    "turn on the containerd image store: Docker Desktop: Settings > General > 'Use containerd for pulling and "
+    "storing images'; Linux: add {\"features\":{\"containerd-snapshotter\":true}} to /etc/docker/daemon.json and "
+    "restart dockerd; or use a docker-container builder (docker buildx create --use --driver docker-container)"
+)
+
+
+def docker(*args: object, context: str | None = None) -> Command:
+    """``docker [--context NAME] ARGS...``: every docker command line the kit runs starts here."""
+    return Command("docker").flag("--context", context).add(*args)
 
 
 @dataclass
 class EngineFacts:
-    """What the engine says about itself (``docker info`` / ``docker version``)."""
+    """What the engine says about itself (``docker info`` and ``docker version``)."""
 
     endpoint: str
+    engine_id: str  # changes when the engine's data root is recreated
     server_version: str
     api_version: str
-    os: str
-    architecture: str  # Go name: amd64, arm64
+    platform: Platform  # the engine's own platform (linux/arm64 on an M2 with Docker Desktop)
+    kernel: str
     operating_system: str  # e.g. "Debian GNU/Linux 13 (trixie)" or "Docker Desktop"
     storage_driver: str
     containerd_store: bool  # images kept by containerd's snapshotters (multi-platform aware)
     containerd_version: str
-    root_dir: str
-    ncpu: int
-
-    @property
-    def platform(self) -> str:
-        return f"{self.os}/{self.architecture}"
 
     @property
     def image_store(self) -> str:
         return "containerd" if self.containerd_store else f"classic ({self.storage_driver})"
 
+    @property
+    def shares_this_kernel(self) -> bool:
+        """Whether the engine runs on this machine's own kernel (so /proc here is the engine's /proc)."""
+        return (_pyplatform.system() == "Linux" and self.endpoint.startswith("unix://")
+                and self.kernel == _pyplatform.release())
 
-def endpoint() -> str:
-    """Where the engine is expected: DOCKER_HOST, else the default local socket."""
+
+def endpoint(context: str | None = None) -> str:
+    """Where the engine is expected: the context's name, DOCKER_HOST, else the default local socket."""
+    if context:
+        return f"context {context}"
     return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
 
 
@@ -55,25 +68,64 @@ def uses_default_socket() -> bool:
     return endpoint() in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock")
 
 
-def connect(timeout: float = 30) -> docker.DockerClient:
-    """A Docker SDK client whose engine has answered a ping, or a one-line :class:`KitError`."""
+def _json(argv: Command, context: str | None) -> dict:
     try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-        return client
-    except docker.errors.DockerException as exc:
-        raise not_answering_error(exc) from None
+        done = commands.run(argv, echo=False, timeout=60)
+    except CommandError as exc:
+        raise not_answering_error(exc.stderr, context) from None
+    try:
+        data = json.loads(done.stdout)
+    except ValueError:
+        raise KitError(f"`{commands.shell_line(argv)}` did not print JSON", "check the docker CLI installation") from None
+    if not isinstance(data, dict):
+        raise KitError(f"`{commands.shell_line(argv)}` printed {type(data).__name__}, not an object",
+                       "check the docker CLI installation")
+    return data
 
 
-def not_answering_error(exc: Exception | None = None) -> KitError:
+def facts(context: str | None = None) -> EngineFacts:
+    """Read the engine's facts, or raise a one-line :class:`KitError` when it does not answer."""
+    info = _json(docker("info", "--format", "{{json .}}", context=context), context)
+    if not info.get("ServerVersion"):  # the CLI prints client facts and exits 0 on some versions
+        raise not_answering_error(" ".join(map(str, info.get("ServerErrors") or [])), context)
+    version = _json(docker("version", "--format", "{{json .}}", context=context), context)
+    server = version.get("Server") if isinstance(version.get("Server"), dict) else {}
+    components = server.get("Components") if isinstance(server.get("Components"), list) else []
+    containerd = next((c for c in components if isinstance(c, dict) and c.get("Name") == "containerd"), {})
+    driver_status = dict(tuple(x) for x in info.get("DriverStatus") or [] if isinstance(x, list) and len(x) == 2)
+    arch = from_uname(str(info.get("Architecture", "")))
+    return EngineFacts(
+        endpoint=endpoint(context),
+        engine_id=str(info.get("ID", "")),
+        server_version=str(info.get("ServerVersion", "")),
+        api_version=str(server.get("ApiVersion", "")),
+        platform=normalize(Platform(str(info.get("OSType") or "linux"), arch.architecture, arch.variant)),
+        kernel=str(info.get("KernelVersion", "")),
+        operating_system=str(info.get("OperatingSystem", "")),
+        storage_driver=str(info.get("Driver", "")),
+        containerd_store=str(driver_status.get("driver-type", "")).startswith("io.containerd.snapshotter"),
+        containerd_version=str(containerd.get("Version", "")),
+    )
+
+
+def answers(context: str | None = None) -> bool:
+    """Whether the engine answers at all (``docker version`` reaches the server)."""
+    done = commands.run(docker("version", "--format", "{{.Server.Version}}", context=context), echo=False,
+                        check=False, timeout=20)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+def not_answering_error(stderr: str = "", context: str | None = None) -> KitError:
     """The error for an engine that does not answer, with the fix that fits this host."""
-    where = endpoint()
-    text = str(exc or "")
-    if "Permission denied" in text or "PermissionError" in text:
+    where = endpoint(context)
+    if "permission denied" in stderr.lower():
         return KitError(
             f"permission denied on the Docker socket ({where})",
             "add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in again) or run as root",
         )
+    if context:
+        return KitError(f"the engine of docker context {context!r} does not answer",
+                        f"start it, or check the context with 'docker --context {context} info'")
     fix = engine_fix(_pyplatform.system(), os.geteuid() == 0, is_debian(), uses_default_socket())
     return KitError(f"no Docker engine answers at {where}", fix)
 
@@ -98,31 +150,3 @@ def is_debian() -> bool:
     except OSError:
         return False
     return any(line.strip() == "ID=debian" for line in text.splitlines())
-
-
-def facts(client: docker.DockerClient) -> EngineFacts:
-    """Read the engine's facts."""
-    info = client.info()
-    ver = client.version()
-    driver_status = dict(tuple(x) for x in info.get("DriverStatus") or [] if len(x) == 2)
-    containerd = next((c for c in ver.get("Components", []) if c.get("Name") == "containerd"), {})
-    return EngineFacts(
-        endpoint=endpoint(),
-        server_version=info.get("ServerVersion", ""),
-        api_version=ver.get("ApiVersion", ""),
-        os=info.get("OSType", "linux"),
-        architecture=go_arch(info.get("Architecture", "")),
-        operating_system=info.get("OperatingSystem", ""),
-        storage_driver=info.get("Driver", ""),
-        containerd_store=driver_status.get("driver-type", "").startswith("io.containerd.snapshotter"),
-        containerd_version=containerd.get("Version", ""),
-        root_dir=info.get("DockerRootDir", ""),
-        ncpu=int(info.get("NCPU") or 0),
-    )
-
-
-IMAGE_STORE_FIX = (
-    "turn on the containerd image store: Docker Desktop: Settings > General > 'Use containerd for pulling and "
-    "storing images'; Linux: add {\"features\":{\"containerd-snapshotter\":true}} to /etc/docker/daemon.json and "
-    "restart dockerd; or use a docker-container builder (docker buildx create --use --driver docker-container)"
-)

@@ -7,6 +7,8 @@ and exits non-zero instead of showing a traceback.
 
 from __future__ import annotations
 
+import shlex
+
 
 class KitError(Exception):
     """A failure with a one-line explanation and, where there is one, the fix."""
@@ -33,8 +35,6 @@ class CommandError(KitError):
 
     def __init__(self, argv: list[str], returncode: int, stderr: str, fix: str | None = None,
                  reason: str | None = None):
-        import shlex
-
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr

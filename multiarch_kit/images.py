@@ -1,24 +1,24 @@
-"""Images in the engine and the registry: the article's `docker load`, `docker tag`, `docker push` and
-`docker manifest` steps.
+"""Images in the engine and the registry: ``docker load``, ``docker tag``, ``docker push``, ``docker run`` and
+``docker manifest``, run as the reader would type them (printed first, through the one command runner).
 
-Load, tag and push go through the Docker SDK for Python; each first prints the CLI line that does the
-same, so the reader learns the command. The SDK reports push failures inside the progress stream
-(HTTP 200 with an ``error`` chunk), so every chunk is checked. ``docker manifest`` has no API in the
-engine (the CLI talks to the registry itself), so it runs as a command.
+``docker manifest`` is worth knowing well: it talks to registries only, never to the engine's image store,
+so every image it puts in a list must have been pushed first.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import commands, engine, runlog
+from . import commands, runlog
+from .engine import docker
+from .emulation import missing_emulator_error
 from .errors import CommandError, KitError
-
+from .platforms import Platform
 
 _PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
+_LOADED = re.compile(r"^Loaded image(?: ID)?: (.+)$", re.M)
 
 
 @dataclass
@@ -31,109 +31,68 @@ class PushResult:
     seconds: float
 
 
-def _say(argv: list[str]) -> None:
-    print("$ " + commands.shell_line(argv), flush=True)
-
-
-def load(path: str | Path) -> list[str]:
+def load(path: str | Path, *, echo: bool = True) -> list[str]:
     """``docker load --input PATH``: returns the names the archive carried (as the CLI prints them)."""
-    argv = ["docker", "load", "--input", str(path)]
-    _say(argv)
-    loaded = []
-    try:
-        with open(path, "rb") as f:
-            for chunk in engine.connect().api.load_image(f):
-                if "error" in chunk or "errorDetail" in chunk:
-                    raise CommandError(argv, 1, str(chunk.get("errorDetail", {}).get("message") or chunk.get("error")))
-                said = (chunk.get("stream") or "").strip()
-                if said.startswith("Loaded image: "):
-                    loaded.append(said.removeprefix("Loaded image: "))
-    except FileNotFoundError:
-        raise KitError(f"{path} does not exist", "build it first (docker buildx build ... --output=type=docker,dest=...)") from None
-    except CommandError:
-        raise
-    except Exception as exc:  # the SDK's APIError carries the engine's message
-        raise CommandError(argv, 1, str(exc)) from None
-    return loaded
+    if not Path(path).is_file():
+        raise KitError(f"{path} does not exist", "build it first (docker buildx build ... --output=type=docker,dest=...)")
+    done = commands.run(docker("load", "--input", path), echo=echo, timeout=600)
+    return _LOADED.findall(done.stdout)
 
 
-def tag(source: str, target: str) -> None:
+def tag(source: str, target: str, *, echo: bool = True) -> None:
     """``docker tag SOURCE TARGET``."""
-    _say(["docker", "tag", source, target])
-    repository, _, name = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "latest")
-    try:
-        engine.connect().images.get(source).tag(repository, name)
-    except Exception as exc:
-        raise CommandError(["docker", "tag", source, target], 1, str(exc)) from None
+    commands.run(docker("tag", source, target), echo=echo, timeout=60)
 
 
-def push(reference: str) -> PushResult:
-    """``docker push REFERENCE``, checking every progress chunk for an error."""
-    argv = ["docker", "push", reference]
-    _say(argv)
-    repository, _, name = reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "latest")
-    start = time.perf_counter()
-    digest, size = "", 0
-    try:
-        for chunk in engine.connect().api.push(repository, tag=name, stream=True, decode=True):
-            if "error" in chunk or "errorDetail" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
-                raise CommandError(argv, 1, str(detail))
-            aux = chunk.get("aux") or {}
-            digest, size = aux.get("Digest", digest), aux.get("Size", size)
-            # The containerd image store sends no aux chunk, only "TAG: digest: sha256:... size: N".
-            said = _PUSHED.search(chunk.get("status") or "")
-            if said:
-                digest, size = said.group(1), int(said.group(2))
-    except CommandError:
-        raise
-    except Exception as exc:
-        raise CommandError(argv, 1, str(exc)) from None
-    result = PushResult(reference, digest, size, time.perf_counter() - start)
-    runlog.record("push", target=reference, digest=digest, seconds=round(result.seconds, 2))
+def push(reference: str, *, echo: bool = True) -> PushResult:
+    """``docker push REFERENCE``; the digest is read from the CLI's last line (``TAG: digest: sha256:... size: N``)."""
+    done = commands.run(docker("push", reference), echo=echo, timeout=1200)
+    said = _PUSHED.findall(done.stdout)
+    digest, size = (said[-1][0], int(said[-1][1])) if said else ("", 0)
+    result = PushResult(reference, digest, size, done.seconds)
+    runlog.record("push", target=reference, digest=digest, seconds=round(done.seconds, 2))
     return result
 
 
-def manifest_create(list_ref: str, images: list[str], *, insecure: bool = True) -> commands.Completed:
-    """``docker manifest create [--insecure] LIST --amend A --amend B ...``, as in the article.
+def manifest_rm(list_ref: str, *, echo: bool = True) -> commands.Completed:
+    """``docker manifest rm LIST``: forget a list kept in the CLI's local manifest store (fine when there is none)."""
+    return commands.run(docker("manifest", "rm", list_ref), echo=echo, check=False, timeout=60)
 
-    A list of that name left in the CLI's local manifest store by an earlier run is removed first, so
-    the new list holds exactly ``images``.
+
+def manifest_create(list_ref: str, images: list[str], *, amend: bool = False, insecure: bool = True,
+                    echo: bool = True) -> commands.Completed:
+    """``docker manifest create [--insecure] [--amend] LIST IMAGE...``.
+
+    The images are positional; ``--amend`` is a switch that lets the command add to a list already in the
+    CLI's local manifest store (without it, such a list makes the command refuse).
     """
-    commands.run(["docker", "manifest", "rm", list_ref], echo=False, check=False)
-    argv = ["docker", "manifest", "create"] + (["--insecure"] if insecure else []) + [list_ref]
-    for image in images:
-        argv += ["--amend", image]
-    return commands.run(argv, timeout=300)
+    argv = docker("manifest", "create").flag("--insecure", insecure).flag("--amend", amend).add(list_ref, *images)
+    return commands.run(argv, echo=echo, timeout=300)
 
 
 def manifest_annotate(list_ref: str, image: str, *, arch: str | None = None, os: str | None = None,
-                      variant: str | None = None) -> commands.Completed:
+                      variant: str | None = None, echo: bool = True) -> commands.Completed:
     """``docker manifest annotate [--arch A] [--os O] [--variant V] LIST IMAGE``: rewrite an entry's platform claim.
 
     It changes only what the list says, never the image: the way a mislabelled list is made.
     """
-    argv = ["docker", "manifest", "annotate"]
-    for flag, value in (("--arch", arch), ("--os", os), ("--variant", variant)):
-        if value:
-            argv += [flag, value]
-    return commands.run(argv + [list_ref, image], timeout=60)
+    argv = (docker("manifest", "annotate").flag("--arch", arch).flag("--os", os).flag("--variant", variant)
+            .add(list_ref, image))
+    return commands.run(argv, echo=echo, timeout=60)
 
 
-def manifest_push(list_ref: str, *, insecure: bool = True) -> str:
+def manifest_push(list_ref: str, *, insecure: bool = True, echo: bool = True) -> str:
     """``docker manifest push [--insecure] LIST``: returns the list's digest."""
-    argv = ["docker", "manifest", "push"] + (["--insecure"] if insecure else []) + [list_ref]
-    done = commands.run(argv, timeout=300)
-    digest = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    done = commands.run(docker("manifest", "push").flag("--insecure", insecure).add(list_ref), echo=echo, timeout=300)
+    lines = done.stdout.strip().splitlines()
+    digest = lines[-1] if lines else ""
     runlog.record("manifest push", target=list_ref, digest=digest, seconds=round(done.seconds, 2))
     return digest
 
 
-def run(platform: str, image: str, *command: str, echo: bool = True, timeout: float = 300) -> commands.Completed:
+def run(platform: Platform, image: str, *command: str, echo: bool = True, timeout: float = 300) -> commands.Completed:
     """``docker run --rm --platform PLATFORM IMAGE COMMAND...``; a missing emulator is named, with its fix."""
-    from .emulation import missing_emulator_error
-
-    argv = ["docker", "run", "--rm", "--platform", platform, image, *command]
+    argv = docker("run", "--rm", "--platform", platform, image, *command)
     try:
         return commands.run(argv, echo=echo, timeout=timeout)
     except CommandError as exc:
@@ -141,3 +100,24 @@ def run(platform: str, image: str, *command: str, echo: bool = True, timeout: fl
             err = missing_emulator_error(platform)
             raise CommandError(argv, exc.returncode, exc.stderr, fix=err.fix, reason=err.message) from None
         raise
+
+
+@dataclass
+class RunCheck:
+    """``docker run --platform P IMAGE uname -m``: what the container says its machine is."""
+
+    platform: Platform
+    expected: str
+    machine: str
+    emulator: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.machine == self.expected
+
+
+def run_check(platform: Platform, image: str, emulator: str, *, echo: bool = True) -> RunCheck:
+    """Start a container of ``image`` for ``platform`` and read its ``uname -m``."""
+    done = run(platform, image, "uname", "-m", echo=echo)
+    return RunCheck(platform, platform.arch.uname, done.stdout.strip(), emulator, done.seconds)

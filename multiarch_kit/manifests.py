@@ -14,17 +14,20 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from importlib.resources import files
 from typing import Protocol
 
 import pandas as pd
 
 from .errors import KitError
-from .platforms import Platform, as_platform, format as format_platform, only, select as select_entry
-from .registry import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, sha256_digest
+from .matching import only, only_strict
+from .platforms import Platform
+from .references import open_source
+from .registry import (DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
+                       hub_reachable, sha256_digest)
 
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"  # also the config of docker-archive manifests
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 IMAGE_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
@@ -109,7 +112,6 @@ class ImageConfig:
     os: str
     architecture: str
     variant: str
-    created: str
     labels: dict[str, str]
     diff_ids: list[str]
     digest: str
@@ -130,6 +132,14 @@ def _load(raw: bytes, what: str):
     return obj
 
 
+def _strings(obj, what: str) -> dict[str, str]:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise _malformed(f"{what} is not an object")
+    return {str(k): str(v) for k, v in obj.items()}
+
+
 def parse(raw: bytes, media_type: str = "") -> Index | ImageManifest:
     """Parse manifest bytes into an :class:`Index` or :class:`ImageManifest`.
 
@@ -143,20 +153,22 @@ def parse(raw: bytes, media_type: str = "") -> Index | ImageManifest:
     if obj.get("schemaVersion") != 2:
         raise _malformed(f"schemaVersion is {obj.get('schemaVersion')!r}, expected 2")
     kind = obj.get("mediaType") or media_type
+    if not isinstance(kind, str):
+        raise _malformed(f"mediaType {kind!r} is not text")
     if kind in INDEX_TYPES or (not obj.get("mediaType") and "manifests" in obj):
         entries = obj.get("manifests")
         if not isinstance(entries, list):
             raise _malformed("an index needs a 'manifests' list")
         return Index(kind or OCI_INDEX,
                      [Descriptor.from_json(m, f"manifests[{i}]") for i, m in enumerate(entries)],
-                     obj.get("annotations") or {}, sha256_digest(raw), raw)
+                     _strings(obj.get("annotations"), "annotations"), sha256_digest(raw), raw)
     if kind in IMAGE_TYPES or (not obj.get("mediaType") and "config" in obj and "layers" in obj):
         layers = obj.get("layers")
         if not isinstance(layers, list):
             raise _malformed("an image manifest needs a 'layers' list")
         return ImageManifest(kind or OCI_MANIFEST, Descriptor.from_json(obj.get("config"), "config"),
                              [Descriptor.from_json(x, f"layers[{i}]") for i, x in enumerate(layers)],
-                             obj.get("annotations") or {}, sha256_digest(raw), raw)
+                             _strings(obj.get("annotations"), "annotations"), sha256_digest(raw), raw)
     raise KitError(f"unknown manifest media type {kind!r}",
                    "the kit reads OCI indexes and manifests and Docker manifest lists and v2 manifests")
 
@@ -166,11 +178,90 @@ def parse_config(raw: bytes) -> ImageConfig:
     obj = _load(raw, "the image config")
     rootfs = obj.get("rootfs") if isinstance(obj.get("rootfs"), dict) else {}
     inner = obj.get("config") if isinstance(obj.get("config"), dict) else {}
+    diff_ids = rootfs.get("diff_ids") or []
+    if not isinstance(diff_ids, list):
+        raise _malformed("the image config's rootfs.diff_ids is not a list")
     return ImageConfig(
         os=str(obj.get("os", "")), architecture=str(obj.get("architecture", "")), variant=str(obj.get("variant", "")),
-        created=str(obj.get("created", "")), labels=dict(inner.get("Labels") or {}),
-        diff_ids=list(rootfs.get("diff_ids") or []), digest=sha256_digest(raw), raw=raw,
+        labels=_strings(inner.get("Labels"), "the image config's Labels"), diff_ids=[str(d) for d in diff_ids],
+        digest=sha256_digest(raw), raw=raw,
     )
+
+
+# --- choosing an entry: what a runtime pulls -------------------------------------------------------------
+
+# The machines the notebooks ask about, and the platform their engine pulls for.
+DEVICES: dict[str, Platform] = {
+    "M2 Mac (Docker Desktop)": Platform("linux", "arm64"),
+    "Intel Mac (Docker Desktop)": Platform("linux", "amd64"),
+    "Raspberry Pi 4, 64-bit OS": Platform("linux", "arm64"),
+    "Raspberry Pi 3, 32-bit OS": Platform("linux", "arm", "v7"),
+    "Raspberry Pi Zero": Platform("linux", "arm", "v6"),
+}
+
+
+def select(descriptors: list[Descriptor], want: Platform, *, strict: bool = False) -> Descriptor:
+    """The entry a runtime pulls from an index for ``want`` (containerd's choice).
+
+    Keeps the entries whose platform matches, orders them by rank (stable, so the index's order breaks
+    ties) and takes the first. Attestation entries are never chosen. Raises :class:`KitError` listing the
+    platforms present when nothing matches.
+    """
+    matcher = only_strict(want) if strict else only(want)
+    candidates = []
+    for i, d in enumerate(descriptors):
+        if d.platform is None or d.is_attestation:
+            continue
+        rank = matcher.rank(d.platform)
+        if rank is not None:
+            candidates.append((rank, i, d))
+    if not candidates:
+        present = sorted({str(d.platform) for d in descriptors if d.platform is not None and not d.is_attestation})
+        raise KitError(f"no image for {want} in this index (it has: {', '.join(present) or 'no platforms'})",
+                       "build for that platform too, or pick one of those with --platform")
+    return min(candidates, key=lambda c: (c[0], c[1]))[2]
+
+
+def explain(descriptors: list[Descriptor], want: Platform) -> pd.DataFrame:
+    """One row per index entry: its platform, whether containerd accepts it for ``want``, its rank and why."""
+    matcher = only(want)
+    rows = []
+    for i, d in enumerate(descriptors):
+        rank = None if d.platform is None or d.is_attestation else matcher.rank(d.platform)
+        if d.is_attestation:
+            reason = "attestation (provenance/SBOM), never run"
+        elif d.platform is None:
+            reason = "entry has no platform"
+        elif rank == 0:
+            reason = f"exact match for {want}"
+        elif rank is not None:
+            reason = f"accepted for {want} (fallback #{rank})"
+        else:
+            reason = f"not for {want}"
+        rows.append({"entry": i, "platform": str(d.platform) if d.platform else "", "digest": d.digest,
+                     "match": rank is not None, "rank": rank, "reason": reason})
+    df = pd.DataFrame(rows, columns=["entry", "platform", "digest", "match", "rank", "reason"])
+    df["rank"] = df["rank"].astype("Int64")
+    try:
+        chosen = select(descriptors, want)
+        df["chosen"] = [d is chosen for d in descriptors]
+    except KitError:
+        df["chosen"] = False
+    return df
+
+
+def who_gets(descriptors: list[Descriptor], devices: dict[str, Platform] | None = None) -> pd.DataFrame:
+    """For each device: the platform it asks for, and the entry of the index its engine pulls (or none)."""
+    rows = []
+    for device, want in (devices or DEVICES).items():
+        try:
+            chosen = select(descriptors, want)
+        except KitError:
+            rows.append({"device": device, "asks for": str(want), "gets": "nothing (no matching manifest)",
+                         "digest": ""})
+            continue
+        rows.append({"device": device, "asks for": str(want), "gets": str(chosen.platform), "digest": chosen.digest})
+    return pd.DataFrame(rows, columns=["device", "asks for", "gets", "digest"])
 
 
 # --- following a reference -----------------------------------------------------------------------------
@@ -179,7 +270,7 @@ def parse_config(raw: bytes) -> ImageConfig:
 class Source(Protocol):
     """Where manifests and blobs come from (a registry, an archive, a layout)."""
 
-    description: str
+    parallel: bool  # whether manifests and blobs may be fetched from several threads at once
 
     def top(self) -> tuple[bytes, str]:
         """The reference's top-level manifest bytes (what ``skopeo inspect --raw`` prints) and media type."""
@@ -241,7 +332,7 @@ class Inspection:
     def images(self) -> list[Entry]:
         return [e for e in self.entries if e.kind == "image"]
 
-    def select(self, platform: Platform | str) -> Entry:
+    def select(self, platform: Platform) -> Entry:
         """The entry a runtime on ``platform`` pulls (containerd's choice; attestations never).
 
         A single manifest is the only choice, and only when its config's platform can run there.
@@ -249,11 +340,11 @@ class Inspection:
         if not self.is_index:
             entry = self.entries[0]
             if entry.platform is not None and not only(platform).match(entry.platform):
-                raise KitError(f"the image is for {format_platform(entry.platform)}, which cannot run on "
-                               f"{format_platform(as_platform(platform))}",
+                raise KitError(f"the image is for {str(entry.platform)}, which cannot run on "
+                               f"{platform}",
                                "build it for that platform too (docker buildx build --platform ...)")
             return entry
-        chosen = select_entry([e.descriptor for e in self.entries], platform)
+        chosen = select([e.descriptor for e in self.entries], platform)
         return next(e for e in self.entries if e.descriptor is chosen)
 
     def table(self) -> pd.DataFrame:
@@ -262,7 +353,7 @@ class Inspection:
         for e in self.entries:
             m = e.manifest
             rows.append({
-                "platform": format_platform(e.platform) if e.platform else "",
+                "platform": str(e.platform) if e.platform else "",
                 "kind": e.kind,
                 "digest": e.digest,
                 "size": e.descriptor.size if e.descriptor else len(m.raw),
@@ -293,7 +384,7 @@ class Inspection:
                 continue
             target = by_digest.get(e.descriptor.attests or "")
             rows.append({"digest": e.digest, "attests": e.descriptor.attests or "",
-                         "describes": format_platform(target.platform) if target and target.platform else "?"})
+                         "describes": str(target.platform) if target and target.platform else "?"})
         return pd.DataFrame(rows, columns=["digest", "attests", "describes"])
 
     def shared_blobs(self) -> pd.DataFrame:
@@ -302,7 +393,7 @@ class Inspection:
         for e in self.entries:
             if e.manifest is None:
                 continue
-            name = format_platform(e.platform) if e.platform and e.kind == "image" else f"{e.kind} {e.digest[7:19]}"
+            name = str(e.platform) if e.platform and e.kind == "image" else f"{e.kind} {e.digest[7:19]}"
             for role, d in [("config", e.manifest.config)] + [("layer", x) for x in e.manifest.layers]:
                 users.setdefault(d.digest, (d.size, role, []))[2].append(name)
         rows = [{"digest": k, "role": role, "size": size, "used by": ", ".join(names)}
@@ -315,7 +406,7 @@ class Inspection:
         for i, e in enumerate(self.entries):
             last = i == len(self.entries) - 1
             stem, pad = ("└── ", "    ") if last else ("├── ", "│   ")
-            label = format_platform(e.platform) if e.platform else "?"
+            label = str(e.platform) if e.platform else "?"
             extra = f" (attests {e.descriptor.attests[:19]}…)" if e.kind == "attestation" and e.descriptor.attests else ""
             lines.append(f"{stem}{label}  {e.kind}  {e.digest}{extra}")
             if e.manifest is None:
@@ -351,7 +442,12 @@ def follow(source: Source, reference: str) -> Inspection:
             raise _malformed(f"entry {d.digest} is not an image manifest")
         return Entry(d, child, _config(source, child))
 
-    entries = [entry(d) for d in top.manifests]
+    if source.parallel and len(top.manifests) > 1:
+        # Each entry costs two round trips (manifest, then config); entries do not depend on each other.
+        with ThreadPoolExecutor(max_workers=min(8, len(top.manifests))) as pool:
+            entries = list(pool.map(entry, top.manifests))
+    else:
+        entries = [entry(d) for d in top.manifests]
     return Inspection(reference, top, entries, top.media_type, getattr(source, "rate_limit", {}))
 
 
@@ -361,26 +457,22 @@ def _config(source: Source, manifest: ImageManifest) -> ImageConfig | None:
     return parse_config(source.blob(manifest.config.digest))
 
 
-def raw(reference: str, platform: Platform | str | None = None) -> bytes:
+def raw(reference: str, platform: Platform | None = None) -> bytes:
     """The manifest bytes exactly as stored (``skopeo inspect --raw``); with ``platform``, those of the child a
     runtime on that platform pulls. Fetches only what that takes."""
-    from .references import open_source
-
     source = open_source(reference)
     top_raw, media_type = source.top()
     if platform is None:
         return top_raw
     top = parse(top_raw, media_type)
     if isinstance(top, Index):
-        return source.manifest(select_entry(top.manifests, platform).digest)
+        return source.manifest(select(top.manifests, platform).digest)
     follow(source, reference).select(platform)  # a single image: check it can run there
     return top_raw
 
 
 def inspect(reference: str) -> Inspection:
     """What ``reference`` holds (skopeo's transports: ``docker://``, ``oci-archive:``, ``docker-archive:``, ``oci:``)."""
-    from .references import open_source
-
     return follow(open_source(reference), reference)
 
 
@@ -404,10 +496,6 @@ def article_example(live: bool | None = None) -> Example:
     The recording is the JSON the article printed (2023-09-10); its entries' digests are real, the
     list's own digest is not (the article re-indented the bytes).
     """
-    from importlib.resources import files
-
-    from .base import hub_reachable
-
     data = files("multiarch_kit") / "data"
     recorded = json.loads((data / "goreleaser-v1.20.0.source.json").read_text())
     if live is None:

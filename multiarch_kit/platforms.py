@@ -1,11 +1,14 @@
-"""Platforms, with containerd's semantics (github.com/containerd/platforms).
+"""Platforms, with containerd's semantics (github.com/containerd/platforms), and the one table of architectures.
 
-``parse``, ``format`` and ``normalize`` follow containerd's ``Parse``, ``Format`` and ``Normalize``;
-``only`` and ``only_strict`` its ``Only`` and ``OnlyStrict`` matchers, including the ranking a runtime uses
-to choose among an index's entries (``select``, ``explain``). Docker and containerd pull what these
-choose, so the notebooks can say which entry an M2 Mac, an Intel Mac or a Raspberry Pi gets, and why.
+``parse``, ``format`` and ``normalize`` follow containerd's ``Parse``, ``Format`` and ``Normalize``. Text is
+parsed once, where it enters the kit (the CLI, a notebook's call); inside, platforms travel as
+:class:`Platform` values. ``str(platform)`` is the kit's one spelling of a platform (containerd's format of
+the normalised value: ``linux/arm/v7``, never ``linux/arm``; ``linux/arm64``, never ``linux/arm64/v8``), so
+results written on different machines agree.
 
-Architectures are Go names (amd64, arm64, arm), not kernel names (x86_64, aarch64, armv7l).
+:data:`ARCHITECTURES` is the single table every module reads: Go name and variant, what ``uname -m`` says,
+the QEMU binfmt handler, the Debian architecture, the ELF machine and the GNU triplet of the cross compiler.
+Matching (which platform runs where) lives in :mod:`multiarch_kit.matching`.
 """
 
 from __future__ import annotations
@@ -14,21 +17,7 @@ import platform as _pyplatform
 import re
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from .errors import InvalidPlatform, KitError
-
-# The platforms the lab builds for, in the order the notebooks show them.
-LAB_PLATFORMS: tuple[str, ...] = ("linux/amd64", "linux/arm64", "linux/arm/v7")
-
-# What `uname -m` prints inside a container of each platform (under QEMU too).
-UNAME_MACHINE: dict[str, str] = {
-    "linux/amd64": "x86_64",
-    "linux/arm64": "aarch64",
-    "linux/arm/v7": "armv7l",
-    "linux/arm/v6": "armv6l",
-    "linux/386": "i686",
-}
 
 # Go's GOOS and GOARCH values, which containerd accepts for a one-part specifier.
 KNOWN_OS = frozenset(
@@ -56,18 +45,112 @@ class Platform:
     os_features: tuple[str, ...] = field(default_factory=tuple)
 
     def __str__(self) -> str:
-        return format(self)
+        return format(normalize(self))
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        """Text to the normalised value the kit passes around (``linux/aarch64`` -> ``linux/arm64``)."""
+        return normalize(parse(text))
 
     @classmethod
     def from_oci(cls, obj: dict) -> Platform:
         """From an OCI/Docker ``platform`` object (``os``, ``architecture``, ``variant``, ``os.version``...)."""
+        features = obj.get("os.features") or ()
         return cls(
             os=str(obj.get("os", "")),
             architecture=str(obj.get("architecture", "")),
             variant=str(obj.get("variant", "") or ""),
             os_version=str(obj.get("os.version", "") or ""),
-            os_features=tuple(obj.get("os.features") or ()),
+            os_features=tuple(str(f) for f in features) if isinstance(features, list) else (),
         )
+
+    @property
+    def tag_suffix(self) -> str:
+        """``amd64``, ``arm64``, ``armv7``: architecture and variant run together, as TARGETARCH+TARGETVARIANT."""
+        p = normalize(self)
+        return p.architecture + p.variant
+
+    @property
+    def arch(self) -> Arch:
+        """This platform's row of :data:`ARCHITECTURES` (a KitError for one the table does not know)."""
+        return arch_of(self)
+
+
+# --- the one table of architectures ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arch:
+    """Everything the kit needs to know about one architecture, in one row."""
+
+    architecture: str  # Go name: amd64, arm64, arm
+    variant: str  # canonical variant ("" or v6, v7...)
+    uname: str  # what `uname -m` prints in a container of it (QEMU reports the same)
+    qemu: str  # the binfmt_misc handler that runs it (Debian's qemu-user-static, tonistiigi/binfmt)
+    debian: str  # Debian's architecture name
+    elf_machine: str  # ELF e_machine, as pyelftools names it
+    elf_class: int  # 32 or 64
+    little_endian: bool
+    gnu: str  # GNU triplet: the cross compiler is <gnu>-gcc
+
+    @property
+    def platform(self) -> Platform:
+        return Platform("linux", self.architecture, self.variant)
+
+
+ARCHITECTURES: tuple[Arch, ...] = (
+    Arch("amd64", "", "x86_64", "qemu-x86_64", "amd64", "EM_X86_64", 64, True, "x86_64-linux-gnu"),
+    Arch("arm64", "", "aarch64", "qemu-aarch64", "arm64", "EM_AARCH64", 64, True, "aarch64-linux-gnu"),
+    Arch("arm", "v7", "armv7l", "qemu-arm", "armhf", "EM_ARM", 32, True, "arm-linux-gnueabihf"),
+    Arch("arm", "v6", "armv6l", "qemu-arm", "armel", "EM_ARM", 32, True, "arm-linux-gnueabi"),
+    Arch("arm", "v5", "armv5tel", "qemu-arm", "armel", "EM_ARM", 32, True, "arm-linux-gnueabi"),
+    Arch("386", "", "i686", "qemu-i386", "i386", "EM_386", 32, True, "i686-linux-gnu"),
+    Arch("ppc64le", "", "ppc64le", "qemu-ppc64le", "ppc64el", "EM_PPC64", 64, True, "powerpc64le-linux-gnu"),
+    Arch("ppc64", "", "ppc64", "qemu-ppc64", "ppc64", "EM_PPC64", 64, False, "powerpc64-linux-gnu"),
+    Arch("s390x", "", "s390x", "qemu-s390x", "s390x", "EM_S390", 64, False, "s390x-linux-gnu"),
+    Arch("riscv64", "", "riscv64", "qemu-riscv64", "riscv64", "EM_RISCV", 64, True, "riscv64-linux-gnu"),
+    Arch("mips64le", "", "mips64", "qemu-mips64el", "mips64el", "EM_MIPS", 64, True, "mips64el-linux-gnuabi64"),
+    Arch("loong64", "", "loongarch64", "qemu-loongarch64", "loong64", "EM_LOONGARCH", 64, True,
+         "loongarch64-linux-gnu"),
+)
+
+
+def arch_of(p: Platform) -> Arch:
+    """The table's row for ``p`` (normalised first), or a KitError naming the platforms it knows."""
+    q = normalize(p)
+    for row in ARCHITECTURES:
+        if (row.architecture, row.variant) == (q.architecture, q.variant):
+            return row
+    raise KitError(f"the kit has no architecture table entry for {format(q)}",
+                   "use one of: " + ", ".join(str(a.platform) for a in ARCHITECTURES))
+
+
+def architecture_for_elf(machine: str, elf_class: int, little_endian: bool) -> str | None:
+    """The Go architecture whose binaries carry this ELF machine, class and byte order (None if unknown)."""
+    for row in ARCHITECTURES:
+        if (row.elf_machine, row.elf_class, row.little_endian) == (machine, elf_class, little_endian):
+            return row.architecture
+    return None
+
+
+def from_uname(machine: str) -> Platform:
+    """The platform whose containers print ``machine`` for ``uname -m`` (``x86_64`` -> linux/amd64)."""
+    m = machine.strip().lower()
+    for row in ARCHITECTURES:
+        if row.uname == m:
+            return row.platform
+    arch, variant = _normalize_arch(m, "")
+    return Platform("linux", arch, variant)
+
+
+AMD64 = Platform("linux", "amd64")
+ARM64 = Platform("linux", "arm64")
+ARMV7 = Platform("linux", "arm", "v7")
+# The platforms the lab builds for, in the order the notebooks show them.
+LAB_PLATFORMS: tuple[Platform, ...] = (AMD64, ARM64, ARMV7)
+
+
+# --- containerd's Parse, Format, Normalize --------------------------------------------------------------
 
 
 def _normalize_os(os_name: str) -> str:
@@ -111,7 +194,8 @@ def normalize(p: Platform) -> Platform:
 
 def _process_arch() -> tuple[str, str]:
     machine = _pyplatform.machine()
-    return _normalize_arch(go_arch(machine), "v7" if machine.lower().startswith("armv7") else "")
+    p = from_uname(machine)
+    return p.architecture, p.variant
 
 
 def parse(text: str) -> Platform:
@@ -121,7 +205,8 @@ def parse(text: str) -> Platform:
     client's OS); a lone OS gets this process's architecture, as containerd does. Raises
     :class:`~multiarch_kit.errors.InvalidPlatform` (a ``ValueError`` and a ``KitError``) on empty text, empty
     components (leading or trailing slash), characters outside ``[A-Za-z0-9_.-]``, wildcards, or more than
-    three parts.
+    three parts. The result is containerd's, not yet normalised (``linux/arm`` keeps an empty variant); use
+    :meth:`Platform.parse` for the kit's canonical value.
     """
     if not isinstance(text, str):
         raise InvalidPlatform(f"{text!r}: a platform is text like linux/arm64")
@@ -165,213 +250,16 @@ def format(p: Platform) -> str:  # noqa: A001 - containerd's name, part of the c
     return "/".join(x for x in (p.os, p.architecture, p.variant) if x)
 
 
-def as_platform(value: Platform | str) -> Platform:
-    """A :class:`Platform` from itself or from text (``ValueError`` on bad text)."""
-    return value if isinstance(value, Platform) else parse(value)
-
-
-# --- matching ----------------------------------------------------------------------------------------
-
-
-def _vector(p: Platform) -> list[Platform]:
-    """containerd's ``platformVector``: ``p`` then what also runs where ``p`` runs, best first."""
-    def like(arch: str, variant: str) -> Platform:
-        return Platform(p.os, arch, variant, p.os_version, p.os_features)
-
-    vector = [p]
-    if p.architecture == "amd64":
-        level = _version(p.variant)
-        if level and level > 1:
-            vector += [like("amd64", f"v{v}") for v in range(level - 1, 0, -1)]
-        vector.append(like("386", ""))
-    elif p.architecture == "arm":
-        level = _version(p.variant)
-        if level and level > 5:
-            vector += [like("arm", f"v{v}") for v in range(level - 1, 4, -1)]
-    elif p.architecture == "arm64":
-        variant = p.variant or "v8"
-        major_s, _, minor_s = variant.removeprefix("v").partition(".")
-        if not major_s.isdigit() or (minor_s and not minor_s.isdigit()):
-            return vector
-        major, minor = int(major_s), int(minor_s or 0)
-        vector = [like("arm64", f"v{major}" + (f".{m}" if m else "")) for m in range(minor, -1, -1)]
-        if major == 9:  # v9.x also runs v8.(x+5) and below
-            vector += [like("arm64", "v8" + (f".{m}" if m else "")) for m in range(min(minor + 5, 9), -1, -1)]
-        if major in (8, 9):  # and every arm64 runs 32-bit arm up to v8
-            vector += _vector(like("arm", "v8"))
-    return [normalize(v) for v in vector]
-
-
-def _version(variant: str) -> int | None:
-    digits = variant.removeprefix("v")
-    return int(digits) if digits.isdigit() else None
-
-
-class Matcher:
-    """containerd's ordered matcher: ``match`` says whether a platform runs; ``rank`` how well (0 is best)."""
-
-    def __init__(self, wanted: list[Platform]):
-        self.wanted = wanted
-
-    def rank(self, p: Platform) -> int | None:
-        """The index of the first wanted platform ``p`` satisfies, or None."""
-        q = normalize(p)
-        for i, w in enumerate(self.wanted):
-            if (w.os, w.architecture, w.variant) == (q.os, q.architecture, q.variant) and _os_version_ok(w, p):
-                return i
-        return None
-
-    def match(self, p: Platform) -> bool:
-        return self.rank(p) is not None
-
-    def less(self, a: Platform, b: Platform) -> bool:
-        ra, rb = self.rank(a), self.rank(b)
-        return ra is not None and (rb is None or ra < rb)
-
-    def __repr__(self) -> str:
-        return f"Matcher({', '.join(format(w) for w in self.wanted)})"
-
-
-def _os_version_ok(wanted: Platform, p: Platform) -> bool:
-    # Only Windows compares OS versions (major.minor.build); elsewhere the field is ignored.
-    if wanted.os != "windows" or not wanted.os_version or not p.os_version:
-        return True
-    return wanted.os_version.split(".")[:3] == p.os_version.split(".")[:3]
-
-
-def only(p: Platform | str) -> Matcher:
-    """containerd's ``Only``: ``p`` and the platforms that run on it, ranked best first."""
-    return Matcher(_vector(normalize(as_platform(p))))
-
-
-def only_strict(p: Platform | str) -> Matcher:
-    """containerd's ``OnlyStrict``: ``p`` alone, after normalisation."""
-    return Matcher([normalize(as_platform(p))])
-
-
-# --- choosing from an index ------------------------------------------------------------------------------
-
-ATTESTATION_TYPE = "attestation-manifest"
-
-
-def _entry(d) -> tuple[Platform | None, str, bool]:
-    """(platform, digest, is_attestation) of an index entry given as a dict or a manifests.Descriptor."""
-    if isinstance(d, dict):
-        raw = d.get("platform")
-        platform = Platform.from_oci(raw) if isinstance(raw, dict) else None
-        annotations, digest = d.get("annotations") or {}, d.get("digest", "")
-    else:
-        platform, annotations, digest = d.platform, d.annotations or {}, d.digest
-    unknown = platform is not None and (platform.os, platform.architecture) == ("unknown", "unknown")
-    attestation = unknown or annotations.get("vnd.docker.reference.type") == ATTESTATION_TYPE
-    return platform, digest, attestation
-
-
-def select(descriptors, want: Platform | str, *, strict: bool = False):
-    """The entry a runtime pulls from an index for ``want`` (containerd's choice).
-
-    Keeps the entries whose platform matches, orders them by rank (stable, so the index's order breaks
-    ties) and takes the first. Attestation entries are never chosen. Raises :class:`KitError` listing the
-    platforms present when nothing matches.
-    """
-    matcher = only_strict(want) if strict else only(want)
-    candidates = []
-    for i, d in enumerate(descriptors):
-        platform, _, attestation = _entry(d)
-        if platform is None or attestation:
+def parse_list(text: str) -> list[Platform]:
+    """``linux/amd64,linux/arm64`` to canonical platforms, each once, in order (a KitError on a repeat)."""
+    found: list[Platform] = []
+    for part in (x.strip() for x in text.split(",")):
+        if not part:
             continue
-        rank = matcher.rank(platform)
-        if rank is not None:
-            candidates.append((rank, i, d))
-    if not candidates:
-        present = sorted({format(p) for p, _, a in map(_entry, descriptors) if p is not None and not a})
-        raise KitError(
-            f"no image for {format(as_platform(want))} in this index (it has: {', '.join(present) or 'no platforms'})",
-            "build for that platform too, or pick one of those with --platform",
-        )
-    return min(candidates, key=lambda c: (c[0], c[1]))[2]
-
-
-def explain(descriptors, want: Platform | str) -> pd.DataFrame:
-    """One row per index entry: its platform, whether it can run on ``want``, its rank and why; which is chosen."""
-    matcher = only(want)
-    wanted = format(matcher.wanted[0])
-    rows = []
-    for i, d in enumerate(descriptors):
-        platform, digest, attestation = _entry(d)
-        rank = None if platform is None or attestation else matcher.rank(platform)
-        if attestation:
-            reason = "attestation (provenance/SBOM), never run"
-        elif platform is None:
-            reason = "entry has no platform"
-        elif rank == 0:
-            reason = f"exact match for {wanted}"
-        elif rank is not None:
-            reason = f"runs on {wanted} (fallback #{rank})"
-        else:
-            reason = f"cannot run on {wanted}"
-        rows.append({"entry": i, "platform": format(platform) if platform else "", "digest": digest,
-                     "match": rank is not None, "rank": rank, "reason": reason})
-    df = pd.DataFrame(rows, columns=["entry", "platform", "digest", "match", "rank", "reason"])
-    df["rank"] = df["rank"].astype("Int64")
-    try:
-        chosen = select(descriptors, want)
-        df["chosen"] = [d is chosen for d in descriptors]
-    except KitError:
-        df["chosen"] = False
-    return df
-
-
-# --- who gets what ----------------------------------------------------------------------------------------
-
-# The machines the notebooks ask about, and the platform their engine pulls for.
-DEVICES: dict[str, str] = {
-    "M2 Mac (Docker Desktop)": "linux/arm64",
-    "Intel Mac (Docker Desktop)": "linux/amd64",
-    "Raspberry Pi 4, 64-bit OS": "linux/arm64",
-    "Raspberry Pi 3, 32-bit OS": "linux/arm/v7",
-    "Raspberry Pi Zero": "linux/arm/v6",
-}
-
-
-def who_gets(descriptors, devices: dict[str, str] | None = None) -> pd.DataFrame:
-    """For each device: the platform it asks for, and the entry of the index its engine pulls (or none)."""
-    rows = []
-    for device, want in (devices or DEVICES).items():
-        try:
-            chosen = select(descriptors, want)
-        except KitError:
-            rows.append({"device": device, "asks for": want, "gets": "nothing (no matching manifest)", "digest": ""})
-            continue
-        platform, digest, _ = _entry(chosen)
-        rows.append({"device": device, "asks for": want, "gets": format(platform), "digest": digest})
-    return pd.DataFrame(rows, columns=["device", "asks for", "gets", "digest"])
-
-
-# --- hosts -------------------------------------------------------------------------------------------------
-
-
-def host() -> Platform:
-    """The platform of the Docker engine (linux/arm64 on an M2 with Docker Desktop), not of this process."""
-    from . import engine
-
-    facts = engine.facts(engine.connect())
-    variant = "v7" if facts.architecture == "arm" else ""
-    return normalize(Platform(facts.os, facts.architecture, variant))
-
-
-# Kernel machine names to Go architecture names (what `docker info` reports vs what images carry).
-_KERNEL_TO_GO = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armv7l": "arm", "armv6l": "arm",
-                 "i386": "386", "i686": "386"}
-
-
-def go_arch(machine: str) -> str:
-    """The Go architecture name for a kernel machine name (``x86_64`` -> ``amd64``)."""
-    m = machine.strip().lower()
-    return _KERNEL_TO_GO.get(m, m)
-
-
-def arch_of(platform: str) -> str:
-    """The architecture part of ``os/arch[/variant]`` (``linux/arm/v7`` -> ``arm``)."""
-    parts = platform.split("/")
-    return parts[1] if len(parts) > 1 else parts[0]
+        p = Platform.parse(part)
+        if p in found:
+            raise KitError(f"platform {p} is given twice in {text!r}", "name each platform once")
+        found.append(p)
+    if not found:
+        raise KitError(f"no platform in {text!r}", "give at least one, e.g. linux/amd64,linux/arm64")
+    return found

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from .bench import at_largest_size
+
 SIZE = (8, 4.5)
 COLORS = {"native": "#2b7bba", "emulated": "#d95f02", "cross": "#1b9e77"}
 
@@ -67,8 +69,6 @@ def cost_vs_size(df: pd.DataFrame, fits: pd.DataFrame, path: str | Path, workloa
 
 def compare_hosts(slowdowns: pd.DataFrame, path: str | Path) -> list[Path]:
     """Emulated-over-native slowdown per host and platform (largest size), with 95 % bootstrap intervals."""
-    from .bench import at_largest_size
-
     data = at_largest_size(slowdowns[slowdowns.strategy != "native"])
     fig, ax = plt.subplots(figsize=SIZE)
     x = np.arange(len(data))

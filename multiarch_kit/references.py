@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .archives import DockerArchiveSource, LayoutSource
 from .errors import KitError
 from .registry import Fetched, Registry, split_name
 
@@ -78,11 +79,12 @@ def parse_reference(text: str) -> Reference:
 class RegistrySource:
     """A reference in a registry."""
 
+    parallel = True  # one pooled HTTP client: manifests and configs may be fetched side by side
+
     def __init__(self, ref: Reference):
         host, repository = split_name(ref.name)
         self.registry = Registry(host, repository)
         self.ref = ref
-        self.description = f"registry {host}/{repository}"
         self.rate_limit: dict[str, str] = {}
         self._top: Fetched | None = None
 
@@ -104,8 +106,6 @@ class RegistrySource:
 
 def open_source(reference: str | Reference):
     """The source that serves ``reference``."""
-    from .archives import DockerArchiveSource, LayoutSource
-
     ref = reference if isinstance(reference, Reference) else parse_reference(reference)
     if ref.transport == "docker":
         return RegistrySource(ref)

@@ -18,6 +18,7 @@ import hashlib
 import io
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import requests
@@ -31,7 +32,9 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
-ACCEPT = ", ".join(MANIFEST_TYPES)
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"  # also the config of docker-archive manifests
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 DOCKER_HUB = "registry-1.docker.io"
 _HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com")
@@ -106,6 +109,10 @@ class Registry:
     def __init__(self, host: str, repository: str, timeout: float = DEFAULT_TIMEOUT):
         self.host, self.repository, self.timeout = host, repository, timeout
         self._dxf = DXF(host, repository, auth=self._anonymous, insecure=is_loopback(host), timeout=timeout)
+        # python-dxf's context opens one requests.Session: its connection pool then serves every request of
+        # this client, including the parallel ones of a full-tree inspect (without it each request would
+        # open a new connection). It is closed when the client is garbage-collected.
+        self._dxf.__enter__()
 
     @staticmethod
     def _anonymous(dxf: DXFBase, response: requests.Response) -> None:
@@ -177,9 +184,10 @@ class Registry:
         resp = self._call(f"manifest {reference}", head)
         if resp is None:
             return None
+        length = resp.headers.get("Content-Length") or "0"
         return ManifestHead(resp.headers.get("Docker-Content-Digest", ""),
                             resp.headers.get("Content-Type", "").split(";")[0].strip(),
-                            int(resp.headers.get("Content-Length") or 0))
+                            int(length) if length.isdigit() else 0)
 
     def iter_blob(self, digest: str, chunk_size: int = 1 << 20):
         """Stream a blob in chunks; python-dxf raises on a sha256 mismatch at the end."""
@@ -222,6 +230,9 @@ class DigestReader(io.RawIOBase):
             try:
                 self._buf = next(self._chunks)
                 self._hash.update(self._buf)
+            except (OSError, EOFError, zlib.error) as exc:  # a truncated file or a broken gzip stream
+                raise KitError(f"blob {self._digest} from {self._where} cannot be read ({exc})",
+                               "the source is damaged; rebuild or re-push it") from None
             except StopIteration:
                 self._done = True
                 actual = "sha256:" + self._hash.hexdigest()
@@ -267,3 +278,12 @@ def ping(address: str, timeout: float = 2.0) -> bool:
 def head_manifest(address: str, repository: str, reference: str, timeout: float = 10.0) -> ManifestHead | None:
     """HEAD ``repository:reference`` on ``address``; None when the registry does not have it."""
     return Registry(address, repository, timeout=timeout).head_manifest(reference)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether Docker Hub's registry answers at all (an anonymous 401 counts as an answer)."""
+    try:
+        requests.head(f"https://{DOCKER_HUB}/v2/", timeout=timeout)
+        return True
+    except requests.RequestException:
+        return False

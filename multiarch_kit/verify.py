@@ -32,16 +32,8 @@ from elftools.elf.elffile import ELFFile
 
 from . import buildx, images, manifests
 from .errors import KitError
-from .platforms import UNAME_MACHINE, Platform, format as format_platform, normalize
+from .platforms import Platform, architecture_for_elf, normalize
 from .references import open_source, parse_reference
-
-# (e_machine, ELF class, little endian) -> Go architecture.
-ELF_ARCH = {
-    ("EM_X86_64", 64, True): "amd64", ("EM_386", 32, True): "386",
-    ("EM_AARCH64", 64, True): "arm64", ("EM_ARM", 32, True): "arm",
-    ("EM_PPC64", 64, True): "ppc64le", ("EM_PPC64", 64, False): "ppc64", ("EM_S390", 64, False): "s390x",
-    ("EM_RISCV", 64, True): "riscv64", ("EM_MIPS", 64, True): "mips64le", ("EM_LOONGARCH", 64, True): "loong64",
-}
 # ARM build attribute Tag_CPU_arch -> architecture major version (ARM IHI 0045: 6 = v6, 10 = v7, 14 = v8...).
 ARM_TAG_VERSION = {0: 4, 1: 4, 2: 4, 3: 5, 4: 5, 5: 5, 6: 6, 7: 6, 8: 6, 9: 6, 10: 7, 11: 6, 12: 6, 13: 7,
                    14: 8, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9}
@@ -61,7 +53,7 @@ class ElfInfo:
 
     @property
     def architecture(self) -> str:
-        return ELF_ARCH.get((self.machine, self.elf_class, self.little_endian), self.machine)
+        return architecture_for_elf(self.machine, self.elf_class, self.little_endian) or self.machine
 
     def describe(self) -> str:
         arch = self.architecture + (f" (ARMv{self.arm_version})" if self.arm_version else "")
@@ -91,10 +83,10 @@ def judge(info: ElfInfo, platform: Platform) -> str | None:
     """Why a binary does not fit ``platform``, or None when it does."""
     p = normalize(platform)
     if info.architecture != p.architecture:
-        return f"{info.architecture} binary in a {format_platform(p)} image"
+        return f"{info.architecture} binary in a {p} image"
     if p.architecture == "arm" and info.arm_version and p.variant.startswith("v") and p.variant[1:].isdigit():
         if info.arm_version > int(p.variant[1:]):
-            return f"ARMv{info.arm_version} binary in a {format_platform(p)} image (needs a newer CPU)"
+            return f"ARMv{info.arm_version} binary in a {p} image (needs a newer CPU)"
     return None
 
 
@@ -152,7 +144,7 @@ def scan_layer(stream, platform: Platform, index: int, digest: str) -> LayerScan
                 scan.elf += 1
                 problem = judge(info, platform)
                 if problem:
-                    scan.findings.append(Finding(format_platform(platform), index, digest,
+                    scan.findings.append(Finding(str(platform), index, digest,
                                                  member.name.removeprefix("./"), info.describe(), problem))
     except tarfile.TarError as exc:
         raise KitError(f"layer {digest} is not a readable tar ({exc})", "the image is damaged, or its layers are "
@@ -166,9 +158,9 @@ def scan_layer(stream, platform: Platform, index: int, digest: str) -> LayerScan
 class EntryReport:
     """One image entry of the reference, checked."""
 
-    platform: str
+    platform: Platform
     digest: str
-    config_platform: str
+    config_platform: Platform
     layers: list[LayerScan]
     machine: str | None = None  # uname -m from the run check, when asked
 
@@ -182,7 +174,7 @@ class EntryReport:
 
     @property
     def run_ok(self) -> bool | None:
-        return None if self.machine is None else self.machine == UNAME_MACHINE.get(self.platform)
+        return None if self.machine is None else self.machine == self.platform.arch.uname
 
     @property
     def ok(self) -> bool:
@@ -201,7 +193,7 @@ class Report:
         return all(e.ok for e in self.entries)
 
     def table(self) -> pd.DataFrame:
-        rows = [{"platform": e.platform, "digest": e.digest, "config": e.config_platform,
+        rows = [{"platform": str(e.platform), "digest": e.digest, "config": str(e.config_platform),
                  "config ok": e.config_ok, "layers": len(e.layers), "files": sum(x.files for x in e.layers),
                  "ELF": sum(x.elf for x in e.layers), "mismatches": len(e.findings),
                  "uname -m": e.machine or "", "ok": e.ok} for e in self.entries]
@@ -226,8 +218,7 @@ def verify(reference: str, *, run: bool = False, echo: bool = True) -> Report:
         claimed = entry.platform
         layers = [scan_layer(source.open_blob(layer.digest), claimed, i, layer.digest)
                   for i, layer in enumerate(entry.manifest.layers)]
-        report = EntryReport(format_platform(normalize(claimed)), entry.digest,
-                             format_platform(normalize(entry.config.platform)), layers)
+        report = EntryReport(normalize(claimed), entry.digest, normalize(entry.config.platform), layers)
         if run:
             name = ref.name
             report.machine = images.run(report.platform, f"{name}@{entry.digest}", "uname", "-m",
@@ -263,10 +254,10 @@ def compare(ref_a: str, ref_b: str) -> pd.DataFrame:
     """Per platform: same image in both? Where not, every differing config field, layer and file, one row each."""
     src_a, src_b = open_source(ref_a), open_source(ref_b)
     a, b = manifests.follow(src_a, ref_a), manifests.follow(src_b, ref_b)
-    by_b = {format_platform(e.platform): e for e in b.images()}
+    by_b = {str(e.platform): e for e in b.images()}
     rows = []
     for ea in a.images():
-        p = format_platform(ea.platform)
+        p = str(ea.platform)
         eb = by_b.get(p)
         if eb is None:
             rows.append({"platform": p, "where": "index", "path": "", "difference": f"only in {ref_a}"})
@@ -313,7 +304,7 @@ def _config_fields(raw: bytes) -> dict:
     return flat
 
 
-def rebuild(context, platforms: list[str], base, folder, *, reproducible: bool = True) -> pd.DataFrame:
+def rebuild(context, platforms: list[Platform], base, folder, *, reproducible: bool = True) -> pd.DataFrame:
     """Build ``context`` twice from scratch into OCI tars under ``folder`` and :func:`compare` the two."""
     tars = []
     for name in ("first", "second"):
@@ -329,7 +320,7 @@ def diff(ref_a: str, ref_b: str) -> pd.DataFrame:
     a, b = manifests.inspect(ref_a), manifests.inspect(ref_b)
 
     def platforms_of(x):
-        return {format_platform(e.platform): e.digest for e in x.images()}
+        return {str(e.platform): e.digest for e in x.images()}
 
     pa, pb = platforms_of(a), platforms_of(b)
     rows = [

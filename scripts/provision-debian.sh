@@ -13,7 +13,7 @@
 #   /var/run/docker.pid                           (removed only when its process is gone)
 #   $MULTIARCH_KIT_LAB/logs/, $MULTIARCH_KIT_LAB/run/, $MULTIARCH_KIT_LAB/base/debs/
 # Packages it installs: docker.io containerd docker-buildx (Debian 13 versions),
-# qemu-user-static binfmt-support docker-registry skopeo.
+# qemu-user-static binfmt-support docker-registry skopeo mmdebstrap arch-test.
 set -euo pipefail
 
 LAB_DIR=${MULTIARCH_KIT_LAB:-${HOME:-/root}/.local/state/multiarch-kit}
@@ -174,7 +174,7 @@ fetch_busybox() {
 }
 
 # Emulation comes before the engine: BuildKit lists the platforms it can build when dockerd starts.
-apt_install qemu-user-static binfmt-support docker-registry skopeo
+apt_install qemu-user-static binfmt-support docker-registry skopeo mmdebstrap arch-test
 setup_binfmt
 if engine_answers; then
   step "a Docker engine already answers: leaving it as it is"

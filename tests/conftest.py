@@ -1,7 +1,9 @@
 """Shared fixtures.
 
-Tests that need the Docker engine use ``lab_status``: without an engine they are skipped on a laptop,
-but under CI=true a missing engine fails them (CI must bring the lab up, never hide its absence).
+Tests that need the Docker engine use ``lab_status`` (or a fixture built on it): such tests get the
+``engine`` marker automatically, so ``pytest -m "not engine"`` is the fast tier that runs with the engine
+stopped. Without an engine they are skipped on a laptop, but under CI=true a missing engine fails them
+(CI must bring the lab up, never hide its absence).
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import docker
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,20 +35,13 @@ def require(condition: bool, why: str) -> None:
         pytest.skip(why)
 
 
-def _engine_answers() -> bool:
-    try:
-        docker.from_env(timeout=10).ping()
-        return True
-    except docker.errors.DockerException:
-        return False
-
-
 @pytest.fixture(scope="session")
 def lab_status():
     """The lab, brought up once per session (fast when `make test` already did it)."""
-    require(_engine_answers(), "no Docker engine answers (run `make test`, which brings the lab up)")
-    from multiarch_kit import lab
+    from multiarch_kit import engine, lab
 
+    require(shutil.which("docker") is not None and engine.answers(),
+            "no Docker engine answers (run `make test`, which brings the lab up)")
     return lab.up(check_runs=False)
 
 
@@ -79,8 +73,13 @@ def _ignored(cell) -> bool:
     return any(t in tags for t in _IGNORE_MARKS) or first in (["# NBVAL_IGNORE_OUTPUT"], ["# NBVAL_SKIP"])
 
 
+ENGINE_FIXTURES = {"lab_status"}
+
+
 def pytest_collection_modifyitems(session, config, items):
     for item in items:
+        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
         cell = getattr(item, "cell", None)
         if cell is None or not cell.get("outputs"):
             continue

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, require
-from multiarch_kit import article, buildx, images, manifests, platforms
+from multiarch_kit import article, buildx, images, manifests
 from multiarch_kit.errors import CommandError
+from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 
 CONTEXT = ROOT / "notebooks" / article.CONTEXT
 
@@ -27,14 +28,15 @@ def flow03(lab_status, lab_config, tmp_path_factory):
     tags = []
     for p in article.PLATFORMS:
         tag = f"{name}:{article.platform_tag(p)}"
-        result = buildx.build(CONTEXT, platforms=[p], tags=[tag], output=f"type=docker,dest={out / (p.replace('/', '-') + '.tar')}",
-                              base=lab_status.base)
-        assert result.exit_code == 0 and result.digest.startswith("sha256:")
-        assert images.load(out / (p.replace('/', '-') + '.tar')) == [tag]
+        tar = out / f"{p.tag_suffix}.tar"
+        result = buildx.build(CONTEXT, platforms=[p], tags=[tag], output=f"type=docker,dest={tar}", base=lab_status.base)
+        assert result.digest.startswith("sha256:")
+        assert images.load(tar) == [tag]
         pushed = images.push(tag)
         assert pushed.digest == result.digest  # what was built is what the registry got
         tags.append(tag)
     list_ref = f"{name}:latest"
+    images.manifest_rm(list_ref)
     images.manifest_create(list_ref, tags)
     digest = images.manifest_push(list_ref)
     return list_ref, digest
@@ -63,7 +65,7 @@ def test_manifest_list_resolves_to_each_platforms_image(flow03, build_platform):
     list_ref, digest = flow03
     inspection = manifests.inspect(list_ref)
     assert inspection.media_type == manifests.DOCKER_LIST and inspection.digest == digest
-    assert sorted(platforms.format(e.platform) for e in inspection.images()) == article.PLATFORMS
+    assert [e.platform for e in inspection.images()] == article.PLATFORMS
     assert _logs(list_ref) == {p: article.expected_log(build_platform, p) for p in article.PLATFORMS}
 
 
@@ -78,46 +80,53 @@ def test_one_command_index_resolves_to_each_platforms_image(flow04, build_platfo
 
 def test_both_routes_give_the_same_images(flow03, flow04):
     """The per-platform images are byte-identical configs and layers; only the wrappers differ."""
-    a = {platforms.format(e.platform): e for e in manifests.inspect(flow03[0]).images()}
-    b = {platforms.format(e.platform): e for e in manifests.inspect(flow04[0]).images()}
+    a = {e.platform: e for e in manifests.inspect(flow03[0]).images()}
+    b = {e.platform: e for e in manifests.inspect(flow04[0]).images()}
     for p in article.PLATFORMS:
         assert a[p].config.diff_ids == b[p].config.diff_ids
 
 
 def test_rawjson_steps_time_the_run_step(lab_status, tmp_path):
-    result = buildx.build(CONTEXT, platforms=["linux/arm64"], output="type=cacheonly", no_cache=True,
+    result = buildx.build(CONTEXT, platforms=[ARM64], output="type=cacheonly", no_cache=True,
                           base=lab_status.base, echo=False)
-    run = result.steps[result.steps.name.str.contains("RUN echo")]
-    assert len(run) == 1 and not run.cached.iloc[0] and run.seconds.iloc[0] > 0
-    assert "[linux/arm64" in run.name.iloc[0] or "[1/2]" in run.name.iloc[0]
-    assert result.run_seconds == pytest.approx(run.seconds.iloc[0])
+    (run,) = [s for s in result.progress.steps if s.is_run]
+    assert run.instruction.startswith('RUN echo "Building on') and run.position.endswith("/2")
+    assert not run.cached and run.seconds > 0
+    assert result.run_seconds == pytest.approx(run.seconds)
     assert result.digest is None  # cacheonly exports nothing
+
+
+def test_steps_of_a_multi_platform_build_name_their_platform(lab_status):
+    result = buildx.build(CONTEXT, platforms=[AMD64, ARMV7], output="type=cacheonly", no_cache=True,
+                          base=lab_status.base, echo=False)
+    runs = sorted((str(s.platform), s.instruction.split()[0]) for s in result.progress.steps if s.is_run)
+    assert runs == [("linux/amd64", "RUN"), ("linux/arm/v7", "RUN")]
 
 
 def test_reproducible_rebuild_gives_the_same_digest(lab_status, tmp_path):
     digests = []
     for i in range(2):
-        r = buildx.build(CONTEXT, platforms=["linux/arm64"], output=f"type=docker,dest={tmp_path / f'r{i}.tar'}",
+        r = buildx.build(CONTEXT, platforms=[ARM64], output=f"type=docker,dest={tmp_path / f'r{i}.tar'}",
                          base=lab_status.base, reproducible=True, no_cache=True, echo=False)
         assert "SOURCE_DATE_EPOCH=" in r.command and "rewrite-timestamp=true" in r.command
         digests.append(r.digest)
     assert digests[0] == digests[1]
-    plain = buildx.build(CONTEXT, platforms=["linux/arm64"], output=f"type=docker,dest={tmp_path / 'p.tar'}",
+    plain = buildx.build(CONTEXT, platforms=[ARM64], output=f"type=docker,dest={tmp_path / 'p.tar'}",
                          base=lab_status.base, no_cache=True, echo=False)
     time.sleep(1.1)  # a second later, a non-reproducible build differs (its files carry the build time)
-    plain2 = buildx.build(CONTEXT, platforms=["linux/arm64"], output=f"type=docker,dest={tmp_path / 'p2.tar'}",
+    plain2 = buildx.build(CONTEXT, platforms=[ARM64], output=f"type=docker,dest={tmp_path / 'p2.tar'}",
                           base=lab_status.base, no_cache=True, echo=False)
     assert plain.digest != plain2.digest
 
 
 def test_platform_without_emulator_fails_with_the_handler_and_fix(lab_status):
     handler = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-    require(os.geteuid() == 0 and handler.exists() and lab_status.engine.architecture != "arm64",
+    require(os.geteuid() == 0 and handler.exists() and lab_status.engine.platform != ARM64,
             "needs root and the qemu-aarch64 handler on a non-arm64 engine")
     handler.write_text("0")  # disable, for this test only
     try:
         with pytest.raises(CommandError) as err:
-            buildx.build(CONTEXT, platforms=["linux/arm64"], output="type=cacheonly", no_cache=True,
+            buildx.build(CONTEXT, platforms=[ARM64], output="type=cacheonly", no_cache=True,
                          base=lab_status.base, echo=False)
     finally:
         handler.write_text("1")
@@ -128,29 +137,40 @@ def test_platform_without_emulator_fails_with_the_handler_and_fix(lab_status):
     assert err.value.argv[:3] == ["docker", "buildx", "build"] and err.value.returncode != 0
 
 
-def test_push_errors_inside_the_stream_are_raised(lab_status, private_registry):
-    """Push to a registry that wants credentials: the SDK answers 200 and reports the error in a chunk."""
+def test_push_failure_carries_the_command_that_ran(lab_status, private_registry, capsys):
+    """Push to a registry that wants credentials: the error names the very command printed and run."""
     target = f"{private_registry}/private/x:{uuid.uuid4().hex[:8]}"
     images.tag(lab_status.base.pinned, target)
     with pytest.raises(CommandError) as err:
         images.push(target)
-    assert err.value.argv == ["docker", "push", target]
-    assert "auth" in err.value.stderr.lower() or "unauthorized" in err.value.stderr.lower()
+    assert err.value.argv == ["docker", "push", target] and err.value.returncode != 0
+    assert "no basic auth credentials" in err.value.stderr  # the engine's own words
+    assert f"$ docker push {target}\n" in capsys.readouterr().out
 
 
 def test_article_names():
-    assert article.platform_tag("linux/amd64") == "latest-amd64"
-    assert article.platform_tag("linux/arm/v7") == "latest-armv7"
-    assert article.archive("linux/arm64") == "build/latest-arm64.tar"
+    assert article.platform_tag(AMD64) == "latest-amd64"
+    assert article.platform_tag(ARMV7) == "latest-armv7"
+    assert article.archive(ARM64) == "build/latest-arm64.tar"
     assert (CONTEXT / "Dockerfile").read_text() == (
         "FROM alpine:3.18\nARG TARGETPLATFORM\nARG BUILDPLATFORM\n"
         'RUN echo "Building on $BUILDPLATFORM for $TARGETPLATFORM" > /log\n')
 
 
 def test_parse_rawjson_keeps_text_apart():
-    objs, other = buildx.parse_rawjson('{\n  "vertexes": [{"digest": "d", "name": "n", "started": '
-                                       '"2026-01-01T00:00:00.5Z", "completed": "2026-01-01T00:00:02Z"}]\n}\n'
-                                       '{"logs": [{"vertex": "d", "data": "aGk="}]}\nERROR: boom\n')
-    assert other == ["ERROR: boom"]
-    steps = buildx.steps_table(objs)
-    assert steps.seconds.iloc[0] == 1.5 and steps.log.iloc[0] == "hi"
+    progress = buildx.parse_rawjson('{\n  "vertexes": [{"digest": "d", "name": "[linux/arm/v7 build 2/3] RUN make", '
+                                    '"started": "2026-01-01T00:00:00.5Z", "completed": "2026-01-01T00:00:02Z"}]\n}\n'
+                                    '{"logs": [{"vertex": "d", "data": "aGk="}]}\nERROR: boom\n')
+    assert progress.messages == ["ERROR: boom"]
+    (step,) = progress.steps
+    assert step.seconds == 1.5 and step.log == "hi"
+    assert (str(step.platform), step.stage, step.position, step.instruction) == ("linux/arm/v7", "build", "2/3",
+                                                                                 "RUN make")
+
+
+@pytest.mark.parametrize("text", ['{"vertexes": "no"}', '{"vertexes": [{"digest": 3}]}', '[1, 2]',
+                                  '{"logs": [{"vertex": "d", "data": 5}]}', '{"vertexes": [{"digest": "d", '
+                                  '"started": "yesterday"}]}', '{broken', ''])
+def test_parse_rawjson_tolerates_what_it_cannot_read(text):
+    progress = buildx.parse_rawjson(text)
+    assert all(s.digest == "d" for s in progress.steps)

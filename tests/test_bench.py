@@ -15,6 +15,7 @@ import pytest
 from conftest import DATA, require
 from multiarch_kit import bench, buildx
 from multiarch_kit.errors import KitError
+from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 
 
 def _row(**over):
@@ -63,14 +64,18 @@ def test_a_killed_writer_leaves_a_whole_file(tmp_path):
     path = tmp_path / "h1.csv"
     bench.append_rows(path, [_row()])
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
-    time.sleep(1.5)  # several appends of ~1 MB each are under way
+    # Kill it in the middle of an append: after at least two whole batches have landed.
+    deadline = time.monotonic() + 60
+    while path.stat().st_size < 1 + 2 * 2000 * 200 * len(bench.COLUMNS) and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     text = path.read_text()
     lines = text.splitlines()
     assert text.endswith("\n") and lines[0] == ",".join(bench.COLUMNS)
     assert all(line.count(",") == len(bench.COLUMNS) - 1 for line in lines)  # no half-written row
-    assert (len(lines) - 2) % 2000 == 0  # the first row, then whole batches only
+    batches, rest = divmod(len(lines) - 2, 2000)
+    assert batches >= 2 and rest == 0  # the first row, then whole batches only
     assert lines[1] == ",".join(str(v) for v in _row().values())
 
 
@@ -147,17 +152,37 @@ def test_fit_lines_recover_overhead_and_slope():
 
 
 def test_plan_order_interleaves_rounds():
-    plan = bench.Plan.matrix(["cpu"], ["linux/amd64", "linux/arm64"], [1, 2], repeats=2, warmup=0)
-    order = [(r, c.platform, c.size_mb) for r, c in plan.order()]
+    plan = bench.Plan.matrix(["cpu"], [AMD64, ARM64], [1, 2], repeats=2, warmup=0)
+    order = [(r, str(c.platform), c.size_mb) for r, c in plan.order()]
     assert order[:4] == [(0, "linux/amd64", 1), (0, "linux/amd64", 2), (0, "linux/arm64", 1), (0, "linux/arm64", 2)]
     assert order[4:] == [(1, "linux/amd64", 2), (1, "linux/arm64", 1), (1, "linux/arm64", 2), (1, "linux/amd64", 1)]
 
 
 def test_plan_rejects_bad_input():
     with pytest.raises(KitError, match="unknown workload 'gpu'"):
-        bench.Plan.matrix(["gpu"], ["linux/amd64"], [1])
+        bench.Plan.matrix(["gpu"], [AMD64], [1])
     with pytest.raises(KitError, match="repeats must be at least 1"):
-        bench.Plan.matrix(["cpu"], ["linux/amd64"], [1], repeats=0)
+        bench.Plan.matrix(["cpu"], [AMD64], [1], repeats=0)
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"cells": [{"workload": "cpu"}]}',
+                                     '{"run_id": "r", "host_id": "h", "repeats": 1, "warmup": 0, "builder": null, '
+                                     '"cells": [{"workload": "cpu", "platform": "linux//x", "size_mb": 1}]}'])
+def test_a_damaged_plan_is_one_line_naming_it(tmp_path, content):
+    path = tmp_path / "runs" / "r.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    with pytest.raises(KitError) as err:
+        bench.Plan.load(path)
+    assert str(path) in err.value.message and "\n" not in str(err.value)
+
+
+def test_a_damaged_results_csv_names_the_line(tmp_path):
+    path = tmp_path / "h1.csv"
+    bench.append_rows(path, [_row(), _row(repeat=1)])
+    path.write_text(path.read_text().replace(",1,1.0,0.5", ",1,fast,0.5"))
+    with pytest.raises(KitError, match=r"h1.csv line 3: wall_s is not a number \('fast'\)"):
+        bench.read_rows(path)
 
 
 def test_two_node_builder_parse():
@@ -165,8 +190,8 @@ def test_two_node_builder_parse():
     assert (b.name, b.driver) == ("kit-two", "remote")
     assert [(n.name, n.endpoint, n.status) for n in b.nodes] == [
         ("intel-node", "tcp://127.0.0.1:1234", "inactive"), ("m2-node", "tcp://127.0.0.1:1235", "inactive")]
-    assert b.nodes[1].platforms == ["linux/arm64", "linux/arm/v7"]
-    assert b.platforms == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    assert b.nodes[1].platforms == [ARM64, ARMV7]
+    assert b.platforms == [AMD64, ARM64, ARMV7]
 
 
 # --- real builds ------------------------------------------------------------------------------------------
@@ -208,12 +233,14 @@ def test_ctrl_c_keeps_rows_and_resume_completes(lab_status, tmp_path):
 
 
 def test_rows_carry_the_host_fingerprint(lab_status, tmp_path):
-    plan = bench.Plan.matrix(["cpu", "cross"], ["linux/arm64"], [1], repeats=1, warmup=0)
+    plan = bench.Plan.matrix(["cpu", "cross"], [ARM64], [1], repeats=1, warmup=0)
     df = bench.run(plan, tmp_path, progress=False)
-    assert list(df.strategy) == ["emulated", "cross"] or list(df.strategy) == ["native", "cross"]
+    native = lab_status.engine.platform == ARM64
+    assert list(df.strategy) == ["native" if native else "emulated", "cross"]
     row = df.iloc[0]
-    assert row.engine_platform == lab_status.engine.platform and row.docker_version == lab_status.engine.server_version
+    assert row.engine_platform == str(lab_status.engine.platform)
+    assert row.docker_version == lab_status.engine.server_version
     assert row.builder == "default" and row.driver == "docker" and row.node == "default"
     assert row.cpu_model and row.host_os and row.kit_version and row.timestamp.endswith("Z")
-    assert row.emulator == ("native" if lab_status.engine.architecture == "arm64" else "qemu")
+    assert row.emulator == ("native" if native else "qemu")
     assert (tmp_path / "runs" / f"{plan.run_id}.json").exists() and (tmp_path / "schema.json").exists()

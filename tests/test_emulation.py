@@ -3,8 +3,11 @@
 import pytest
 
 from conftest import DATA
-from multiarch_kit import emulation
+from multiarch_kit import emulation, images
 from multiarch_kit.emulation import BinfmtHandler
+from multiarch_kit.platforms import Platform
+
+P = Platform.parse
 
 
 def test_parse_recorded_handlers():
@@ -25,34 +28,42 @@ def test_parse_recorded_handlers():
         ("linux/amd64", "arm64", ["qemu-x86_64", "rosetta"], "rosetta"),  # Docker Desktop on Apple silicon
         ("linux/amd64", "arm64", ["qemu-x86_64"], "qemu"),
         ("linux/arm64", "arm64", ["qemu-aarch64"], "native"),
+        ("linux/aarch64", "amd64", ["qemu-aarch64"], "qemu"),  # any spelling of the platform
+        ("linux/arm", "amd64", ["qemu-arm"], "qemu"),
     ],
 )
 def test_emulator_for(platform, engine_arch, names, expected):
     handlers = [BinfmtHandler(n, True, "/x", "F") for n in names]
-    assert emulation.emulator_for(platform, engine_arch, handlers) == expected
+    assert emulation.emulator_for(P(platform), P(engine_arch), handlers) == expected
 
 
 def test_disabled_handler_does_not_count():
-    assert emulation.emulator_for("linux/arm64", "amd64", [BinfmtHandler("qemu-aarch64", False, "/x", "F")]) == "none"
+    handlers = [BinfmtHandler("qemu-aarch64", False, "/x", "F")]
+    assert emulation.emulator_for(P("linux/arm64"), P("amd64"), handlers) == "none"
 
 
 def test_missing_emulator_error_names_handler_and_fix():
-    err = emulation.missing_emulator_error("linux/arm64")
+    err = emulation.missing_emulator_error(P("linux/arm64"))
     assert "qemu-aarch64" in err.message
     assert "update-binfmts --enable" in err.fix and "tonistiigi/binfmt --install arm64" in err.fix
     assert "\n" not in str(err)
 
 
 def test_engine_kernel_has_fix_binary_handlers(lab_status):
-    handlers = {h.name: h for h in emulation.read_handlers(lab_status.base.pinned, lab_status.engine.platform)}
+    """Read by a privileged container (what Docker Desktop needs), and from /proc here: the two agree."""
+    seen = emulation.read_handlers(lab_status.base.pinned, lab_status.engine.platform)
+    handlers = {h.name: h for h in seen}
     for name in ("qemu-aarch64", "qemu-arm"):
-        if lab_status.engine.architecture == "arm64" and name == "qemu-aarch64":
+        if lab_status.engine.platform.architecture == "arm64" and name == "qemu-aarch64":
             continue
         assert handlers[name].enabled and handlers[name].fix_binary, handlers.get(name)
+    if lab_status.engine.shares_this_kernel:
+        local = emulation.read_handlers(lab_status.base.pinned, lab_status.engine.platform, local=True)
+        assert {(h.name, h.enabled, h.flags) for h in local} == {(h.name, h.enabled, h.flags) for h in seen}
 
 
 @pytest.mark.parametrize("platform, machine", [("linux/amd64", "x86_64"), ("linux/arm64", "aarch64"),
                                                ("linux/arm/v7", "armv7l")])
 def test_container_of_each_platform_reports_its_machine(lab_status, platform, machine):
-    check = emulation.run_check(platform, lab_status.base.pinned, "?", echo=False)
-    assert check.machine == machine
+    check = images.run_check(P(platform), lab_status.base.pinned, "?", echo=False)
+    assert check.machine == machine == check.expected

@@ -1,13 +1,21 @@
-"""Fuzzing (hypothesis, fixed example budget): whatever the input, only the kit's own error type escapes."""
+"""Fuzzing (hypothesis, fixed example budget): whatever the input, only the kit's own error type escapes.
 
+Manifests, configs, references and platforms from text; image archives and OCI layouts built on disk
+(truncated, wrong types, missing blobs, symbolic links and names that leave the archive).
+"""
+
+import hashlib
+import io
 import json
+import tarfile
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA
-from multiarch_kit import manifests, platforms, references
+from multiarch_kit import manifests, matching, platforms, references
 from multiarch_kit.errors import KitError
+from multiarch_kit.platforms import Platform
 
 # A fixed budget and a fixed seed: `make test` runs the same examples every time.
 BUDGET = settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
@@ -34,10 +42,10 @@ def _only_kit_errors(fn, *args):
 def _exercise(parsed):
     """Use what parsed the way the kit does: tables, selection, explanation."""
     if isinstance(parsed, manifests.Index):
-        for want in ("linux/arm64", "linux/arm/v7", "linux/amd64"):
-            _only_kit_errors(platforms.select, parsed.manifests, want)
-            platforms.explain(parsed.manifests, want)
-        platforms.who_gets(parsed.manifests)
+        for want in platforms.LAB_PLATFORMS:
+            _only_kit_errors(manifests.select, parsed.manifests, want)
+            manifests.explain(parsed.manifests, want)
+        manifests.who_gets(parsed.manifests)
         for d in parsed.manifests:
             d.is_attestation, d.attests  # evaluated for their exceptions
 
@@ -98,5 +106,126 @@ def test_references(text):
 def test_platforms(text):
     p = _only_kit_errors(platforms.parse, text)
     if p is not None:
-        platforms.only(p).match(p)
-        assert platforms.only(p).match(platforms.parse(platforms.format(p)))
+        matching.only(p).match(p)
+        assert matching.only(p).match(platforms.parse(platforms.format(p)))
+        assert Platform.parse(str(p)) == platforms.normalize(p)  # the kit's spelling reads back as itself
+
+
+# --- archives and layouts --------------------------------------------------------------------------------
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _layout_files(index_obj, blobs: dict[str, bytes]) -> dict[str, bytes]:
+    files = {"oci-layout": b'{"imageLayoutVersion": "1.0.0"}', "index.json": json.dumps(index_obj).encode()}
+    files.update({f"blobs/sha256/{d.removeprefix('sha256:')}": b for d, b in blobs.items()})
+    return files
+
+
+def _valid_layout() -> dict[str, bytes]:
+    config = json.dumps({"architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": _digest(config), "size": len(config)}, "layers": []}).encode()
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                                "digest": _digest(manifest), "size": len(manifest),
+                                                "platform": {"os": "linux", "architecture": "arm64"}}]}
+    return _layout_files(index, {_digest(config): config, _digest(manifest): manifest})
+
+
+def _tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def _read_every_way(tmp, data: bytes):
+    path = tmp / "image.tar"
+    path.write_bytes(data)
+    for transport in ("oci-archive", "docker-archive"):
+        ref = f"{transport}:{path}"
+        result = _only_kit_errors(manifests.inspect, ref)
+        if result is not None:
+            result.table(), result.tree()
+        _only_kit_errors(manifests.raw, ref)
+
+
+def test_the_valid_layout_reads(tmp_path):
+    (tmp_path / "image.tar").write_bytes(_tar(_valid_layout()))
+    assert [str(e.platform) for e in manifests.inspect(f"oci-archive:{tmp_path / 'image.tar'}").images()] == \
+        ["linux/arm64"]
+
+
+@BUDGET
+@given(st.integers(0, 10_000))
+def test_truncated_archives(tmp_path_factory, cut):
+    data = _tar(_valid_layout())
+    _read_every_way(tmp_path_factory.mktemp("cut"), data[: cut % len(data)])
+
+
+@BUDGET
+@given(st.sampled_from(["index.json", "manifest.json", "oci-layout"]), shaped)
+def test_wrong_types_in_archive_json(tmp_path_factory, name, value):
+    files = _valid_layout()
+    files[name] = json.dumps(value, allow_nan=True).encode()
+    _read_every_way(tmp_path_factory.mktemp("types"), _tar(files))
+
+
+@BUDGET
+@given(st.lists(st.sampled_from(sorted(_valid_layout())), max_size=3, unique=True))
+def test_missing_blobs_and_files(tmp_path_factory, missing):
+    files = {k: v for k, v in _valid_layout().items() if k not in missing}
+    _read_every_way(tmp_path_factory.mktemp("missing"), _tar(files))
+
+
+NAMES = st.sampled_from(["../../../etc/passwd", "/etc/passwd", "blobs/../../x", "a\u0000b", "", "..",
+                         "blobs/sha256/../../../etc/hostname"]) | st.text(max_size=20)
+
+
+@BUDGET
+@given(NAMES, NAMES)
+def test_docker_archive_names_that_leave_the_archive(tmp_path_factory, config_name, layer_name):
+    files = _valid_layout()
+    files["manifest.json"] = json.dumps([{"Config": config_name, "RepoTags": ["x:y"], "Layers": [layer_name]}]).encode()
+    _read_every_way(tmp_path_factory.mktemp("names"), _tar(files))
+
+
+def test_symlinks_never_stand_in_for_blobs(tmp_path):
+    files = _valid_layout()
+    index = json.loads(files["index.json"])
+    target = index["manifests"][0]["digest"].removeprefix("sha256:")
+    del files[f"blobs/sha256/{target}"]
+    (tmp_path / "image.tar").write_bytes(_tar(files, links={f"blobs/sha256/{target}": "/etc/passwd"}))
+    try:
+        manifests.inspect(f"oci-archive:{tmp_path / 'image.tar'}")
+    except KitError as exc:
+        assert "is missing" in exc.message
+    else:
+        raise AssertionError("a symbolic link was read as a blob")
+
+
+def test_layout_directory_link_leaving_the_layout(tmp_path):
+    layout = tmp_path / "layout"
+    for name, data in _valid_layout().items():
+        (layout / name).parent.mkdir(parents=True, exist_ok=True)
+        (layout / name).write_bytes(data)
+    digest = json.loads((layout / "index.json").read_text())["manifests"][0]["digest"].removeprefix("sha256:")
+    outside = tmp_path / "outside"
+    outside.write_bytes((layout / "blobs" / "sha256" / digest).read_bytes())
+    (layout / "blobs" / "sha256" / digest).unlink()
+    (layout / "blobs" / "sha256" / digest).symlink_to(outside)
+    try:
+        manifests.inspect(f"oci:{layout}")
+    except KitError as exc:
+        assert "outside the layout" in exc.message
+    else:
+        raise AssertionError("a link out of the layout was followed")

@@ -15,9 +15,12 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, kit_cli, one_line_error
-from multiarch_kit import commands, manifests, platforms
+from multiarch_kit import buildx, commands, engine, images, manifests
 from multiarch_kit.errors import KitError
-from multiarch_kit.registry import ACCEPT
+from multiarch_kit.platforms import AMD64, ARM64
+from multiarch_kit.registry import MANIFEST_TYPES
+
+ACCEPT = ", ".join(MANIFEST_TYPES)
 
 ARTICLE = ROOT / "notebooks" / "article"
 
@@ -28,8 +31,8 @@ def _skopeo_raw(ref: str) -> bytes:
                           capture_output=True, check=True).stdout
 
 
-def _build(lab_status, *args):
-    commands.run(["docker", "buildx", "build", *lab_status.base.build_context_args(), *args, str(ARTICLE)],
+def _build(lab_status, **options):
+    commands.run(buildx.build_argv(ARTICLE, build_contexts=lab_status.base.build_contexts, progress="quiet", **options),
                  echo=False, timeout=600)
 
 
@@ -39,28 +42,26 @@ def pushed(lab_status, lab_config):
     reg = lab_config.registry_host
     refs = {"attested": f"{reg}/kit-test/attested:latest", "list": f"{reg}/kit-test/list:latest",
             "single": f"{reg}/kit-test/list:amd64"}
-    _build(lab_status, "--platform", "linux/amd64,linux/arm64", "--tag", refs["attested"], "--push")
-    for arch in ("amd64", "arm64"):
-        _build(lab_status, "--platform", f"linux/{arch}", "--provenance=false", "--tag", f"{reg}/kit-test/list:{arch}",
-               "--push")
-    commands.run(["docker", "manifest", "rm", refs["list"]], echo=False, check=False)
-    commands.run(["docker", "manifest", "create", "--insecure", refs["list"], "--amend", f"{reg}/kit-test/list:amd64",
-                  "--amend", f"{reg}/kit-test/list:arm64"], echo=False)
-    commands.run(["docker", "manifest", "push", "--insecure", refs["list"]], echo=False)
+    _build(lab_status, platforms=[AMD64, ARM64], tags=[refs["attested"]], push=True)
+    for p in (AMD64, ARM64):
+        _build(lab_status, platforms=[p], provenance=False, tags=[f"{reg}/kit-test/list:{p.architecture}"], push=True)
+    images.manifest_rm(refs["list"], echo=False)
+    images.manifest_create(refs["list"], [f"{reg}/kit-test/list:amd64", f"{reg}/kit-test/list:arm64"], echo=False)
+    images.manifest_push(refs["list"], echo=False)
     return refs
 
 
 @pytest.fixture(scope="session")
 def tars(lab_status, tmp_path_factory):
     out = tmp_path_factory.mktemp("tars")
-    _build(lab_status, "--platform", "linux/arm64", "--tag", "kit-test/docker-tar:arm64",
-           "--output", f"type=docker,dest={out / 'arm64-docker.tar'}")
-    _build(lab_status, "--platform", "linux/amd64,linux/arm64", "--output", f"type=oci,dest={out / 'multi-oci.tar'}")
+    _build(lab_status, platforms=[ARM64], tags=["kit-test/docker-tar:arm64"],
+           output=f"type=docker,dest={out / 'arm64-docker.tar'}")
+    _build(lab_status, platforms=[AMD64, ARM64], output=f"type=oci,dest={out / 'multi-oci.tar'}")
     layout = out / "layout"
     with tarfile.open(out / "multi-oci.tar") as t:
         t.extractall(layout, filter="data")
-    commands.run(["docker", "load", "--input", str(out / "arm64-docker.tar")], echo=False)
-    commands.run(["docker", "save", "--output", str(out / "saved.tar"), "kit-test/docker-tar:arm64"], echo=False)
+    images.load(out / "arm64-docker.tar", echo=False)
+    commands.run(engine.docker("save", "--output", out / "saved.tar", "kit-test/docker-tar:arm64"), echo=False)
     return out
 
 
@@ -90,7 +91,7 @@ def test_registry_shapes(pushed, shape, top_type, n_images, n_attest):
             assert (e.config.os, e.config.architecture) == (e.platform.os, e.platform.architecture)
         else:
             assert e.descriptor.attests in {i.digest for i in result.images()}
-    platforms_seen = sorted(platforms.format(e.platform) for e in result.images())
+    platforms_seen = sorted(str(e.platform) for e in result.images())
     assert platforms_seen == (["linux/amd64", "linux/arm64"] if n_images == 2 else ["linux/amd64"])
 
 
@@ -141,27 +142,28 @@ def _fresh_push(lab_config, tars, tmp_path, shape: str) -> str:
         commands.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{layout}",
                       f"docker://{lab_config.registry_host}/kit-test/fresh-{shape}:{name}"], echo=False, timeout=300)
 
+    from multiarch_kit import images as kit_images
+
     if shape == "attested":
         push({"mediaType": top["mediaType"], **_put(layout, top)}, tag)
     else:  # a Docker list made by `docker manifest` from the two images, each pushed on its own
         images = [d for d in top["manifests"] if d["platform"]["os"] != "unknown"]
         for d in images:
             push({k: v for k, v in d.items() if k != "platform"}, f"{tag}-{d['platform']['architecture']}")
-        commands.run(["docker", "manifest", "create", "--insecure", ref]
-                     + [a for d in images for a in ("--amend", f"{ref}-{d['platform']['architecture']}")], echo=False)
-        commands.run(["docker", "manifest", "push", "--insecure", "--purge", ref], echo=False)
+        kit_images.manifest_create(ref, [f"{ref}-{d['platform']['architecture']}" for d in images], echo=False)
+        kit_images.manifest_push(ref, echo=False)
     return ref
 
 
 @pytest.mark.parametrize("shape", ["attested", "list"])
-@pytest.mark.parametrize("platform", ["linux/amd64", "linux/arm64"])
+@pytest.mark.parametrize("platform", [AMD64, ARM64], ids=str)
 def test_select_picks_what_the_engine_pulls(lab_config, tars, tmp_path, shape, platform):
     ref = _fresh_push(lab_config, tars, tmp_path, shape)
     result = manifests.inspect(ref)
     chosen = result.select(platform)
     children = {e.digest for e in result.entries}
     assert not children & _engine_content()  # the engine has none of them yet
-    commands.run(["docker", "pull", "--quiet", "--platform", platform, ref], echo=False, timeout=300)
+    commands.run(engine.docker("pull", "--quiet", "--platform", platform, ref), echo=False, timeout=300)
     fetched = children & _engine_content()
     assert fetched == {chosen.digest}, (platform, fetched)
 
@@ -171,7 +173,7 @@ def test_docker_archive_from_buildx_type_docker(tars):
     result = manifests.inspect(ref)
     assert result.raw == _skopeo_raw(ref)
     (entry,) = result.entries
-    assert platforms.format(entry.platform) == "linux/arm64" and entry.config.architecture == "arm64"
+    assert entry.platform == ARM64 and entry.config.architecture == "arm64"
     # The same tar read as an OCI layout holds the real stored manifest.
     as_layout = manifests.inspect(f"oci-archive:{tars / 'arm64-docker.tar'}")
     assert as_layout.raw == _skopeo_raw(f"oci-archive:{tars / 'arm64-docker.tar'}")
@@ -207,7 +209,7 @@ def test_cli_raw_platform_writes_the_chosen_child(pushed):
     exe = str(Path(kit_cli.__globals__["sys"].executable).with_name("multiarch-kit"))
     proc = subprocess.run([exe, "inspect", pushed["attested"], "--raw", "--platform", "linux/arm64"],
                           capture_output=True, check=True)
-    chosen = manifests.inspect(pushed["attested"]).select("linux/arm64")
+    chosen = manifests.inspect(pushed["attested"]).select(ARM64)
     name = pushed["attested"].rsplit(":", 1)[0]
     assert proc.stdout == _skopeo_raw(f"{name}@{chosen.digest}")
     assert "sha256:" + hashlib.sha256(proc.stdout).hexdigest() == chosen.digest
@@ -223,9 +225,9 @@ def test_cli_json_and_table(pushed):
     assert "OCI index" in table and table.count("attestation") == 2
 
 
-def test_host_is_the_engines_platform(lab_status):
-    out = commands.run(["docker", "version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"], echo=False).stdout.strip()
-    assert platforms.format(platforms.host()) == out
+def test_engine_platform_is_what_docker_version_says(lab_status):
+    out = commands.run(engine.docker("version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"), echo=False).stdout
+    assert str(engine.facts().platform) == out.strip() == str(lab_status.engine.platform)
 
 
 # --- bad input -------------------------------------------------------------------------------------------
@@ -267,8 +269,8 @@ def test_unauthorized_registry(private_registry):
 def test_digest_mismatch_from_a_tampered_registry(lab_status, lab_config):
     """Alter a manifest in the registry's own storage: the registry still serves it under the old digest."""
     ref = f"{lab_config.registry_host}/kit-test/tamper:latest"
-    _build(lab_status, "--platform", "linux/amd64", "--provenance=false", "--label", f"kit-test={uuid.uuid4()}",
-           "--tag", ref, "--push")
+    _build(lab_status, platforms=[AMD64], provenance=False, labels={"kit-test": str(uuid.uuid4())}, tags=[ref],
+           push=True)
     digest = manifests.inspect(ref).digest
     data = lab_config.lab_dir / "registry" / "data" / "docker" / "registry" / "v2" / "blobs" / "sha256" / \
         digest[7:9] / digest[7:] / "data"
@@ -312,10 +314,7 @@ def test_shared_blobs_of_a_platform_independent_layer(lab_status, lab_config, tm
     (context / "hello.txt").write_text("the same bytes on every platform\n")
     (context / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
     ref = f"{lab_config.registry_host}/kit-test/shared:latest"
-    from multiarch_kit import buildx
-
-    buildx.build(context, platforms=["linux/amd64", "linux/arm64"], tags=[ref], push=True, provenance=False,
-                 reproducible=False, echo=False)
+    buildx.build(context, platforms=[AMD64, ARM64], tags=[ref], push=True, provenance=False, echo=False)
     result = manifests.inspect(ref)
     shared = result.shared_blobs()
     layer = result.images()[0].manifest.layers[0]

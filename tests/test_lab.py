@@ -189,7 +189,7 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
         mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
         assert lab._start_registry(mine) == "started"
         info = lab.registry_info(mine)
-        assert (info.kind, info.started_by_lab) == ("docker-registry", True)
+        assert (info.kind, info.started_by_lab) == ("docker-registry + guard", True)
         stopped = lab.down(mine)
         assert len(stopped) == 1 and stopped[0].startswith("registry")
         assert not lab.registry.ping(f"127.0.0.1:{ours_port}")

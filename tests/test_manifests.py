@@ -5,10 +5,11 @@ import json
 import pytest
 
 from conftest import DATA
-from multiarch_kit import manifests, platforms
+from multiarch_kit import manifests
 from multiarch_kit.errors import KitError
+from multiarch_kit.platforms import Platform
 from multiarch_kit.manifests import Descriptor, ImageManifest, Index
-from multiarch_kit.registry import sha256_digest
+from multiarch_kit.registry import DOCKER_CONFIG, sha256_digest
 
 # Pushed by `docker buildx build --platform linux/amd64,linux/arm64 --push` to this lab's registry.
 ATTESTED = (DATA / "buildx-index-with-attestations.json").read_bytes()
@@ -20,15 +21,15 @@ def test_buildx_index_labels_attestations_with_what_they_attest():
     index = manifests.parse(ATTESTED)
     assert isinstance(index, Index) and index.media_type == manifests.OCI_INDEX
     assert index.digest == sha256_digest(ATTESTED)
-    kinds = [(platforms.format(d.platform), d.is_attestation, d.attests) for d in index.manifests]
+    kinds = [(str(d.platform), d.is_attestation, d.attests) for d in index.manifests]
     assert kinds == [("linux/amd64", False, None), ("linux/arm64", False, None),
                      ("unknown/unknown", True, AMD64), ("unknown/unknown", True, ARM64)]
 
 
 def test_select_on_recorded_index_skips_attestations():
     index = manifests.parse(ATTESTED)
-    assert platforms.select(index.manifests, "linux/arm64").digest == ARM64
-    assert platforms.select(index.manifests, "linux/amd64").digest == AMD64
+    assert manifests.select(index.manifests, Platform.parse("linux/arm64")).digest == ARM64
+    assert manifests.select(index.manifests, Platform.parse("linux/amd64")).digest == AMD64
 
 
 def test_article_goreleaser_list_and_who_gets_what():
@@ -36,12 +37,12 @@ def test_article_goreleaser_list_and_who_gets_what():
     assert ex.recorded["date"] == "2023-09-10" and ex.source.startswith("recorded")
     entries = ex.index.manifests
     assert ex.index.media_type == manifests.DOCKER_LIST
-    m2 = platforms.select(entries, "linux/arm64")  # an M2 Mac's Docker Desktop engine
-    intel = platforms.select(entries, "linux/amd64")  # an Intel Mac's
+    m2 = manifests.select(entries, Platform.parse("linux/arm64"))  # an M2 Mac's Docker Desktop engine
+    intel = manifests.select(entries, Platform.parse("linux/amd64"))  # an Intel Mac's
     assert m2.digest == "sha256:8bbc939928d0c06c05208004c0f013957ff4d7669f25b5b850f63524f8c67e99"
     assert intel.digest == "sha256:b2c31539d194880b293399c7ac98bc032cb9bbb098c512b0abaa55c8c1541d34"
     with pytest.raises(KitError, match=r"no image for linux/arm/v7 .*\(it has: linux/amd64, linux/arm64\)"):
-        platforms.select(entries, "linux/arm/v7")  # a 32-bit Raspberry Pi OS
+        manifests.select(entries, Platform.parse("linux/arm/v7"))  # a 32-bit Raspberry Pi OS
 
 
 def test_index_without_media_type_is_recognised_by_its_manifests():
@@ -54,7 +55,7 @@ def test_index_without_media_type_is_recognised_by_its_manifests():
 def test_image_manifest_sizes():
     raw = json.dumps({
         "schemaVersion": 2, "mediaType": manifests.DOCKER_MANIFEST,
-        "config": {"mediaType": manifests.DOCKER_CONFIG, "size": 1748, "digest": "sha256:" + "0" * 64},
+        "config": {"mediaType": DOCKER_CONFIG, "size": 1748, "digest": "sha256:" + "0" * 64},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1000,
                     "digest": "sha256:" + "1" * 64},
                    {"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 24,
@@ -68,7 +69,7 @@ def test_config():
     cfg = manifests.parse_config(json.dumps({"os": "linux", "architecture": "arm", "variant": "v7",
                                              "config": {"Labels": {"a": "b"}},
                                              "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "3" * 64]}}).encode())
-    assert platforms.format(cfg.platform) == "linux/arm/v7" and cfg.labels == {"a": "b"}
+    assert str(cfg.platform) == "linux/arm/v7" and cfg.labels == {"a": "b"}
 
 
 @pytest.mark.parametrize(

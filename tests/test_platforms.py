@@ -4,8 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from multiarch_kit import manifests
 from multiarch_kit import platforms as pf
 from multiarch_kit.errors import KitError
+from multiarch_kit.matching import only, only_strict
 from multiarch_kit.platforms import Platform
 
 
@@ -105,7 +107,7 @@ def _fmt(matcher):
     ],
 )
 def test_only_vector(want, vector):
-    assert _fmt(pf.only(want)) == vector
+    assert _fmt(only(pf.parse(want))) == vector
 
 
 @pytest.mark.parametrize(
@@ -124,43 +126,42 @@ def test_only_vector(want, vector):
     ],
 )
 def test_only_match(want, candidate, ok):
-    assert pf.only(want).match(pf.parse(candidate)) is ok
+    assert only(pf.parse(want)).match(pf.parse(candidate)) is ok
 
 
 def test_only_strict_matches_only_itself_after_normalisation():
-    m = pf.only_strict("linux/arm64")
+    m = only_strict(pf.parse("linux/arm64"))
     assert m.match(pf.parse("linux/aarch64/v8"))
     assert not m.match(pf.parse("linux/arm/v7"))
-    assert not pf.only_strict("linux/amd64").match(pf.parse("linux/386"))
+    assert not only_strict(pf.parse("linux/amd64")).match(pf.parse("linux/386"))
 
 
 def test_ranking_prefers_the_exact_platform():
-    m = pf.only("linux/arm64")
-    assert m.less(pf.parse("linux/arm64"), pf.parse("linux/arm/v7"))
-    assert m.less(pf.parse("linux/arm/v7"), pf.parse("linux/arm/v6"))
-    assert not m.less(pf.parse("linux/amd64"), pf.parse("linux/arm/v6"))
+    m = only(pf.parse("linux/arm64"))
+    assert [m.rank(pf.parse(p)) for p in ("linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/amd64")] == [0, 2, 3, None]
 
 
 def test_windows_os_version_must_match_build():
-    m = pf.only(pf.parse("windows(10.0.17763)/amd64"))
+    m = only(pf.parse("windows(10.0.17763)/amd64"))
     assert m.match(Platform("windows", "amd64", os_version="10.0.17763.1234"))
     assert not m.match(Platform("windows", "amd64", os_version="10.0.20348.1"))
 
 
 # --- select / explain -------------------------------------------------------------------------------
 
-def _d(platform, digest, attestation_of=None):
+def _d(platform, digest, attestation_of=None) -> manifests.Descriptor:
     os_, arch, *var = platform.split("/")
     d = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1,
          "platform": {"os": os_, "architecture": arch, **({"variant": var[0]} if var else {})}}
     if attestation_of:
         d["annotations"] = {"vnd.docker.reference.type": "attestation-manifest",
                             "vnd.docker.reference.digest": attestation_of}
-    return d
+    return manifests.Descriptor.from_json(d, "test entry")
 
 
 INDEX = [_d("linux/amd64", "sha256:a"), _d("linux/arm/v6", "sha256:b6"), _d("linux/arm/v7", "sha256:b7"),
          _d("linux/arm64", "sha256:c"), _d("unknown/unknown", "sha256:att", attestation_of="sha256:a")]
+P = Platform.parse
 
 
 @pytest.mark.parametrize(
@@ -169,32 +170,33 @@ INDEX = [_d("linux/amd64", "sha256:a"), _d("linux/arm/v6", "sha256:b6"), _d("lin
      ("linux/arm/v6", "sha256:b6"), ("linux/arm/v8", "sha256:b7")],
 )
 def test_select(want, digest):
-    assert pf.select(INDEX, want)["digest"] == digest
+    assert manifests.select(INDEX, P(want)).digest == digest
 
 
 def test_select_falls_back_to_32_bit_arm_on_arm64():
     index = [_d("linux/amd64", "sha256:a"), _d("linux/arm/v6", "sha256:b6"), _d("linux/arm/v7", "sha256:b7")]
-    assert pf.select(index, "linux/arm64")["digest"] == "sha256:b7"
+    assert manifests.select(index, P("linux/arm64")).digest == "sha256:b7"
 
 
 def test_select_keeps_index_order_between_equal_ranks():
     index = [_d("linux/arm64", "sha256:first"), _d("linux/arm64/v8", "sha256:second")]
-    assert pf.select(index, "linux/arm64")["digest"] == "sha256:first"
+    assert manifests.select(index, P("linux/arm64")).digest == "sha256:first"
 
 
 def test_select_never_picks_attestations_and_lists_what_is_there():
     with pytest.raises(KitError) as err:
-        pf.select([_d("linux/amd64", "sha256:a"), _d("unknown/unknown", "sha256:att", "sha256:a")], "linux/s390x")
+        manifests.select([_d("linux/amd64", "sha256:a"), _d("unknown/unknown", "sha256:att", "sha256:a")],
+                         P("linux/s390x"))
     assert "no image for linux/s390x" in err.value.message and "(it has: linux/amd64)" in err.value.message
 
 
-def test_select_bad_platform_is_a_kit_error():
+def test_bad_platform_text_is_a_kit_error():
     with pytest.raises(KitError, match="invalid platform"):
-        pf.select(INDEX, "linux//arm64")
+        P("linux//arm64")
 
 
 def test_explain():
-    df = pf.explain(INDEX, "linux/arm64")
+    df = manifests.explain(INDEX, P("linux/arm64"))
     assert list(df.platform) == ["linux/amd64", "linux/arm/v6", "linux/arm/v7", "linux/arm64", "unknown/unknown"]
     assert list(df.match) == [False, True, True, True, False]
     assert list(df["rank"].astype(object).where(df["rank"].notna(), None)) == [None, 3, 2, 0, None]
@@ -233,9 +235,49 @@ def test_parse_raises_only_value_error(text):
 
 
 def test_who_gets():
-    df = pf.who_gets(INDEX[:1] + INDEX[3:])  # amd64, arm64 and an attestation
+    df = manifests.who_gets(INDEX[:1] + INDEX[3:])  # amd64, arm64 and an attestation
     got = dict(zip(df.device, df.gets))
     assert got["M2 Mac (Docker Desktop)"] == "linux/arm64"
     assert got["Intel Mac (Docker Desktop)"] == "linux/amd64"
     assert got["Raspberry Pi 3, 32-bit OS"] == "nothing (no matching manifest)"
     assert list(df.digest)[:2] == ["sha256:c", "sha256:a"]
+
+
+# --- the kit's one spelling, and the one architecture table --------------------------------------------
+
+@pytest.mark.parametrize("text, canonical", [
+    ("linux/arm", "linux/arm/v7"), ("linux/arm/v7", "linux/arm/v7"), ("linux/armhf", "linux/arm/v7"),
+    ("linux/arm64/v8", "linux/arm64"), ("linux/aarch64", "linux/arm64"), ("linux/x86_64", "linux/amd64"),
+    ("arm64", "linux/arm64")])
+def test_one_spelling_per_platform(text, canonical):
+    assert str(Platform.parse(text)) == canonical
+    assert Platform.parse(text) == Platform.parse(canonical)
+
+
+@pytest.mark.parametrize("text, uname, qemu, debian, elf, gnu", [
+    ("linux/amd64", "x86_64", "qemu-x86_64", "amd64", "EM_X86_64", "x86_64-linux-gnu"),
+    ("linux/aarch64", "aarch64", "qemu-aarch64", "arm64", "EM_AARCH64", "aarch64-linux-gnu"),
+    ("linux/arm", "armv7l", "qemu-arm", "armhf", "EM_ARM", "arm-linux-gnueabihf"),
+])
+def test_architecture_table(text, uname, qemu, debian, elf, gnu):
+    a = Platform.parse(text).arch
+    assert (a.uname, a.qemu, a.debian, a.elf_machine, a.gnu) == (uname, qemu, debian, elf, gnu)
+    assert pf.from_uname(uname) == Platform.parse(text)
+
+
+def test_architecture_table_is_unique_per_platform_and_for_elf():
+    platforms = [str(a.platform) for a in pf.ARCHITECTURES]
+    assert len(platforms) == len(set(platforms))
+    for a in pf.ARCHITECTURES:
+        assert pf.architecture_for_elf(a.elf_machine, a.elf_class, a.little_endian) == a.architecture
+
+
+def test_unknown_architecture_is_a_kit_error():
+    with pytest.raises(KitError, match="no architecture table entry for linux/sparc64"):
+        P("linux/sparc64").arch
+
+
+def test_parse_list_refuses_a_platform_given_twice():
+    assert pf.parse_list("linux/amd64, linux/arm/v7") == [pf.AMD64, pf.ARMV7]
+    with pytest.raises(KitError, match="linux/arm64 is given twice"):
+        pf.parse_list("linux/arm64,linux/aarch64")

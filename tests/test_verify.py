@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, kit_cli
-from multiarch_kit import base, buildx, commands, images, verify
+from conftest import ROOT, kit_cli, require
+from multiarch_kit import base, buildx, images, verify
 from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import parse
+from multiarch_kit.platforms import AMD64, ARM64, LAB_PLATFORMS, parse
 
 ARTICLE = ROOT / "notebooks" / "article"
 
@@ -24,8 +24,13 @@ ARTICLE = ROOT / "notebooks" / "article"
 
 @pytest.fixture(scope="session")
 def debs(lab_config):
-    found = base.find_debs(lab_config.lab_dir / "base" / "debs")
-    return found
+    """Debian's busybox-static packages the lab downloads (skipped where the lab was never up, except in CI)."""
+    folder = lab_config.lab_dir / "base" / "debs"
+    try:
+        found = base.find_debs(folder, LAB_PLATFORMS)
+    except KitError as exc:
+        require(False, f"the lab's busybox packages are not there ({exc.message}): run 'multiarch-kit lab up'")
+    return {str(p): deb for p, deb in found.items()}
 
 
 def _blob(layout: Path, data: bytes) -> dict:
@@ -94,7 +99,7 @@ EMPTY = _tar([])
 def test_correct_layout_with_symlinks_scripts_and_an_empty_layer_passes(debs, tmp_path):
     ref = _layout(tmp_path, [(p, p, [_rootfs(debs, p), EXTRAS, EMPTY]) for p in ("linux/amd64", "linux/arm64", "linux/arm/v7")])
     report = verify.verify(ref)
-    assert report.ok and [e.platform for e in report.entries] == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    assert report.ok and [str(e.platform) for e in report.entries] == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
     first = report.entries[0].layers
     assert (first[0].files, first[0].elf, first[0].links) == (1, 1, 2)
     assert (first[1].files, first[1].elf, first[1].other) == (4, 0, 4)  # script, data, fake ELF, whiteout
@@ -119,7 +124,7 @@ def test_armv7_binary_in_an_arm_v6_image(debs, tmp_path):
 def test_config_that_disagrees_with_its_entry(debs, tmp_path):
     ref = _layout(tmp_path, [("linux/arm64", "linux/amd64", [EMPTY])])
     entry = verify.verify(ref).entries[0]
-    assert not entry.config_ok and entry.config_platform == "linux/amd64" and not entry.ok
+    assert not entry.config_ok and str(entry.config_platform) == "linux/amd64" and not entry.ok
 
 
 def test_corrupt_layer_is_a_digest_mismatch(debs, tmp_path):
@@ -140,46 +145,46 @@ def test_mislabelled_index_made_with_docker_manifest_fails(lab_status, lab_confi
     reg = lab_config.registry_host
     tag = uuid.uuid4().hex[:8]
     amd64 = f"{reg}/kit-test/wrong:amd64-{tag}"
-    buildx.build(ARTICLE, platforms=["linux/amd64"], tags=[amd64], push=True, provenance=False, base=lab_status.base,
+    buildx.build(ARTICLE, platforms=[AMD64], tags=[amd64], push=True, provenance=False, base=lab_status.base,
                  echo=False)
     wrong = f"{reg}/kit-test/wrong:list-{tag}"
-    commands.run(["docker", "manifest", "create", "--insecure", wrong, "--amend", amd64], echo=False)
-    commands.run(["docker", "manifest", "annotate", "--arch", "arm64", wrong, amd64], echo=False)
-    commands.run(["docker", "manifest", "push", "--insecure", "--purge", wrong], echo=False)
+    images.manifest_create(wrong, [amd64], echo=False)
+    images.manifest_annotate(wrong, amd64, arch="arm64", echo=False)
+    images.manifest_push(wrong, echo=False)
     report = verify.verify(wrong)
     assert not report.ok
     (entry,) = report.entries
-    assert (entry.platform, entry.config_platform) == ("linux/arm64", "linux/amd64")
+    assert (str(entry.platform), str(entry.config_platform)) == ("linux/arm64", "linux/amd64")
     assert [(f.layer, f.path, f.problem) for f in entry.findings] == [(0, "bin/busybox", "amd64 binary in a linux/arm64 image")]
     proc = kit_cli("verify", wrong)
     assert proc.returncode == 1 and "bin/busybox" in proc.stdout and "NOT verified" in proc.stdout
 
 
 def test_standin_and_article_images_verify_for_all_three_platforms(lab_status, lab_config):
-    three = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    three = list(LAB_PLATFORMS)
     ref = f"{lab_config.registry_host}/kit-test/article-three:latest"
     buildx.build(ARTICLE, platforms=three, tags=[ref], push=True, base=lab_status.base, echo=False)
     for reference in (lab_status.base.ref, ref):
         report = verify.verify(reference, run=True, echo=False)
         assert report.ok, report.table()
-        assert sorted(e.platform for e in report.entries) == sorted(three)
+        assert sorted(map(str, (e.platform for e in report.entries))) == sorted(map(str, three))
         assert all(sum(layer.elf for layer in e.layers) >= 1 for e in report.entries)  # busybox was really checked
-        assert {e.platform: e.machine for e in report.entries} == {"linux/amd64": "x86_64", "linux/arm64": "aarch64",
-                                                                   "linux/arm/v7": "armv7l"}
+        assert {str(e.platform): e.machine for e in report.entries} == {
+            "linux/amd64": "x86_64", "linux/arm64": "aarch64", "linux/arm/v7": "armv7l"}
 
 
 def test_archives_verify(lab_status, tmp_path):
-    buildx.build(ARTICLE, platforms=["linux/arm64"], tags=["kit-test/verify:arm64"],
+    buildx.build(ARTICLE, platforms=[ARM64], tags=["kit-test/verify:arm64"],
                  output=f"type=docker,dest={tmp_path / 'a.tar'}", base=lab_status.base, echo=False)
     for ref in (f"docker-archive:{tmp_path / 'a.tar'}", f"oci-archive:{tmp_path / 'a.tar'}"):
         report = verify.verify(ref)
-        assert report.ok and report.entries[0].platform == "linux/arm64" and report.entries[0].layers[0].elf == 1
+        assert report.ok and report.entries[0].platform == ARM64 and report.entries[0].layers[0].elf == 1
     with pytest.raises(KitError, match="run check needs a registry reference"):
         verify.verify(f"oci-archive:{tmp_path / 'a.tar'}", run=True)
 
 
 def test_reproducible_rebuild_compares_equal(lab_status, tmp_path):
-    same = verify.rebuild(ARTICLE, ["linux/amd64", "linux/arm64"], lab_status.base, tmp_path / "r")
+    same = verify.rebuild(ARTICLE, [AMD64, ARM64], lab_status.base, tmp_path / "r")
     assert list(same.platform) == ["linux/amd64", "linux/arm64"] and list(same.difference) == ["same", "same"]
 
 
@@ -188,7 +193,7 @@ def test_a_rebuild_that_differs_names_config_fields_and_files(lab_status, tmp_pa
     context = tmp_path / "stamp"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM alpine:3.18\nRUN cat /proc/sys/kernel/random/uuid > /stamp\n")
-    differs = verify.rebuild(context, ["linux/amd64"], lab_status.base, tmp_path / "p", reproducible=False)
+    differs = verify.rebuild(context, [AMD64], lab_status.base, tmp_path / "p", reproducible=False)
     rows = set(zip(differs["where"], differs["path"]))
     assert ("layer 1", "stamp") in rows
     assert "content" in differs[differs.path == "stamp"].difference.iloc[0]
@@ -198,12 +203,13 @@ def test_a_rebuild_that_differs_names_config_fields_and_files(lab_status, tmp_pa
 def test_diff_of_a_manifest_list_and_an_index(lab_status, lab_config):
     reg = lab_config.registry_host
     name = f"{reg}/kit-test/diff"
-    for p in ("linux/amd64", "linux/arm64"):
-        buildx.build(ARTICLE, platforms=[p], tags=[f"{name}:{p.split('/')[1]}"], push=True, provenance=False,
+    for p in (AMD64, ARM64):
+        buildx.build(ARTICLE, platforms=[p], tags=[f"{name}:{p.architecture}"], push=True, provenance=False,
                      base=lab_status.base, echo=False)
+    images.manifest_rm(f"{name}:list")
     images.manifest_create(f"{name}:list", [f"{name}:amd64", f"{name}:arm64"])
     images.manifest_push(f"{name}:list")
-    buildx.build(ARTICLE, platforms=["linux/amd64", "linux/arm64"], tags=[f"{name}:index"], push=True,
+    buildx.build(ARTICLE, platforms=[AMD64, ARM64], tags=[f"{name}:index"], push=True,
                  base=lab_status.base, echo=False)
     d = verify.diff(f"{name}:list", f"{name}:index").set_index("aspect")
     assert d.loc["media type", "a"] == "Docker manifest list" and d.loc["media type", "b"] == "OCI index"
@@ -227,7 +233,7 @@ def test_a_100_mb_layer_is_streamed(lab_status, tmp_path):
     context = tmp_path / "big"
     context.mkdir()
     (context / "Dockerfile").write_text("FROM alpine:3.18\nRUN head -c 104857600 /dev/urandom > /big\n")
-    buildx.build(context, platforms=["linux/amd64"], output=f"type=oci,dest={tmp_path / 'big.tar'}",
+    buildx.build(context, platforms=[AMD64], output=f"type=oci,dest={tmp_path / 'big.tar'}",
                  base=lab_status.base, echo=False)
     assert (tmp_path / "big.tar").stat().st_size > 100_000_000
     out = subprocess.run([sys.executable, "-c", _MEASURE, f"oci-archive:{tmp_path / 'big.tar'}"], capture_output=True,

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KIT := $(VENV)/bin/multiarch-kit
 
-.PHONY: venv lab run test test-tools jupyter bench down
+.PHONY: venv lab run test test-fast test-tools jupyter bench down
 
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -25,8 +25,14 @@ run: lab
 test-tools:
 	bash scripts/provision-test-tools.sh
 
+# Everything: unit and engine tests, then every notebook under strict nbval (named here, not in addopts).
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 test: lab test-tools
-	$(PY) -m pytest
+	$(PY) -m pytest tests notebooks $(NBVAL)
+
+# The fast tier: no engine needed (it may be stopped), no notebooks.
+test-fast: venv
+	$(PY) -m pytest -m "not engine"
 
 # Loopback only; root (a provisioned Debian box) must say so explicitly to JupyterLab.
 jupyter: lab

@@ -152,19 +152,20 @@ def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, i
     return "".join(out), "".join(err), proc.returncode
 
 
-def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True) -> subprocess.Popen:
+def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True,
+          env: dict[str, str] | None = None) -> subprocess.Popen:
     """Start ``argv`` in the background, detached from this process, its output appended to ``log``.
 
-    Shown as ``$ ... &``, the way one would start it by hand. For services the lab keeps running (the
-    registry and its front, extra engines); everything else goes through :func:`run`.
+    Shown as ``$ ... &``, the way one would start it by hand (with ``env``'s variables in front). For services
+    the lab keeps running (the registry and its guard, extra engines); everything else goes through :func:`run`.
     """
     argv = [str(a) for a in argv]
     if echo:
-        print("$ " + shell_line(argv) + " &", flush=True)
+        print("$ " + shell_line(argv, env) + " &", flush=True)
     try:
         with open(log, "ab") as out:
             return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
+                                    start_new_session=True, env={**os.environ, **env} if env else None)
     except FileNotFoundError:
         raise KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0])) from None
 

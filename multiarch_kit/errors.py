@@ -14,8 +14,10 @@ class KitError(Exception):
     """A failure with a one-line explanation and, where there is one, the fix."""
 
     def __init__(self, message: str, fix: str | None = None):
-        self.message = message
-        self.fix = fix
+        # One line, always: text quoted from elsewhere (a library's exception, a tool's output) may span several.
+        self.message = " ".join(str(message).split())
+        self.fix = " ".join(str(fix).split()) if fix else fix
+        message, fix = self.message, self.fix
         super().__init__(f"{message}: {fix}" if fix else message)
 
 

@@ -440,15 +440,25 @@ def follow(source: Source, reference: str) -> Inspection:
         child = parse(source.manifest(d.digest), d.media_type)
         if not isinstance(child, ImageManifest):
             raise _malformed(f"entry {d.digest} is not an image manifest")
-        return Entry(d, child, _config(source, child))
+        # An attestation's config is a placeholder (os and architecture "unknown"): nothing to read there.
+        return Entry(d, child, None if d.is_attestation else _config(source, child))
 
     if source.parallel and len(top.manifests) > 1:
         # Each entry costs two round trips (manifest, then config); entries do not depend on each other.
-        with ThreadPoolExecutor(max_workers=min(8, len(top.manifests))) as pool:
-            entries = list(pool.map(entry, top.manifests))
+        entries = list(_pool().map(entry, top.manifests))
     else:
         entries = [entry(d) for d in top.manifests]
     return Inspection(reference, top, entries, top.media_type, getattr(source, "rate_limit", {}))
+
+
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    """One pool of threads for the whole process: starting threads for every inspect would cost more than it saves."""
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=8, thread_name_prefix="multiarch-kit-fetch"))
+    return _POOL[0]
 
 
 def _config(source: Source, manifest: ImageManifest) -> ImageConfig | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 import pandas as pd
+from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
@@ -30,7 +32,20 @@ def numbered(src: Path) -> list[Path]:
 def execute(path: Path, out_dir: Path, timeout: int = 3600) -> dict:
     """Execute one notebook into ``out_dir``; returns a summary row."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-kernel-") as sockets:
+        # The kernel talks to this process over Unix sockets in a private folder, not over TCP on loopback
+        # (which the kernel rightly warns is unencrypted).
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            return _run(client, nb, path, out_dir)
+        finally:
+            if km.has_kernel:  # a kernel manager handed in is not shut down by nbclient
+                km.shutdown_kernel()
+
+
+def _run(client: NotebookClient, nb, path: Path, out_dir: Path) -> dict:
     start, error = time.perf_counter(), ""
     try:
         client.execute()

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 
 import requests
+import requests.adapters
 from dxf import DXF, DXFBase
 from dxf import exceptions as dxf_errors
 
@@ -79,6 +81,24 @@ def split_name(name: str) -> tuple[str, str]:
     return host, repo
 
 
+_SESSIONS: dict[str, requests.Session] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def _session(host: str) -> requests.Session:
+    with _SESSIONS_LOCK:
+        if host not in _SESSIONS:
+            session = requests.Session()
+            # For a loopback registry (the lab's) there is no proxy to find: reading the environment's proxy
+            # settings on every request cost more than the request itself.
+            session.trust_env = not is_loopback(host)
+            adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            _SESSIONS[host] = session
+        return _SESSIONS[host]
+
+
 @dataclass
 class Fetched:
     """A manifest as the registry stored it."""
@@ -109,10 +129,11 @@ class Registry:
     def __init__(self, host: str, repository: str, timeout: float = DEFAULT_TIMEOUT):
         self.host, self.repository, self.timeout = host, repository, timeout
         self._dxf = DXF(host, repository, auth=self._anonymous, insecure=is_loopback(host), timeout=timeout)
-        # python-dxf's context opens one requests.Session: its connection pool then serves every request of
-        # this client, including the parallel ones of a full-tree inspect (without it each request would
-        # open a new connection). It is closed when the client is garbage-collected.
-        self._dxf.__enter__()
+        # python-dxf sends requests through the first entry of its session list (the requests module itself
+        # by default, so every request opens a new connection). One pooled session per registry host serves
+        # every client of this process instead: the parallel requests of a full-tree inspect, and the next
+        # inspect of the same registry, reuse open connections.
+        self._dxf._sessions.insert(0, _session(host))
 
     @staticmethod
     def _anonymous(dxf: DXFBase, response: requests.Response) -> None:

@@ -12,15 +12,15 @@ What it does. It listens where the lab registry is expected (``127.0.0.1:5000``)
 byte for byte, to distribution on a private Unix socket. Requests that touch the same link file are taken
 one at a time:
 
-* every manifest and tag request (HEAD, GET, PUT, DELETE, tag lists) holds one lock for its whole exchange.
-  Manifests are small, so this costs milliseconds; a manifest PUT also holds the locks of the blobs it
-  names, because distribution reads their links to validate it;
+* manifest and tag requests share one lock: reads (HEAD, GET, tag lists) run side by side, a write (PUT,
+  DELETE) runs alone. Manifests are small, so a write holds it for milliseconds; a manifest PUT also
+  reads the links of the blobs it names, so it shares their locks too;
 * a blob's link is guarded per repository and digest: the upload that completes it (``PUT ...?digest=``), a
-  cross-repository mount, a delete, and the HEAD or GET that reads it (only until the registry has answered
-  with its headers: the link is read before any byte of the blob is sent).
+  cross-repository mount and a delete write it; a HEAD or GET reads it, and holds its share only until the
+  registry has answered with its headers (the link is read before any byte of the blob is sent).
 
 Blob bodies stream through without waiting on anything else. Locks are always taken in one order (the
-manifest lock, then blob locks sorted), so two requests never wait on each other.
+manifest lock, then blob locks sorted), so no two requests can wait on each other in a circle.
 
 Run by the lab: ``python -m multiarch_kit.registry_guard --listen 127.0.0.1:5000 --upstream unix:PATH``.
 """
@@ -132,13 +132,68 @@ async def _relay_body(msg: Message, reader: asyncio.StreamReader, writer: asynci
     return bytes(kept)
 
 
+class SharedLock:
+    """Many readers at once, or one writer, granted strictly in arrival order (nobody waits forever).
+
+    A reader that arrives behind a waiting writer waits for it; readers in a row go in together. asyncio runs
+    one coroutine at a time, so the counters need no lock of their own.
+    """
+
+    def __init__(self):
+        self.readers = 0
+        self.writer = False
+        self._queue: list[tuple[asyncio.Future, bool]] = []
+
+    def _fits(self, shared: bool) -> bool:
+        return not self.writer and (shared or self.readers == 0)
+
+    def _take(self, shared: bool) -> None:
+        if shared:
+            self.readers += 1
+        else:
+            self.writer = True
+
+    def _grant(self) -> None:
+        while self._queue:
+            future, shared = self._queue[0]
+            if future.done():  # cancelled while waiting
+                self._queue.pop(0)
+                continue
+            if not self._fits(shared):
+                return
+            self._queue.pop(0)
+            self._take(shared)
+            future.set_result(None)
+
+    async def acquire(self, shared: bool) -> None:
+        if not self._queue and self._fits(shared):
+            self._take(shared)
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((future, shared))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted just as it was cancelled: give it back
+                self.release(shared)
+            self._grant()
+            raise
+
+    def release(self, shared: bool) -> None:
+        if shared:
+            self.readers -= 1
+        else:
+            self.writer = False
+        self._grant()
+
+
 class Guard:
     """The locks, and the relay of one client connection."""
 
     def __init__(self, upstream: str):
         self.upstream = upstream
-        self.manifests = asyncio.Lock()
-        self.blobs: dict[tuple[str, str], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.manifests = SharedLock()
+        self.blobs: dict[tuple[str, str], SharedLock] = defaultdict(SharedLock)
 
     async def _connect(self):
         if self.upstream.startswith("unix:"):
@@ -146,30 +201,36 @@ class Guard:
         host, _, port = self.upstream.rpartition(":")
         return await asyncio.open_connection(host, int(port), limit=HEAD_LIMIT)
 
-    def plan(self, method: str, target: str, body: bytes | None) -> tuple[bool, list[tuple[str, str]], bool]:
-        """(manifest lock?, blob locks, hold the blob locks for the whole exchange?) for one request."""
+    def plan(self, method: str, target: str, body: bytes | None) -> tuple[list[tuple[SharedLock, bool]], bool]:
+        """The locks one request takes, in order, each (lock, shared?), and whether it holds them to the end.
+
+        Reads share a lock and writes take it alone; a blob read holds its lock only until the registry's
+        headers have come back (its link is read by then).
+        """
         url = urlsplit(target)
         m = _PATH.match(url.path)
         if not m:
-            return False, [], False
+            return [], False
         name, kind, rest = m.group("name", "kind", "rest")
         query = parse_qs(url.query)
+        reads = method in ("GET", "HEAD")
         if kind in ("manifests", "tags"):
-            blobs = []
-            if method == "PUT" and body is not None:
-                blobs = [(name, d) for d in sorted(set(_DIGEST.findall(_referenced(body))))]
-            return True, blobs, True
+            locks = [(self.manifests, reads)]
+            if method == "PUT" and body is not None:  # distribution reads the links of the blobs it names
+                locks += [(self.blobs[(name, d)], True) for d in sorted(set(_DIGEST.findall(_referenced(body))))]
+            return locks, True
         if rest.startswith("uploads"):
             digest = (query.get("digest") or [""])[0]
             if method == "PUT" and _DIGEST.fullmatch(digest):
-                return False, [(name, digest)], True
+                return [(self.blobs[(name, digest)], False)], True
             mount, source = (query.get("mount") or [""])[0], (query.get("from") or [""])[0]
             if method == "POST" and _DIGEST.fullmatch(mount):
-                return False, sorted({(name, mount), (source, mount)}), True
-            return False, [], False
+                keys = sorted({(name, mount), (source, mount)})
+                return [(self.blobs[k], k != (name, mount)) for k in keys], True
+            return [], False
         if _DIGEST.fullmatch(rest):
-            return False, [(name, rest)], method == "DELETE"
-        return False, [], False
+            return [(self.blobs[(name, rest)], reads)], not reads
+        return [], False
 
     async def serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         up_r = up_w = None
@@ -190,20 +251,19 @@ class Guard:
                 url_path = urlsplit(target).path
                 if method == "PUT" and "/manifests/" in url_path and (request.length or 0) <= MANIFEST_LIMIT:
                     body = await _relay_body(request, client_r, None)
-                manifest_lock, blob_keys, hold = self.plan(method, target, body)
+                locks, hold = self.plan(method, target, body)
                 if up_w is None:
                     up_r, up_w = await self._connect()
-                locks = ([self.manifests] if manifest_lock else []) + [self.blobs[k] for k in blob_keys]
-                held: list[asyncio.Lock] = []
+                held: list[tuple[SharedLock, bool]] = []
                 try:
-                    for lock in locks:
-                        await lock.acquire()
-                        held.append(lock)
+                    for lock, shared in locks:
+                        await lock.acquire(shared)
+                        held.append((lock, shared))
                     response = await self._exchange(request, body, client_r, client_w, up_r, up_w, method, held,
                                                     hold)
                 finally:
-                    for lock in held:
-                        lock.release()
+                    for lock, shared in held:
+                        lock.release(shared)
                 if request.closes or response.closes or response.length is None and not response.chunked \
                         and _has_body(method, response):
                     break
@@ -228,17 +288,20 @@ class Guard:
                 response = await asyncio.wait_for(_read_head(up_r), UPSTREAM_TIMEOUT if held else None)
             except asyncio.TimeoutError:
                 raise _Closed() from None
-            client_w.write(response.raw)
-            await client_w.drain()
-            if not response.first.split(" ")[1:2] or not response.first.split(" ")[1].startswith("1"):
+            client_w.write(response.raw)  # sent with the body's first bytes: no drain in between
+            status = response.first.split(" ")[1:2]
+            if not status or not status[0].startswith("1"):
                 break
+            await client_w.drain()  # 100 Continue: the client waits for it before it sends the body
         if held and not hold:
             # A blob read: its link has been read by now, the body is the blob itself.
-            for lock in held:
-                lock.release()
+            for lock, shared in held:
+                lock.release(shared)
             held.clear()
         if _has_body(method, response):
             await _relay_body(response, up_r, client_w, until_eof=True)
+        else:
+            await client_w.drain()
         if sending is not None:
             await sending
         return response

@@ -15,6 +15,14 @@ KIT = str(Path(sys.executable).with_name("multiarch-kit"))
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def timed(argv: list[str]) -> float:
     start = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -27,9 +35,10 @@ def report(name: str, samples: list[float], target: str) -> None:
 
 
 def bench_lab() -> None:
-    """Warm `lab up` (everything already up) and cold `lab up` (after `lab down` stopped what the lab started)."""
+    """Warm `lab up` (everything already up: it checks cheaply) and cold `lab up` (after `lab down`)."""
     subprocess.run([KIT, "lab", "up"], check=True, stdout=subprocess.DEVNULL)
-    report("lab up, warm", [timed([KIT, "lab", "up"]) for _ in range(5)], "< 10 s")
+    report("lab up, warm", [timed([KIT, "lab", "up"]) for _ in range(5)], "<= 2 s")
+    report("lab up --check, warm", [timed([KIT, "lab", "up", "--check"]) for _ in range(3)], "none (reported)")
     cold = []
     for _ in range(2):
         subprocess.run([KIT, "lab", "down"], check=True, stdout=subprocess.DEVNULL)
@@ -39,13 +48,14 @@ def bench_lab() -> None:
 
 def bench_inspect(runs: int = 30) -> None:
     """In-process inspect of a two-platform index in the lab registry vs a `skopeo inspect --raw` subprocess."""
-    from multiarch_kit import commands, lab, manifests
+    from multiarch_kit import buildx, commands, lab, manifests
+    from multiarch_kit.platforms import AMD64, ARM64
     from multiarch_kit.references import open_source
 
     status = lab.status()
     ref = f"{status.registry.host}/kit-bench/two:latest"
-    commands.run(["docker", "buildx", "build", *status.base.build_context_args(), "--platform",
-                  "linux/amd64,linux/arm64", "--tag", ref, "--push", str(ROOT / "notebooks" / "article")], echo=False)
+    commands.run(buildx.build_argv(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], tags=[ref], push=True,
+                                   build_contexts=status.base.build_contexts, progress="quiet"), echo=False)
 
     def clock(fn) -> float:
         start = time.perf_counter()
@@ -54,7 +64,7 @@ def bench_inspect(runs: int = 30) -> None:
 
     skopeo = ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]
     run_skopeo = lambda: subprocess.run(skopeo, check=True, stdout=subprocess.DEVNULL)
-    full = lambda: manifests.inspect(ref)  # top + 4 manifests + 4 configs
+    full = lambda: manifests.inspect(ref)  # index, 4 manifests, 2 image configs; entries fetched in parallel
     top = lambda: open_source(ref).top()  # the same single request skopeo --raw makes
     for fn in (run_skopeo, full, top):  # warm-up: connections, imports, page cache
         fn()
@@ -64,11 +74,80 @@ def bench_inspect(runs: int = 30) -> None:
         samples["full"].append(clock(full))
         samples["top"].append(clock(top))
     med = {k: statistics.median(v) for k, v in samples.items()}
-    print(f"{'skopeo inspect --raw (subprocess)':<34} median {med['skopeo'] * 1000:7.1f} ms")
+    print(f"{'skopeo inspect --raw (subprocess)':<34} median {med['skopeo'] * 1000:7.1f} ms   n={runs}")
     print(f"{'inspect --raw, in-process':<34} median {med['top'] * 1000:7.1f} ms   "
           f"ratio to skopeo {med['top'] / med['skopeo']:.2f}   target <= 0.5 (same single request as skopeo)")
-    print(f"{'inspect, in-process, full tree':<34} median {med['full'] * 1000:7.1f} ms   "
-          f"ratio to skopeo {med['full'] / med['skopeo']:.2f}   (9 requests: index, 4 manifests, 4 configs)")
+    print(f"{'inspect, full tree, parallel':<34} median {med['full'] * 1000:7.1f} ms   "
+          f"ratio to skopeo {med['full'] / med['skopeo']:.2f}   target <= 0.7 (7 requests: index, 4 manifests, "
+          "2 image configs)")
+
+
+def bench_registry_race(puts: int = 150) -> None:
+    """The race the lab's guard removes: HEADs on a tag while it is re-pushed, raw distribution vs the lab registry."""
+    import tempfile
+    import threading
+
+    import requests
+
+    from multiarch_kit import lab
+
+    def hammer(address: str) -> tuple[int, int]:
+        config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+        digest = "sha256:" + __import__("hashlib").sha256(config).hexdigest()
+        loc = requests.post(f"http://{address}/v2/bench/race/blobs/uploads/", timeout=10).headers["Location"]
+        requests.put(f"{loc}{'&' if '?' in loc else '?'}digest={digest}", data=config, timeout=10).raise_for_status()
+        bodies = [('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":'
+                   '"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[],"annotations":'
+                   '{"n":"%d"}}' % (digest, len(config), i)).encode() for i in range(4)]
+        requests.put(f"http://{address}/v2/bench/race/manifests/latest", data=bodies[0], timeout=30,
+                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status()
+        heads, failed, stop = [0], [0], threading.Event()
+
+        def writer(k):
+            s = requests.Session()
+            for n in range(puts):
+                s.put(f"http://{address}/v2/bench/race/manifests/latest", data=bodies[(n + k) % 4],
+                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
+
+        def reader():
+            s = requests.Session()
+            while not stop.is_set():
+                r = s.head(f"http://{address}/v2/bench/race/manifests/latest",
+                           headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
+                heads[0] += 1
+                failed[0] += r.status_code != 200
+
+        ws = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+        rs = [threading.Thread(target=reader) for _ in range(2)]
+        for t in ws + rs:
+            t.start()
+        for t in ws:
+            t.join()
+        stop.set()
+        for t in rs:
+            t.join()
+        return failed[0], heads[0]
+
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-bench-") as tmp:
+        port = _free_port()
+        cfg = Path(tmp) / "raw.yml"
+        cfg.write_text(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
+                       f"http:\n  addr: 127.0.0.1:{port}\n")
+        raw = subprocess.Popen(["docker-registry", "serve", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(1)
+            bad_raw, n_raw = hammer(f"127.0.0.1:{port}")
+        finally:
+            raw.terminate()
+            raw.wait()
+        guarded = lab.LabConfig(lab_dir=Path(tmp) / "lab", registry_port=_free_port())
+        lab.start_registry(guarded)
+        try:
+            bad_guarded, n_guarded = hammer(guarded.registry_address)
+        finally:
+            lab.down(guarded)
+    print(f"{'HEAD on a tag while 2 writers re-push it':<34} distribution alone: {bad_raw} of {n_raw} failed (500); "
+          f"behind the lab's guard: {bad_guarded} of {n_guarded}   target 0")
 
 
 def bench_harness(repeats: int = 8, size_mb: int = 64) -> None:
@@ -145,5 +224,6 @@ if __name__ == "__main__":
     print("multiarch-kit benchmarks (wall time, this host)")
     bench_lab()
     bench_inspect()
+    bench_registry_race()
     bench_harness()
     bench_verify_memory()

@@ -78,9 +78,9 @@ ENGINE_FIXTURES = {"lab_status"}
 
 def pytest_collection_modifyitems(session, config, items):
     for item in items:
-        if ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.engine)
         cell = getattr(item, "cell", None)
+        if cell is not None or ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)  # notebook cells run against the lab too
         if cell is None or not cell.get("outputs"):
             continue
         _notebook_cells["ignored" if _ignored(cell) else "checked"] += 1

@@ -180,14 +180,14 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
     with loopback_registry(tmp_path) as outside:
         outside_port = int(outside.rsplit(":", 1)[1])
         other = lab.LabConfig(lab_dir=tmp_path / "lab-a", registry_port=outside_port)
-        assert lab._start_registry(other) == "reused"
+        assert lab.start_registry(other) == "reused"
         assert lab.registry_info(other).kind == "external"
         assert lab.down(other) == []
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
 
         ours_port = free_port()
         mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
-        assert lab._start_registry(mine) == "started"
+        assert lab.start_registry(mine) == "started"
         info = lab.registry_info(mine)
         assert (info.kind, info.started_by_lab) == ("docker-registry + guard", True)
         stopped = lab.down(mine)

@@ -1,0 +1,108 @@
+"""The lab registry never answers 500 to a push: the guard in front of distribution, proven under load.
+
+Distribution rewrites a tag's link file in place, so a HEAD on the tag during a PUT to it can read an empty
+file and answer ``500 invalid checksum digest format``; BuildKit's multi-platform push does exactly that
+to itself. These tests hammer the race directly over HTTP (through the guard: no error), then push real
+multi-platform builds in a row and two at once to one tag, and check every index the registry holds.
+"""
+
+import hashlib
+import json
+import threading
+import uuid
+
+import pytest
+import requests
+
+from conftest import ROOT, free_port, require
+from multiarch_kit import buildx, lab, manifests
+from multiarch_kit.platforms import AMD64, ARM64
+
+ARTICLE = ROOT / "notebooks" / "article"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """A lab registry of the test's own (distribution on a Unix socket behind the guard), stopped afterwards."""
+    import shutil
+
+    require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
+    cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=free_port())
+    assert lab.start_registry(cfg) == "started"
+    assert lab.registry_info(cfg).kind == lab.GUARDED
+    try:
+        yield cfg
+    finally:
+        lab.down(cfg)
+
+
+def _manifests(address: str, repo: str, n: int) -> list[bytes]:
+    """``n`` distinct small image manifests sharing one pushed config blob."""
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    start = requests.post(f"http://{address}/v2/{repo}/blobs/uploads/", timeout=10)
+    location = start.headers["Location"]
+    requests.put(location + ("&" if "?" in location else "?") + f"digest={digest}", data=config,
+                 timeout=10).raise_for_status()
+    return [json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest,
+                                   "size": len(config)}, "layers": [], "annotations": {"n": str(i)}}).encode()
+            for i in range(n)]
+
+
+def test_heads_racing_puts_on_one_tag_never_fail(guarded):
+    """Two writers re-tag, two readers HEAD the tag, all at once: without the guard this gives 500s."""
+    address, repo = guarded.registry_address, "stress/hammer"
+    bodies = _manifests(address, repo, 4)
+    requests.put(f"http://{address}/v2/{repo}/manifests/latest", data=bodies[0], headers={"Content-Type": OCI_MANIFEST},
+                 timeout=30).raise_for_status()  # the tag exists before anyone reads it
+    failures, stop, heads = [], threading.Event(), [0]
+
+    def writer(k: int):
+        s = requests.Session()
+        for n in range(150):
+            r = s.put(f"http://{address}/v2/{repo}/manifests/latest", data=bodies[(n + k) % 4],
+                      headers={"Content-Type": OCI_MANIFEST}, timeout=30)
+            if r.status_code != 201:
+                failures.append(("PUT", r.status_code, r.text[:120]))
+
+    def reader():
+        s = requests.Session()
+        while not stop.is_set():
+            r = s.head(f"http://{address}/v2/{repo}/manifests/latest", headers={"Accept": OCI_MANIFEST}, timeout=30)
+            heads[0] += 1
+            if r.status_code != 200 or r.headers.get("Docker-Content-Digest") not in {
+                    "sha256:" + hashlib.sha256(b).hexdigest() for b in bodies}:
+                failures.append(("HEAD", r.status_code, r.headers.get("Docker-Content-Digest")))
+
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
+    readers = [threading.Thread(target=reader) for _ in range(2)]
+    for t in writers + readers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in readers:
+        t.join()
+    assert heads[0] > 100 and failures == []
+
+
+def _complete(ref: str, digest: str) -> None:
+    """The tag holds ``digest``: an index of exactly amd64 and arm64, each with its attestation, all fetchable."""
+    inspection = manifests.inspect(ref)
+    assert inspection.digest == digest
+    assert sorted(str(e.platform) for e in inspection.images()) == ["linux/amd64", "linux/arm64"]
+    attested = {e.descriptor.attests for e in inspection.entries if e.kind == "attestation"}
+    assert attested == {e.digest for e in inspection.images()}
+    assert all(e.config is not None and e.config.platform.architecture == e.platform.architecture
+               for e in inspection.images())
+
+
+def test_thirty_multi_platform_pushes_in_a_row(lab_status, lab_config):
+    name = f"{lab_config.registry_host}/kit-stress/row"
+    for i in range(30):
+        tag = f"{name}:{uuid.uuid4().hex[:10]}"
+        result = buildx.build(ARTICLE, platforms=[AMD64, ARM64], tags=[tag], push=True, base=lab_status.base,
+                              labels={"kit-stress": f"{i}-{uuid.uuid4().hex}"}, echo=False)
+        _complete(tag, result.digest)

@@ -1,20 +1,17 @@
-"""Experiments: how much slower is an emulated build, and does the cross strategy avoid it?
+"""Experiments: how much slower is a build under emulation, and how much of that does cross-compiling win back?
 
-A *plan* is a matrix of cells (workload x platform x size) run ``repeats`` times after ``warmup`` runs.
-Every measurement is one ``docker buildx build --no-cache --output type=cacheonly`` (the build itself,
-no export), timed as wall time and as the RUN steps' own time from ``--progress=rawjson``. Repeats are
-interleaved (each round visits every cell, in a rotated order) so drift on the machine hits every cell
-alike.
+A *plan* is a matrix of cells (workload x strategy x platform x size) run ``repeats`` times after ``warmup``
+runs. Every measurement is one ``docker buildx build --output type=cacheonly`` (the build itself, no export)
+whose measured stages are never taken from the cache, timed as wall time and as the RUN steps' own time from
+``--progress=rawjson``. Repeats are interleaved (each round visits every cell, in a rotated order) so drift on
+the machine hits every cell alike.
 
 Each measurement becomes one tidy row, with the host's fingerprint, appended at once to
-``results/<host-id>.csv`` by writing a new file and renaming it over the old one: a killed run leaves
-the previous file intact, nothing is ever overwritten, and ``resume`` finishes an interrupted plan.
-``load_results`` merges every host's file; ``summarize``, ``slowdown`` and ``fit_lines`` do the
-statistics (median and IQR, bootstrap confidence intervals, fixed overhead + cost per MB).
-
-Workloads: ``article`` (the article's Dockerfile), ``cpu`` (compress and hash MB megabytes in the
-target platform's RUN step) and ``cross`` (the same work in a ``FROM --platform=$BUILDPLATFORM`` stage,
-copied into the target image).
+``<results>/<host-id>.csv`` by writing a new file and renaming it over the old one: a killed run leaves the
+previous file intact, nothing is ever overwritten, and ``resume`` finishes an interrupted plan. Where rows go:
+``multiarch-kit bench`` writes the committed reference results (``results/reference/``); notebooks write to
+``results/local/``, which git ignores. ``load_results`` merges every host's file; ``summarize``,
+``slowdown``, ``fit_lines`` and ``answer`` do the statistics.
 """
 
 from __future__ import annotations
@@ -28,73 +25,82 @@ import re
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from importlib.resources import files
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import __version__, buildx, commands, emulation, engine, lab
+from . import __version__, buildbase, buildx, commands, emulation, engine, lab, workloads
 from .errors import CommandError, KitError
 from .platforms import Platform
+from .workloads import CROSS, EMULATED, NATIVE, Workload
 
 ENV_RESULTS = "MULTIARCH_KIT_RESULTS"
 ENV_HOST_ID = "MULTIARCH_KIT_HOST_ID"
-SCHEMA_VERSION = 1
-# name, type, unit, meaning: the columns of every results/<host-id>.csv, in order.
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "results" / "reference"  # committed: written only by an explicit `multiarch-kit bench`
+LOCAL = ROOT / "results" / "local"  # git ignores it: notebooks and experiments
+SCHEMA_VERSION = 2
+# name, type, unit, meaning: the columns of every <host-id>.csv, in order.
 SCHEMA = [
     ("run_id", "str", "", "one bench run (a plan)"),
     ("timestamp", "str", "ISO 8601 UTC", "when the measurement finished"),
-    ("host_id", "str", "", "the machine, as in the file name"),
+    ("host_id", "str", "", "the machine: unique per machine, the same on every run there"),
     ("host_os", "str", "", "the host's operating system (Linux distribution or macOS)"),
     ("host_os_version", "str", "", "its version"),
     ("cpu_model", "str", "", "the host CPU"),
+    ("cpus", "int", "", "logical CPUs the host has"),
     ("engine_platform", "str", "", "the Docker engine's platform (linux/arm64 on an M2 with Docker Desktop)"),
     ("docker_version", "str", "", "Docker engine version"),
     ("buildx_version", "str", "", "buildx version"),
     ("builder", "str", "", "buildx builder name"),
     ("driver", "str", "", "its driver (docker, docker-container, remote...)"),
-    ("node", "str", "", "the builder node that built this platform"),
+    ("node", "str", "", "the builder node, or the engine (docker context), that built this platform"),
     ("kit_version", "str", "", "multiarch-kit version"),
-    ("workload", "str", "", "article, cpu or cross"),
+    ("workload", "str", "", "cpu, c, go or article"),
     ("strategy", "str", "", "native, emulated or cross"),
     ("platform", "str", "", "target platform"),
-    ("emulator", "str", "", "how the node runs the target: native, qemu, rosetta, emulated"),
-    ("size_mb", "int", "MB", "workload size (0 for the article's Dockerfile)"),
+    ("emulator", "str", "", "how the builder runs the target's RUN steps: native, qemu, rosetta, emulated"),
+    ("size", "int", "", "the workload's size knob (0 when it has none)"),
+    ("size_unit", "str", "", "what the size counts: MB, files, packages"),
     ("repeat", "int", "", "repeat number within the run, from 0"),
     ("wall_s", "float", "s", "wall time of the whole docker buildx build command"),
-    ("run_s", "float", "s", "the RUN steps' own time, from --progress=rawjson"),
+    ("run_s", "float", "s", "the measured RUN steps' own time, from --progress=rawjson"),
 ]
 COLUMNS = [c[0] for c in SCHEMA]
-WORKLOADS = ("article", "cpu", "cross")
 
 
 # --- where things live -----------------------------------------------------------------------------------
 
 
-def results_dir(default: str | Path = "results") -> Path:
+def results_dir(default: Path = REFERENCE) -> Path:
     """The results folder: ``$MULTIARCH_KIT_RESULTS`` when set (the test suite uses a scratch one), else ``default``."""
     return Path(os.environ.get(ENV_RESULTS) or default)
 
 
-def workload_context(workload: str) -> Path:
-    """The build context of a workload."""
-    if workload == "article":
-        here = Path(__file__).resolve().parents[1] / "notebooks" / "article"
-        if not (here / "Dockerfile").exists():
-            raise KitError("the article's Dockerfile is not next to the package", "run from a clone of multiarch-kit")
-        return here
-    if workload not in WORKLOADS:
-        raise KitError(f"unknown workload {workload!r}", f"choose from {', '.join(WORKLOADS)}")
-    return Path(str(files("multiarch_kit") / "workloads" / workload))
+def host_id(lab_dir: Path | None = None) -> str:
+    """This machine's id: its host name and a random suffix made once and kept in the lab folder.
 
-
-def host_id() -> str:
-    """A stable name for this machine's results file (``$MULTIARCH_KIT_HOST_ID`` overrides)."""
+    Unique per machine (two VMs both called ``vm`` differ) and stable on it; ``$MULTIARCH_KIT_HOST_ID`` overrides.
+    """
     if os.environ.get(ENV_HOST_ID):
         return _slug(os.environ[ENV_HOST_ID])
-    return _slug(f"{socket.gethostname().split('.')[0]}-{_pyplatform.system()}-{_pyplatform.machine()}")
+    path = (lab_dir or lab.LabConfig.from_env().lab_dir) / "host-id"
+    try:
+        known = path.read_text().strip()
+        if re.fullmatch(r"[a-z0-9-]+", known):
+            return known
+    except OSError:
+        pass
+    made = f"{_slug(socket.gethostname().split('.')[0])}-{uuid.uuid4().hex[:6]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(made + "\n")
+    except OSError as exc:
+        raise KitError(f"cannot keep this machine's id in {path} ({exc.strerror})",
+                       f"make {path.parent} writable, or set {ENV_HOST_ID}") from None
+    return made
 
 
 def _slug(text: str) -> str:
@@ -109,8 +115,26 @@ class Cell:
     """One point of the matrix."""
 
     workload: str
+    strategy: str
     platform: Platform
-    size_mb: int
+    size: int
+
+    def as_dict(self) -> dict:
+        return {"workload": self.workload, "strategy": self.strategy, "platform": str(self.platform), "size": self.size}
+
+
+def default_plan(build_platform: Platform, **kw) -> Plan:
+    """The short plan the notebooks run: c and go, all three strategies, linux/arm64 (or linux/amd64 on arm64)."""
+    target = Platform("linux", "amd64") if build_platform.architecture == "arm64" else Platform("linux", "arm64")
+    return Plan.matrix(["c", "go"], [target], build_platform, **kw)
+
+
+def check_counts(repeats: int, warmup: int) -> None:
+    """A plan needs at least one measured repeat; warm-up rounds may be none."""
+    if repeats < 1:
+        raise KitError("repeats must be at least 1", "use --repeats 5 or more for stable medians")
+    if warmup < 0:
+        raise KitError("warmup cannot be negative", "use --warmup 0 or more")
 
 
 @dataclass
@@ -125,18 +149,30 @@ class Plan:
     host_id: str = field(default_factory=host_id)
 
     @classmethod
-    def matrix(cls, workloads: list[str], platforms: list[str], sizes: list[int], **kw) -> Plan:
-        """Every workload x platform x size (the article's Dockerfile has one size, 0)."""
+    def matrix(cls, workload_names: list[str], platforms: list[Platform], build_platform: Platform, *,
+               sizes: dict[str, int] | None = None, strategies: list[str] | None = None, full: bool = False,
+               **kw) -> Plan:
+        """Every workload x strategy x platform at one size each.
+
+        ``native`` builds for the build platform; ``emulated`` and ``cross`` for each other platform given.
+        ``sizes`` sets a workload's size (default: its short default, or its full size with ``full``).
+        """
+        chosen = [workloads.workload(w) for w in workload_names]
+        wanted = [workloads.check_strategy(s) for s in (strategies or workloads.STRATEGIES)]
+        for name in sizes or {}:
+            if name not in workload_names:
+                raise KitError(f"--sizes names {name!r}, which is not among the workloads ({', '.join(workload_names)})",
+                               "give a size only for a workload you measure")
         cells = []
-        for w in workloads:
-            workload_context(w)  # unknown workloads fail before anything runs
-            for p in platforms:
-                for s in ([0] if w == "article" else sizes):
-                    cells.append(Cell(w, p, int(s)))
+        for w in chosen:
+            size = w.size((sizes or {}).get(w.name, w.full_size if full else None))
+            for strategy in (s for s in w.strategies if s in wanted):
+                targets = [build_platform] if strategy == NATIVE else [p for p in platforms if p != build_platform]
+                cells += [Cell(w.name, strategy, p, size) for p in targets]
         if not cells:
-            raise KitError("the bench plan is empty", "give at least one workload, platform and size")
-        if kw.get("repeats", 5) < 1:
-            raise KitError("repeats must be at least 1", "use --repeats 5 or more for stable medians")
+            raise KitError("the bench plan is empty",
+                           "give a workload, a strategy it has and a platform other than the build platform's")
+        check_counts(kw.get("repeats", 5), kw.get("warmup", 1))
         return cls(cells, **kw)
 
     def order(self) -> list[tuple[int, Cell]]:
@@ -145,12 +181,12 @@ class Plan:
         return [(r, self.cells[(r + i) % n]) for r in range(self.repeats) for i in range(n)]
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([{**asdict(c), "platform": str(c.platform)} for c in self.cells])
+        return pd.DataFrame([c.as_dict() for c in self.cells], columns=["workload", "strategy", "platform", "size"])
 
     def save(self, folder: Path) -> Path:
         path = Path(folder) / "runs" / f"{self.run_id}.json"
         data = {"run_id": self.run_id, "host_id": self.host_id, "repeats": self.repeats, "warmup": self.warmup,
-                "builder": self.builder, "cells": [{**asdict(c), "platform": str(c.platform)} for c in self.cells]}
+                "builder": self.builder, "cells": [c.as_dict() for c in self.cells]}
         try:
             _write_atomically(path, json.dumps(data, indent=2).encode())
         except OSError as exc:
@@ -162,7 +198,8 @@ class Plan:
         """A saved plan; a damaged plan file is a one-line KitError naming the file."""
         try:
             data = json.loads(Path(path).read_text())
-            cells = [Cell(str(c["workload"]), Platform.parse(c["platform"]), int(c["size_mb"])) for c in data["cells"]]
+            cells = [Cell(workloads.workload(c["workload"]).name, workloads.check_strategy(c["strategy"]),
+                          Platform.parse(c["platform"]), int(c["size"])) for c in data["cells"]]
             return cls(cells, int(data["repeats"]), int(data["warmup"]), data["builder"] or None, str(data["run_id"]),
                        str(data["host_id"]))
         except (OSError, ValueError, KeyError, TypeError, KitError) as exc:
@@ -211,9 +248,9 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
     host_os, host_version = _host_os()
     fingerprint = {
         "host_id": plan.host_id, "host_os": host_os, "host_os_version": host_version, "cpu_model": _cpu_model(),
-        "engine_platform": str(status.engine.platform), "docker_version": status.engine.server_version,
-        "buildx_version": status.buildx_version, "builder": builder.name, "driver": builder.driver,
-        "kit_version": __version__,
+        "cpus": os.cpu_count() or 0, "engine_platform": str(status.engine.platform),
+        "docker_version": status.engine.server_version, "buildx_version": status.buildx_version,
+        "builder": builder.name, "driver": builder.driver, "kit_version": __version__,
     }
     platforms = sorted({c.platform for c in plan.cells}, key=str)
     handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
@@ -234,27 +271,50 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
-def _options(cell: Cell, builder: str | None) -> dict:
-    """The build a measurement runs: no cache, no export (the build's own cost)."""
-    return {"platforms": [cell.platform], "output": "type=cacheonly", "no_cache": True, "builder": builder,
-            "build_args": {"MB": str(cell.size_mb)} if cell.workload != "article" else None}
+@dataclass
+class Contexts:
+    """What the plan's builds need besides their Dockerfile: the bases and the fetched sources."""
+
+    status: lab.LabStatus
+    build_base: buildbase.BuildBase | None
+    sources: dict[str, Path]
+
+    def for_workload(self, w: Workload) -> dict[str, str]:
+        named = dict(self.status.base.build_contexts if w.base == workloads.ALPINE else
+                     (self.build_base.build_contexts if self.build_base else {}))
+        if w.source is not None:
+            named[w.source.context] = str(self.sources[w.name])
+        return named
 
 
-def command(cell: Cell, status: lab.LabStatus, builder: str | None = None) -> list[str]:
+def prepare_contexts(cells: list[Cell], status: lab.LabStatus, *, echo: bool = True) -> Contexts:
+    """Make sure of every base and source the cells need (the build base is made here on first use)."""
+    cfg = lab.LabConfig.from_env()
+    needed = {workloads.workload(c.workload) for c in cells}
+    base = None
+    if any(w.base == workloads.DEBIAN for w in needed):
+        base = lab.build_base(cfg, status, echo=echo)
+    sources = {w.name: workloads.fetch(w.source, cfg.lab_dir, echo=echo) for w in needed if w.source}
+    return Contexts(status, base, sources)
+
+
+def options(cell: Cell, contexts: Contexts, builder: str | None = None) -> dict:
+    """The build a measurement of ``cell`` runs: its measured stages never cached, no export."""
+    w = workloads.workload(cell.workload)
+    return {"platforms": [cell.platform], "output": "type=cacheonly", "builder": builder,
+            "no_cache": not w.measured_stages, "no_cache_filter": list(w.measured_stages) or None,
+            "target": w.targets.get(cell.strategy), "build_contexts": contexts.for_workload(w),
+            "build_args": {w.size_arg: str(cell.size)} if w.size_arg else None}
+
+
+def command(cell: Cell, contexts: Contexts, builder: str | None = None) -> list[str]:
     """The command line a measurement of ``cell`` runs (less its metadata file, a fresh temporary path each time)."""
-    return buildx.build_argv(workload_context(cell.workload), build_contexts=status.base.build_contexts,
-                             **_options(cell, builder))
+    return buildx.build_argv(workloads.workload(cell.workload).context(), **options(cell, contexts, builder))
 
 
-def measure(cell: Cell, status: lab.LabStatus, builder: str | None = None, *, echo: bool = False) -> buildx.BuildResult:
+def measure(cell: Cell, contexts: Contexts, builder: str | None = None, *, echo: bool = False) -> buildx.BuildResult:
     """One measured build of ``cell``."""
-    return buildx.build(workload_context(cell.workload), base=status.base, echo=echo, **_options(cell, builder))
-
-
-def strategy(cell: Cell, emulator: str) -> str:
-    if cell.workload == "cross":
-        return "cross"
-    return "native" if emulator == "native" else "emulated"
+    return buildx.build(workloads.workload(cell.workload).context(), echo=echo, **options(cell, contexts, builder))
 
 
 def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: set | None = None) -> pd.DataFrame:
@@ -267,29 +327,29 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
     prepare(folder)
     plan.save(folder)
     status = lab.status()
+    contexts = prepare_contexts(plan.cells, status, echo=progress)
     host = describe_host(plan, status)
     todo = [(r, c) for r, c in plan.order() if (r, c) not in (done or set())]
     path = folder / f"{plan.host_id}.csv"
     if progress:  # each cell's command, once: the measurements repeat it exactly
         for cell in plan.cells:
-            print("$ " + commands.shell_line(command(cell, status, plan.builder)), flush=True)
+            print("$ " + commands.shell_line(command(cell, contexts, plan.builder)), flush=True)
     added = []
-    bar = _progress(len(todo) + plan.warmup * len(plan.cells), progress)
+    warmups = [] if done else [c for _ in range(plan.warmup) for c in plan.cells]
+    bar = _progress(len(todo) + len(warmups), progress)
     try:
-        if not done:
-            for _ in range(plan.warmup):  # fills caches and page cache; never recorded
-                for cell in plan.cells:
-                    measure(cell, status, plan.builder)
-                    bar.update()
+        for cell in warmups:  # fills caches and the page cache; never recorded
+            bar.set_postfix_str(f"warm-up {cell.workload} {cell.strategy} {cell.platform}")
+            _measure(cell, contexts, plan, 0, len(todo))
+            bar.update()
         for repeat, cell in todo:
-            try:
-                result = measure(cell, status, plan.builder)
-            except CommandError as exc:
-                raise _stopped(exc, len(added), len(todo), plan) from None
+            bar.set_postfix_str(f"{cell.workload} {cell.strategy} {cell.platform}")
+            result = _measure(cell, contexts, plan, len(added), len(todo))
+            w = workloads.workload(cell.workload)
             row = {**host.fingerprint, "run_id": plan.run_id, "timestamp": _utc_now(), "workload": cell.workload,
-                   "strategy": strategy(cell, host.emulators[cell.platform]), "platform": str(cell.platform),
-                   "node": host.nodes[cell.platform], "emulator": host.emulators[cell.platform],
-                   "size_mb": cell.size_mb, "repeat": repeat, "wall_s": round(result.seconds, 4),
+                   "strategy": cell.strategy, "platform": str(cell.platform), "node": host.nodes[cell.platform],
+                   "emulator": "native" if cell.strategy != EMULATED else host.emulators[cell.platform],
+                   "size": cell.size, "size_unit": w.unit, "repeat": repeat, "wall_s": round(result.seconds, 4),
                    "run_s": round(result.run_seconds, 4)}
             append_rows(path, [row])
             added.append(row)
@@ -302,6 +362,13 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
     return pd.DataFrame(added, columns=COLUMNS)
 
 
+def _measure(cell: Cell, contexts: Contexts, plan: Plan, measured: int, planned: int) -> buildx.BuildResult:
+    try:
+        return measure(cell, contexts, plan.builder)
+    except CommandError as exc:
+        raise _stopped(exc, measured, planned, plan) from None
+
+
 def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan) -> KitError:
     if not engine.answers():
         return KitError(f"the engine stopped answering after {measured} of {planned} measurements (those are saved)",
@@ -310,10 +377,32 @@ def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan) -> KitE
                     (exc.fix + "; then " if exc.fix else "") + f"run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+class _Lines:
+    """Progress as one line per finished build, where a bar would not redraw (logs, notebooks' stored output)."""
 
-    return tqdm(total=total, disable=not enabled, unit="build", desc="bench")
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled, self.what, self.started = total, 0, enabled, "", time.monotonic()
+
+    def set_postfix_str(self, what: str) -> None:
+        self.what, self.started = what, time.monotonic()
+
+    def update(self) -> None:
+        self.done += 1
+        if self.enabled:
+            print(f"bench {self.done}/{self.total}: {self.what} ({time.monotonic() - self.started:.1f} s)", flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    import sys
+
+    if enabled and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="build", desc="bench")
+    return _Lines(total, enabled)
 
 
 def _utc_now() -> str:
@@ -330,8 +419,9 @@ def pending(folder: Path | None = None, host: str | None = None) -> tuple[Plan, 
         plan = Plan.load(path)
         if plan.host_id != host:
             continue
-        mine = rows[rows.run_id == plan.run_id] if len(rows) else rows
-        done = {(int(r.repeat), Cell(r.workload, Platform.parse(r.platform), int(r.size_mb))) for r in mine.itertuples()}
+        mine = rows[rows.run_id == plan.run_id]
+        done = {(int(r.repeat), Cell(r.workload, r.strategy, Platform.parse(r.platform), int(r.size)))
+                for r in mine.itertuples()}
         if len(done) < len(plan.order()):
             return plan, done
     return None
@@ -357,12 +447,12 @@ def prepare(folder: Path) -> None:
     try:
         if not path.exists() or json.loads(path.read_text()) != schema:
             _write_atomically(path, (json.dumps(schema, indent=2) + "\n").encode())
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise _write_error(path, exc) from None
 
 
-def _write_error(path: Path, exc: OSError) -> KitError:
-    return KitError(f"cannot write {path} ({exc.strerror or exc})",
+def _write_error(path: Path, exc: Exception) -> KitError:
+    return KitError(f"cannot write {path} ({getattr(exc, 'strerror', None) or exc})",
                     f"free disk space or choose a writable folder with {ENV_RESULTS}=DIR or --results DIR; "
                     "files already there are intact")
 
@@ -387,7 +477,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
     if old:
-        header = old.split(b"\n", 1)[0].decode().strip().split(",")
+        header = old.split(b"\n", 1)[0].decode(errors="replace").strip().split(",")
         if header != COLUMNS:
             raise KitError(f"{path} has other columns than this kit writes (schema version {SCHEMA_VERSION})",
                            "move that file aside, or write to another folder with --results DIR")
@@ -415,7 +505,8 @@ def read_rows(path: Path) -> pd.DataFrame:
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise KitError(f"{path} is not a readable results CSV ({exc})", "move that file aside") from None
     if list(df.columns) != COLUMNS:
-        raise KitError(f"{path} has other columns than this kit writes", "move that file aside")
+        raise KitError(f"{path} has other columns than this kit writes (schema version {SCHEMA_VERSION})",
+                       "move that file aside")
     for col, kind, _, _ in SCHEMA:
         if kind == "str":
             continue
@@ -428,28 +519,23 @@ def read_rows(path: Path) -> pd.DataFrame:
     return df
 
 
-def load_results(folder: Path | None = None) -> pd.DataFrame:
-    """Every host's rows from ``folder`` merged into one DataFrame (files that do not fit are skipped, with a note)."""
-    folder = Path(folder or results_dir())
+def load_results(*folders: Path) -> pd.DataFrame:
+    """Every host's rows from ``folders`` merged into one DataFrame (files that do not fit are skipped, with a note)."""
     frames = []
-    for path in sorted(folder.glob("*.csv")):
-        try:
-            frames.append(read_rows(path))
-        except (KitError, ValueError, pd.errors.ParserError) as exc:
-            print(f"skipped {path.name}: {getattr(exc, 'message', exc)}")
+    for folder in folders or (results_dir(),):
+        for path in sorted(Path(folder).glob("*.csv")):
+            try:
+                frames.append(read_rows(path))
+            except KitError as exc:
+                print(f"skipped {path.name}: {exc.message}")
     if not frames:
         return pd.DataFrame(columns=COLUMNS)
-    df = pd.concat(frames, ignore_index=True)
-    for col in ("size_mb", "repeat"):
-        df[col] = df[col].astype(int)
-    for col in ("wall_s", "run_s"):
-        df[col] = df[col].astype(float)
-    return df
+    return pd.concat(frames, ignore_index=True)
 
 
 # --- statistics ----------------------------------------------------------------------------------------------
 
-CELL = ["host_id", "workload", "strategy", "platform", "size_mb"]
+CELL = ["host_id", "workload", "strategy", "platform", "size"]
 
 
 def summarize(df: pd.DataFrame, metric: str = "wall_s") -> pd.DataFrame:
@@ -474,56 +560,77 @@ def bootstrap_ratio(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int 
 def hosts(df: pd.DataFrame) -> pd.DataFrame:
     """One row per host in the results: OS, CPU, engine, Docker version, rows and runs measured."""
     return (df.groupby("host_id")
-            .agg(host_os=("host_os", "first"), cpu=("cpu_model", "first"), engine=("engine_platform", "first"),
-                 docker=("docker_version", "first"), rows=("wall_s", "size"), runs=("run_id", "nunique"))
+            .agg(host_os=("host_os", "first"), cpu=("cpu_model", "first"), cpus=("cpus", "first"),
+                 engine=("engine_platform", "first"), docker=("docker_version", "first"), rows=("wall_s", "size"),
+                 runs=("run_id", "nunique"))
             .reset_index())
 
 
 def at_largest_size(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows at the largest size each host measured (where fixed costs weigh least)."""
-    return df[df.size_mb == df.groupby("host_id").size_mb.transform("max")]
+    """The rows at the largest size each host measured of each workload (where fixed costs weigh least)."""
+    return df[df["size"] == df.groupby(["host_id", "workload"])["size"].transform("max")]
 
 
-def slowdown(df: pd.DataFrame, workload: str = "cpu", metric: str = "wall_s", n_boot: int = 2000) -> pd.DataFrame:
-    """Per host and size: each platform's median time over the native platform's, with a 95 % bootstrap CI.
+def slowdown(df: pd.DataFrame, metric: str = "wall_s", n_boot: int = 2000) -> pd.DataFrame:
+    """Per host, workload, size, platform and strategy: median time over the native build's, with a 95 % CI.
 
-    The native reference is the ``native`` strategy of the same workload, size and host. ``cross`` rows
-    are compared against it too (for ``workload="cross"``, native means the engine platform's cross build).
+    The reference is the ``native`` strategy of the same host, workload and size (the build platform's own).
     """
     rows = []
-    for (host, size), g in df[df.workload == workload].groupby(["host_id", "size_mb"]):
-        native_platforms = df[(df.host_id == host) & (df.strategy == "native")].platform.unique()
-        if not len(native_platforms):
-            continue
-        ref = g[g.platform == native_platforms[0]][metric].to_numpy()
+    for (host, workload, size), g in df.groupby(["host_id", "workload", "size"]):
+        ref = g[g.strategy == NATIVE][metric].to_numpy()
         if not len(ref):
             continue
+        reference = g[g.strategy == NATIVE].platform.iloc[0]
         for (platform, strat), h in g.groupby(["platform", "strategy"]):
             ratio, lo, hi = bootstrap_ratio(h[metric].to_numpy(), ref, n_boot)
-            rows.append({"host_id": host, "size_mb": size, "platform": platform, "strategy": strat,
-                         "reference": native_platforms[0], "slowdown": ratio, "ci_low": lo, "ci_high": hi, "n": len(h)})
-    return pd.DataFrame(rows, columns=["host_id", "size_mb", "platform", "strategy", "reference", "slowdown",
-                                       "ci_low", "ci_high", "n"])
+            rows.append({"host_id": host, "workload": workload, "size": size, "platform": platform, "strategy": strat,
+                         "reference": reference, "slowdown": ratio, "ci_low": lo, "ci_high": hi, "n": len(h),
+                         "n_native": len(ref)})
+    return pd.DataFrame(rows, columns=["host_id", "workload", "size", "platform", "strategy", "reference", "slowdown",
+                                       "ci_low", "ci_high", "n", "n_native"])
 
 
 def fit_lines(df: pd.DataFrame, workload: str = "cpu", metric: str = "wall_s") -> pd.DataFrame:
-    """Per host, platform and strategy: ``time = overhead + cost_per_mb * size`` by least squares.
+    """Per host, platform and strategy: ``time = overhead + cost_per_unit * size`` by least squares.
 
-    ``slope_ratio`` divides each cost per MB by the native platform's: the emulation slowdown of the work
-    itself, with the fixed costs (starting the build, loading contexts) taken out.
+    ``slope_ratio`` divides each cost per unit by the native one: the emulation slowdown of the work itself,
+    with the fixed costs (starting the build, loading contexts) taken out.
     """
     rows = []
     for (host, platform, strat), g in df[df.workload == workload].groupby(["host_id", "platform", "strategy"]):
-        if g.size_mb.nunique() < 2:
+        if g["size"].nunique() < 2:
             continue
-        slope, intercept = np.polyfit(g.size_mb.astype(float), g[metric].astype(float), 1)
-        pred = intercept + slope * g.size_mb
+        slope, intercept = np.polyfit(g["size"].astype(float), g[metric].astype(float), 1)
+        pred = intercept + slope * g["size"]
         ss_res = float(((g[metric] - pred) ** 2).sum())
         ss_tot = float(((g[metric] - g[metric].mean()) ** 2).sum())
         rows.append({"host_id": host, "platform": platform, "strategy": strat, "overhead_s": intercept,
-                     "s_per_mb": slope, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0})
-    out = pd.DataFrame(rows, columns=["host_id", "platform", "strategy", "overhead_s", "s_per_mb", "r2"])
-    native = out[out.strategy == "native"].set_index("host_id").s_per_mb
-    out["slope_ratio"] = [r.s_per_mb / native.get(r.host_id, np.nan) if r.host_id in native.index else np.nan
+                     "s_per_unit": slope, "r2": 1 - ss_res / ss_tot if ss_tot else 1.0})
+    out = pd.DataFrame(rows, columns=["host_id", "platform", "strategy", "overhead_s", "s_per_unit", "r2"])
+    native = out[out.strategy == NATIVE].set_index("host_id").s_per_unit
+    out["slope_ratio"] = [r.s_per_unit / native.get(r.host_id, np.nan) if r.host_id in native.index else np.nan
                           for r in out.itertuples()]
     return out
+
+
+def answer(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
+    """The question answered in one sentence per host, workload and target platform, with the numbers."""
+    slow = slowdown(df, metric)
+    sentences = []
+    for (host, workload, size, platform), g in slow.groupby(["host_id", "workload", "size", "platform"], sort=True):
+        if platform == g.reference.iloc[0]:
+            continue
+        w = workloads.workload(workload)
+        what = f"the {workload} build ({size} {w.unit})" if w.size_arg else f"the {workload} build"
+        parts = []
+        for strat in (EMULATED, CROSS):
+            r = g[g.strategy == strat]
+            if len(r):
+                r = r.iloc[0]
+                verb = "under emulation" if strat == EMULATED else "cross-compiled"
+                parts.append(f"{verb} {r.slowdown:.2f}x native (95 % CI {r.ci_low:.2f} to {r.ci_high:.2f}, n = {r.n})")
+        if parts:
+            sentences.append(f"On {host}, {what} for {platform} takes " + "; ".join(parts) +
+                             f" ({metric}, native = {g.reference.iloc[0]}, n = {g.n_native.iloc[0]}).")
+    return sentences

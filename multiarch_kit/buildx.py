@@ -337,7 +337,8 @@ def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str
 
 
 def build(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
-          push: bool = False, base=None, reproducible: bool = False, no_cache: bool = False,
+          push: bool = False, base=None, build_contexts: dict[str, str] | None = None,
+          reproducible: bool = False, no_cache: bool = False,
           no_cache_filter: list[str] | None = None, target: str | None = None, provenance: bool | None = None,
           sbom: bool | None = None, builder: str | None = None, build_args: dict[str, str] | None = None,
           labels: dict[str, str] | None = None, network: str | None = None, context_name: str | None = None,
@@ -345,7 +346,7 @@ def build(context: str | Path, *, platforms: list[Platform], tags: list[str] = (
     """Run ``docker buildx build`` as a reader would, then read its metadata file and rawjson progress.
 
     ``base`` (a base image of :mod:`multiarch_kit.base`) adds the named contexts that map the Dockerfile's
-    ``FROM`` names to the lab's stand-ins. ``reproducible`` sets SOURCE_DATE_EPOCH and
+    ``FROM`` names to the lab's stand-ins; ``build_contexts`` adds more (``NAME=VALUE``, as ``--build-context``). ``reproducible`` sets SOURCE_DATE_EPOCH and
     ``rewrite-timestamp=true`` on a tar output, so rebuilding the same platform gives the same digest.
     ``context_name`` runs the build on another engine (``docker --context NAME buildx build``).
     """
@@ -370,7 +371,8 @@ def build(context: str | Path, *, platforms: list[Platform], tags: list[str] = (
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
         metadata_file = str(Path(tmp) / "metadata.json")
         argv = build_argv(context, platforms=platforms, tags=list(tags), output=output, push=push,
-                          build_contexts=base.build_contexts if base else None, no_cache=no_cache,
+                          build_contexts={**(base.build_contexts if base else {}), **(build_contexts or {})},
+                          no_cache=no_cache,
                           no_cache_filter=no_cache_filter, target=target, provenance=provenance, sbom=sbom,
                           builder=builder, metadata_file=metadata_file, build_args=build_args, labels=labels,
                           network=network, context_name=context_name)

@@ -126,19 +126,34 @@ def _csv_list(text: str) -> list[str]:
     return [x.strip() for x in text.split(",") if x.strip()]
 
 
+def _sizes(text: str | None) -> dict[str, int]:
+    """``c=8,go=20`` to {"c": 8, "go": 20}."""
+    sizes = {}
+    for part in _csv_list(text or ""):
+        name, sep, value = part.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise KitError(f"--sizes {text!r}: {part!r} is not WORKLOAD=NUMBER", "e.g. --sizes c=8,go=20")
+        sizes[name.strip()] = int(value)
+    return sizes
+
+
 def _cmd_bench(args) -> int:
-    from . import bench
+    from . import bench, engine, workloads
 
     folder = Path(args.results) if args.results else bench.results_dir()
     if args.resume:
         rows = bench.resume(folder, progress=not args.no_progress)
     else:
-        try:
-            sizes = [int(x) for x in _csv_list(args.sizes)]
-        except ValueError:
-            raise KitError(f"--sizes {args.sizes!r} is not a list of whole megabytes", "e.g. --sizes 8,32,64") from None
-        plan = bench.Plan.matrix(_csv_list(args.workloads), parse_list(args.platforms), sizes, repeats=args.repeats,
-                                 warmup=args.warmup, builder=args.builder)
+        names = _csv_list(args.workloads)
+        for name in names:
+            workloads.workload(name)
+        platforms = parse_list(args.platforms)
+        strategies = [workloads.check_strategy(s) for s in _csv_list(args.strategies)]
+        sizes = _sizes(args.sizes)
+        bench.check_counts(args.repeats, args.warmup)  # every mistake is named before the engine is asked
+        build_platform = engine.facts().platform
+        plan = bench.Plan.matrix(names, platforms, build_platform, sizes=sizes, strategies=strategies,
+                                 full=args.full, repeats=args.repeats, warmup=args.warmup, builder=args.builder)
         print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
               f"results in {folder / (plan.host_id + '.csv')}")
         rows = bench.run(plan, folder, progress=not args.no_progress)
@@ -152,28 +167,91 @@ def _cmd_report(args) -> int:
     matplotlib.use("Agg")  # files only; the notebooks show the same plots inline
     from . import bench, plots
 
-    folder = Path(args.results) if args.results else bench.results_dir()
-    df = bench.load_results(folder)
+    folders = [Path(f) for f in args.results] if args.results else [bench.results_dir()]
+    df = bench.load_results(*folders)
     if df.empty:
-        raise KitError(f"no results in {folder}", "measure first with 'multiarch-kit bench'")
-    summary = bench.summarize(df, args.metric)
-    _print_frame(summary.round(3))
-    slow = bench.slowdown(df, "cpu", args.metric)
+        raise KitError(f"no results in {', '.join(map(str, folders))}", "measure first with 'multiarch-kit bench'")
+    _print_frame(bench.summarize(df, args.metric).round(3))
+    slow = bench.slowdown(df, args.metric)
     if len(slow):
-        print("\nslowdown against the native platform (cpu workload, median, 95 % CI):")
+        print("\nagainst the native build (median ratio, 95 % bootstrap CI):")
         _print_frame(slow.round(3))
-    fits = bench.fit_lines(df, "cpu", args.metric)
-    if len(fits):
-        print("\ncost against size (cpu workload):")
-        _print_frame(fits.round(4))
+    print()
+    for sentence in bench.answer(df, args.metric):
+        print(sentence)
+    out = Path(args.plots) if args.plots else folders[0] / "plots"
     written = []
-    if len(summary[summary.workload == "cpu"]):
-        written += plots.bars(summary, folder / "plots" / "bars")
-        written += plots.cost_vs_size(df, fits, folder / "plots" / "cost-vs-size")
+    for workload in sorted(df.workload.unique()):
+        written += plots.strategies(df, workload, out / f"{workload}-strategies", metric=args.metric)
     if len(slow):
-        written += plots.compare_hosts(slow, folder / "plots" / "hosts")
+        written += plots.compare_hosts(slow, out / "hosts")
     print("\nplots: " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _cmd_profile(args) -> int:
+    from . import buildbase, emulation, lab, profiling, workloads
+
+    cfg = lab.LabConfig.from_env()
+    folder = Path(args.context)
+    build_args = _pairs(args.build_arg, "--build-arg")
+    contexts = _pairs(args.build_context, "--build-context")
+    asked = parse_list(args.platform) if args.platform else None
+    target = args.target
+    if not folder.exists() and args.context not in workloads.WORKLOADS:
+        raise KitError(f"{args.context} is neither a folder nor a workload",
+                       "give a folder with a Dockerfile, or one of: " + ", ".join(workloads.WORKLOADS))
+    if not folder.exists():  # a workload by name
+        w = workloads.workload(args.context)
+        folder = w.context()
+        if w.size_arg:
+            build_args.setdefault(w.size_arg, str(w.default_size))
+        target = target or w.targets.get(workloads.EMULATED)
+        if w.source:
+            contexts.setdefault(w.source.context, str(workloads.fetch(w.source, cfg.lab_dir)))
+    if not (folder / "Dockerfile").is_file():
+        raise KitError(f"no Dockerfile in {folder}", "give a folder that has one, or a workload: "
+                       + ", ".join(workloads.WORKLOADS))
+    status = lab.status()
+    wanted = asked or [p for p in cfg.platforms if p != status.engine.platform]
+    # The lab's stand-ins answer to the names they stand for, unless the reader maps a name themselves.
+    from . import dockerfile
+
+    names = dockerfile.images(dockerfile.read(folder))
+    if names & set(status.base.build_contexts):
+        contexts = {**status.base.build_contexts, **contexts}
+    if names & set(buildbase.STANDS_FOR):
+        contexts = {**lab.build_base(cfg, status).build_contexts, **contexts}
+    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
+                                       local=status.engine.shares_this_kernel)
+    emulators = {p: emulation.emulator_for(p, status.engine.platform, handlers) for p in wanted}
+    result = profiling.profile(folder, wanted, status.engine.platform, target=target, build_args=build_args,
+                               build_contexts=contexts, emulators=emulators, echo=args.format != "json")
+    if args.format == "json":
+        print(json.dumps(result.as_json(), indent=2))
+        return 0
+    table = result.table()
+    print()
+    _print_frame(table.drop(columns=["runs_emulated"]))
+    print("\nwhole build, wall s: " + ", ".join(f"{p} {s:.1f}" for p, s in result.totals.items()))
+    if result.hints:
+        print("\nRUN steps that cost most under emulation, and how to run them natively:")
+        for h in result.hints:
+            print(f"- {h['platform']} [{h['stage']} {h['step']}] {h['instruction'][:70]}: {h['emulated_s']:.1f} s, "
+                  f"{h['share'] * 100:.0f} % of the build: {h['advice']}")
+    else:
+        print("\nno emulated RUN step takes 5 % of the build and a second or more: nothing worth moving")
+    return 0
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise KitError(f"{flag} {item!r} is not NAME=VALUE", f"e.g. {flag} NAME=VALUE")
+        out[key] = value
+    return out
 
 
 def _cmd_verify(args) -> int:
@@ -186,8 +264,12 @@ def _cmd_verify(args) -> int:
     findings = report.findings()
     if len(findings):
         print(f"\n{len(findings)} file(s) do not match their image's platform:")
-        findings["layer_digest"] = findings.layer_digest.str.slice(0, 19)
-        _print_frame(findings)
+        _print_frame(findings.drop(columns=["layer_digest", "explained"]))
+    notes = report.findings(expected=True)
+    if len(notes):
+        print(f"\n{len(notes)} file(s) for other machines where they are expected (not counted as mismatches):")
+        for why, group in notes.groupby("explained"):
+            print(f"- {len(group)} x {why}, e.g. {group.path.iloc[0]}")
     for e in report.entries:
         if not e.config_ok:
             print(f"the {e.platform} entry's config says {e.config_platform}")
@@ -228,21 +310,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", help="resolve like a runtime on this platform, e.g. linux/arm64")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_cmd_inspect)
-    p = sub.add_parser("bench", help="measure native vs emulated vs cross builds into results/<host-id>.csv")
-    p.add_argument("--workloads", default="cpu,cross", help="comma-separated: article, cpu, cross (default cpu,cross)")
-    p.add_argument("--platforms", default="linux/amd64,linux/arm64", help="comma-separated target platforms")
-    p.add_argument("--sizes", default="8,32,64", help="comma-separated workload sizes in MB (default 8,32,64)")
+    p = sub.add_parser("bench", help="measure native vs emulated vs cross builds into <results>/<host-id>.csv")
+    p.add_argument("--workloads", default="c,go", help="comma-separated: c, go, cpu, article (default c,go)")
+    p.add_argument("--platforms", default="linux/arm64,linux/arm/v7",
+                   help="target platforms for the emulated and cross builds (native builds the build platform)")
+    p.add_argument("--strategies", default="native,emulated,cross", help="comma-separated: native, emulated, cross")
+    p.add_argument("--sizes", help="WORKLOAD=SIZE,... (c: files of 35, go: packages of 66, cpu: MB); default: short")
+    p.add_argument("--full", action="store_true", help="every workload at its full size (the whole build)")
     p.add_argument("--repeats", type=int, default=5, help="measured runs per cell (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="unrecorded runs per cell first (default 1)")
+    p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
     p.add_argument("--builder", help="buildx builder to use (passed to --builder), e.g. a multi-node one")
-    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results)")
+    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results/reference)")
     p.add_argument("--resume", action="store_true", help="finish this host's newest unfinished run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)
-    p = sub.add_parser("report", help="tables and plots from every host's results")
-    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results)")
+    p = sub.add_parser("report", help="tables, the answer and plots from every host's results")
+    p.add_argument("--results", action="append", help="a results folder (repeatable; default results/reference)")
+    p.add_argument("--plots", help="where the plots go (default: <first results folder>/plots)")
     p.add_argument("--metric", choices=["wall_s", "run_s"], default="wall_s")
     p.set_defaults(func=_cmd_report)
+    p = sub.add_parser("profile", help="per-step times of a Dockerfile, native vs emulated, and which steps to move")
+    p.add_argument("context", help="a folder with a Dockerfile, or a workload name (c, go, cpu, article)")
+    p.add_argument("--platform", help="comma-separated platforms to emulate (default: the lab's other platforms)")
+    p.add_argument("--target", help="the Dockerfile stage to build")
+    p.add_argument("--build-arg", action="append", help="NAME=VALUE, as docker buildx build takes it")
+    p.add_argument("--build-context", action="append", help="NAME=VALUE, as docker buildx build takes it")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_profile)
     p = sub.add_parser("verify", help="check each platform's image holds binaries for that platform")
     p.add_argument("reference", help="a registry reference, oci-archive:PATH, docker-archive:PATH or oci:DIR")
     p.add_argument("--run", action="store_true", help="also run uname -m in a container of each platform")

@@ -49,8 +49,13 @@ class Command(list):
         return self
 
     def option(self, name: str, value: object) -> Command:
-        """``name=value`` in one argument (``--progress=rawjson``); nothing for ``None``; bools as true/false."""
+        """``name=value`` in one argument (``--progress=rawjson``); nothing for ``None``; bools as true/false;
+        a list repeats it."""
         if value is None:
+            return self
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                self.option(name, item)
             return self
         if isinstance(value, bool):
             value = "true" if value else "false"
@@ -150,6 +155,74 @@ def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, i
         raise
     reader.join()
     return "".join(out), "".join(err), proc.returncode
+
+
+def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, str] | None = None,
+            timeout: float | None = None, on_line: Callable[[str, str], None] | None = None,
+            on_done: Callable[[str], None] | None = None) -> dict[str, Completed]:
+    """Run several commands at once (``name -> argv``), each printed first; returns ``name -> Completed``.
+
+    ``on_line(name, line)`` receives every output line as it arrives, ``on_done(name)`` each command that
+    succeeded, as soon as it has. When one fails, or on Ctrl-C, the others are stopped too and the first
+    failure is raised (a :class:`CommandError` naming its command).
+    """
+    results: dict[str, Completed] = {}
+    errors: dict[str, BaseException] = {}
+    procs: dict[str, subprocess.Popen] = {}
+    full_env = {**os.environ, **env} if env else None
+    lock = threading.Lock()
+
+    def one(name: str, argv: list[str]):
+        start_time = time.perf_counter()
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, env=full_env)
+        except FileNotFoundError:
+            errors[name] = KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0]))
+            return
+        with lock:
+            procs[name] = proc
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if on_line:
+                on_line(name, line.rstrip("\n"))
+        proc.wait()
+        done = Completed(argv, proc.returncode, "".join(out), "".join(out), time.perf_counter() - start_time)
+        results[name] = done
+        if proc.returncode != 0:
+            errors[name] = CommandError(argv, proc.returncode, done.stderr)
+        elif on_done:
+            on_done(name)
+
+    argvs = {name: [str(a) for a in argv] for name, argv in argvs.items()}
+    if echo:  # as one would type it: each in the background, then wait for all
+        for argv in argvs.values():
+            print("$ " + shell_line(argv, env) + " &", flush=True)
+        print("$ wait", flush=True)
+    threads = [threading.Thread(target=one, args=(n, a), daemon=True) for n, a in argvs.items()]
+    for t in threads:
+        t.start()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while any(t.is_alive() for t in threads):
+            if errors or (deadline is not None and time.monotonic() > deadline):
+                break
+            time.sleep(0.2)
+    finally:
+        # Whatever ended the wait (a failure, the deadline, Ctrl-C): nothing keeps running behind the kit's back.
+        with lock:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+        for t in threads:
+            t.join(timeout=30)
+    if errors:
+        raise next(iter(errors.values()))
+    if deadline is not None and len(results) < len(argvs):
+        raise KitError(f"{', '.join(sorted(set(argvs) - set(results)))} did not finish within {timeout:g} s",
+                       "check the machine's load and network, then run it again")
+    return results
 
 
 def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True,

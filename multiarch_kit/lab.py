@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import base, buildx, commands, emulation, engine, images, registry
+from . import base, buildbase, buildx, commands, emulation, engine, images, registry
 from .engine import docker
 from .errors import CommandError, KitError
 from .platforms import LAB_PLATFORMS, Platform
@@ -343,6 +343,22 @@ def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> base.BaseIm
     stamp.write_text(recipe)
     actions.append("built and pushed the stand-in base image")
     return base_image(cfg)
+
+
+def build_base(cfg: LabConfig, status: LabStatus, *, echo: bool = True) -> buildbase.BuildBase:
+    """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
+    if not _want_standin(cfg):
+        return buildbase.hub()
+    return buildbase.ensure(cfg.lab_dir, cfg.registry_host, cfg.registry_address, status.engine.platform,
+                            cfg.platforms, echo=echo)
+
+
+def build_base_status(cfg: LabConfig, status: LabStatus) -> buildbase.BuildBase | None:
+    """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
+    if not _want_standin(cfg):
+        return buildbase.hub()
+    return buildbase.current(cfg.lab_dir, cfg.registry_host, cfg.registry_address,
+                             buildbase.recipe(status.engine.platform, cfg.platforms))
 
 
 # --- proving each platform runs ---------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""Plots of bench results. Each helper takes an output path, saves PNG and SVG there, then shows the figure.
+"""Plots of bench results. Each helper saves PNG and SVG at the path it is given, then shows the figure.
 
-Figures have fixed sizes so the text nbval compares (``<Figure size 800x450 with 1 Axes>``) does not change
-from one host to another.
+One colour per platform, everywhere; axes carry units; legends carry n and what the error bars mean.
+Figures have fixed sizes so the text nbval compares (``<Figure size 800x450 with 1 Axes>``) is the same on
+every host.
 """
 
 from __future__ import annotations
@@ -12,10 +13,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .bench import at_largest_size
+from .bench import at_largest_size, summarize
+from .workloads import STRATEGIES, workload as get_workload
 
 SIZE = (8, 4.5)
-COLORS = {"native": "#2b7bba", "emulated": "#d95f02", "cross": "#1b9e77"}
+PLATFORM_COLORS = {"linux/amd64": "#1b9e77", "linux/arm64": "#d95f02", "linux/arm/v7": "#7570b3",
+                   "linux/arm/v6": "#e7298a", "linux/386": "#66a61e"}
+STRATEGY_HATCH = {"native": "", "emulated": "//", "cross": ".."}
+
+
+def color(platform: str) -> str:
+    return PLATFORM_COLORS.get(platform, "#666666")
 
 
 def _save(fig, path: str | Path) -> list[Path]:
@@ -24,58 +32,62 @@ def _save(fig, path: str | Path) -> list[Path]:
     written = []
     for suffix in (".png", ".svg"):
         out = path.with_suffix(suffix)
-        fig.savefig(out, dpi=120, bbox_inches="tight")
+        fig.savefig(out, dpi=120, bbox_inches="tight", metadata={"Date": None} if suffix == ".svg" else None)
         written.append(out)
     plt.show()
     return written
 
 
-def bars(summary: pd.DataFrame, path: str | Path, workload: str = "cpu") -> list[Path]:
-    """Median build time per platform and strategy (largest size), error bars from the first to the third quartile."""
-    data = summary[summary.workload == workload]
-    data = data[data.size_mb == data.size_mb.max()]
+def strategies(df: pd.DataFrame, workload: str, path: str | Path, metric: str = "wall_s") -> list[Path]:
+    """One workload at its largest size: median build time per strategy, one bar per platform, IQR error bars."""
+    data = summarize(at_largest_size(df[df.workload == workload]), metric)
     fig, ax = plt.subplots(figsize=SIZE)
     hosts = sorted(data.host_id.unique())
-    labels = [f"{r.platform}\n{r.strategy}" + (f"\n{r.host_id}" if len(hosts) > 1 else "") for r in data.itertuples()]
-    x = np.arange(len(data))
-    ax.bar(x, data["median"], color=[COLORS.get(s, "grey") for s in data.strategy],
-           yerr=[data["median"] - data.q1, data.q3 - data["median"]], capsize=4)
-    ax.set_xticks(x, labels, fontsize=8)
-    ax.set_ylabel("build time, median (s)")
-    size = int(data.size_mb.max()) if len(data) else 0
-    ax.set_title(f"{workload} workload, {size} MB: native, emulated and cross builds")
-    return _save(fig, path)
-
-
-def cost_vs_size(df: pd.DataFrame, fits: pd.DataFrame, path: str | Path, workload: str = "cpu") -> list[Path]:
-    """Build time against workload size, one line per host, platform and strategy (the fitted line)."""
-    data = df[df.workload == workload]
-    fig, ax = plt.subplots(figsize=SIZE)
-    for (host, platform, strat), g in data.groupby(["host_id", "platform", "strategy"]):
-        label = f"{platform} ({strat})" + (f", {host}" if data.host_id.nunique() > 1 else "")
-        ax.scatter(g.size_mb, g.wall_s, s=12, alpha=0.5, color=COLORS.get(strat, "grey"))
-        fit = fits[(fits.host_id == host) & (fits.platform == platform) & (fits.strategy == strat)]
-        if len(fit):
-            xs = np.array([0, g.size_mb.max()])
-            f = fit.iloc[0]
-            ax.plot(xs, f.overhead_s + f.s_per_mb * xs, color=COLORS.get(strat, "grey"),
-                    label=f"{label}: {f.overhead_s:.2f} s + {f.s_per_mb * 1000:.1f} ms/MB")
-    ax.set_xlabel("workload size (MB compressed and hashed)")
-    ax.set_ylabel("build time (s)")
-    ax.set_title("cost against size: the slope ratio is the emulation slowdown")
-    ax.legend(fontsize=8)
+    platforms = sorted(data.platform.unique())
+    groups = [(h, s) for h in hosts for s in STRATEGIES if ((data.host_id == h) & (data.strategy == s)).any()]
+    width = 0.8 / max(1, len(platforms))
+    for j, platform in enumerate(platforms):
+        xs, ys, lo, hi, ns = [], [], [], [], []
+        for i, (h, s) in enumerate(groups):
+            row = data[(data.host_id == h) & (data.strategy == s) & (data.platform == platform)]
+            if len(row):
+                r = row.iloc[0]
+                xs.append(i + (j - (len(platforms) - 1) / 2) * width)
+                ys.append(r["median"])
+                lo.append(r["median"] - r.q1)
+                hi.append(r.q3 - r["median"])
+                ns.append(int(r.n))
+        if xs:
+            n = f"n = {min(ns)}" if min(ns) == max(ns) else f"n = {min(ns)} to {max(ns)}"
+            ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=color(platform), label=f"{platform} ({n})")
+    ax.set_xticks(range(len(groups)), [s + (f"\n{h}" if len(hosts) > 1 else "") for h, s in groups])
+    w = get_workload(workload)
+    size = int(data["size"].max()) if len(data) else 0
+    unit = f", {size} {w.unit}" if w.size_arg else ""
+    ax.set_ylabel(f"build time, median ({'s, whole build' if metric == 'wall_s' else 's, RUN steps'})")
+    ax.set_title(f"{workload}{unit}: native, emulated and cross-compiled builds")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, title="bars: median; error bars: interquartile range", fontsize=8, title_fontsize=8)
     return _save(fig, path)
 
 
 def compare_hosts(slowdowns: pd.DataFrame, path: str | Path) -> list[Path]:
-    """Emulated-over-native slowdown per host and platform (largest size), with 95 % bootstrap intervals."""
+    """Emulated and cross builds over native, per host and workload (largest size), with 95 % bootstrap CIs."""
     data = at_largest_size(slowdowns[slowdowns.strategy != "native"])
+    data = data.sort_values(["workload", "host_id", "strategy", "platform"]).reset_index(drop=True)
     fig, ax = plt.subplots(figsize=SIZE)
     x = np.arange(len(data))
-    ax.bar(x, data.slowdown, color=[COLORS.get(s, "grey") for s in data.strategy],
-           yerr=[data.slowdown - data.ci_low, data.ci_high - data.slowdown], capsize=4)
+    labelled = set()
+    for i, r in data.iterrows():
+        ns = sorted(set(data[data.platform == r.platform].n))
+        n = f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]}"
+        ax.bar(i, r.slowdown, color=color(r.platform), hatch=STRATEGY_HATCH.get(r.strategy, ""),
+               yerr=[[r.slowdown - r.ci_low], [r.ci_high - r.slowdown]], capsize=3,
+               label=None if r.platform in labelled else f"{r.platform} ({n} per cell)")
+        labelled.add(r.platform)
     ax.axhline(1, color="black", linewidth=0.8)
-    ax.set_xticks(x, [f"{r.host_id}\n{r.platform} ({r.strategy})" for r in data.itertuples()], fontsize=8)
-    ax.set_ylabel("time / native time (median, 95 % CI)")
-    ax.set_title("how much slower than native, per host")
+    ax.set_xticks(x, [f"{r.workload} {r.strategy}\n{r.host_id}" for r in data.itertuples()], fontsize=7)
+    ax.set_ylabel("build time / native build time (median)")
+    ax.set_title("how much slower than native: emulated (hatched //) and cross-compiled (..)")
+    ax.legend(title="error bars: 95 % bootstrap CI", fontsize=8, title_fontsize=8)
     return _save(fig, path)

@@ -32,7 +32,7 @@ from elftools.elf.elffile import ELFFile
 
 from . import buildx, images, manifests
 from .errors import KitError
-from .platforms import Platform, architecture_for_elf, normalize
+from .platforms import ARCHITECTURES, Platform, architecture_for_elf, normalize
 from .references import open_source, parse_reference
 # ARM build attribute Tag_CPU_arch -> architecture major version (ARM IHI 0045: 6 = v6, 10 = v7, 14 = v8...).
 ARM_TAG_VERSION = {0: 4, 1: 4, 2: 4, 3: 5, 4: 5, 5: 5, 6: 6, 7: 6, 8: 6, 9: 6, 10: 7, 11: 6, 12: 6, 13: 7,
@@ -100,6 +100,22 @@ class Finding:
     path: str
     found: str
     problem: str
+    explained: str = ""  # why the mismatch is expected (a cross sysroot, test data); empty: a real one
+
+
+def expected_elsewhere(path: str, info: ElfInfo) -> str:
+    """Why a binary for another machine belongs in an image, or "" when nothing explains it.
+
+    Cross toolchains keep the target's libraries in ``/usr/<GNU triplet>/`` (a sysroot: linked against,
+    never run here), and Go's sources carry ELF files of many machines as test data.
+    """
+    parts = path.split("/")
+    for a in ARCHITECTURES:
+        if a.architecture == info.architecture and parts[:2] == ["usr", a.gnu]:  # not /usr/lib/<triplet>/
+            return f"cross-compilation sysroot for {a.gnu}: linked against, not run here"
+    if "testdata" in parts:
+        return "test data of a source tree: read by tests, not run"
+    return ""
 
 
 @dataclass
@@ -115,22 +131,24 @@ class LayerScan:
     findings: list[Finding] = field(default_factory=list)
 
 
-def scan_layer(stream, platform: Platform, index: int, digest: str) -> LayerScan:
-    """Stream a layer tar (gzip or plain) and check every ELF executable and shared library in it."""
-    scan = LayerScan(index, digest)
+def _walk(stream, digest: str):
+    """Every entry of a layer tar (gzip or plain): (name, kind, ElfInfo or None), kind being link, file or other.
+
+    Only ELF executables and shared libraries come with an ElfInfo; their bytes are spooled, never held whole.
+    """
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for member in tar:
+                name = member.name.removeprefix("./")
                 if member.issym() or member.islnk():
-                    scan.links += 1
+                    yield name, "link", None
                     continue
                 if not member.isfile():
                     continue
-                scan.files += 1
                 f = tar.extractfile(member)
                 head = f.read(4)
                 if head != ELF_MAGIC:
-                    scan.other += 1
+                    yield name, "file", None
                     continue
                 with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
                     spool.write(head)
@@ -138,19 +156,36 @@ def scan_layer(stream, platform: Platform, index: int, digest: str) -> LayerScan
                         spool.write(chunk)
                     spool.seek(0)
                     info = read_elf(spool)
-                if info is None or info.elf_type not in ("ET_EXEC", "ET_DYN"):
-                    scan.other += 1  # object files, core dumps, broken headers: not run by the loader
-                    continue
-                scan.elf += 1
-                problem = judge(info, platform)
-                if problem:
-                    scan.findings.append(Finding(str(platform), index, digest,
-                                                 member.name.removeprefix("./"), info.describe(), problem))
+                # object files, core dumps, broken headers: not run by the loader
+                yield name, "file", info if info is not None and info.elf_type in ("ET_EXEC", "ET_DYN") else None
     except tarfile.TarError as exc:
         raise KitError(f"layer {digest} is not a readable tar ({exc})", "the image is damaged, or its layers are "
                        "compressed with zstd, which the kit does not read") from None
     if hasattr(stream, "drain"):
         stream.drain()  # the rest (gzip trailer, padding) still counts towards the digest
+
+
+def elf_files(stream, digest: str = "") -> dict[str, ElfInfo]:
+    """The ELF executables and shared libraries of one layer, by path, with what their headers say."""
+    return {name: info for name, _, info in _walk(stream, digest) if info is not None}
+
+
+def scan_layer(stream, platform: Platform, index: int, digest: str) -> LayerScan:
+    """Stream a layer tar (gzip or plain) and check every ELF executable and shared library in it."""
+    scan = LayerScan(index, digest)
+    for name, kind, info in _walk(stream, digest):
+        if kind == "link":
+            scan.links += 1
+            continue
+        scan.files += 1
+        if info is None:
+            scan.other += 1
+            continue
+        scan.elf += 1
+        problem = judge(info, platform)
+        if problem:
+            scan.findings.append(Finding(str(platform), index, digest, name, info.describe(), problem,
+                                         expected_elsewhere(name, info)))
     return scan
 
 
@@ -170,7 +205,13 @@ class EntryReport:
 
     @property
     def findings(self) -> list[Finding]:
-        return [f for layer in self.layers for f in layer.findings]
+        """The mismatches nothing explains: each one fails the check."""
+        return [f for layer in self.layers for f in layer.findings if not f.explained]
+
+    @property
+    def notes(self) -> list[Finding]:
+        """Mismatches that are expected where they are (a cross sysroot, test data): reported, not failed."""
+        return [f for layer in self.layers for f in layer.findings if f.explained]
 
     @property
     def run_ok(self) -> bool | None:
@@ -195,14 +236,16 @@ class Report:
     def table(self) -> pd.DataFrame:
         rows = [{"platform": str(e.platform), "digest": e.digest, "config": str(e.config_platform),
                  "config ok": e.config_ok, "layers": len(e.layers), "files": sum(x.files for x in e.layers),
-                 "ELF": sum(x.elf for x in e.layers), "mismatches": len(e.findings),
+                 "ELF": sum(x.elf for x in e.layers), "mismatches": len(e.findings), "expected": len(e.notes),
                  "uname -m": e.machine or "", "ok": e.ok} for e in self.entries]
         return pd.DataFrame(rows, columns=["platform", "digest", "config", "config ok", "layers", "files", "ELF",
-                                           "mismatches", "uname -m", "ok"])
+                                           "mismatches", "expected", "uname -m", "ok"])
 
-    def findings(self) -> pd.DataFrame:
-        rows = [vars(f) for e in self.entries for f in e.findings]
-        return pd.DataFrame(rows, columns=["platform", "layer", "layer_digest", "path", "found", "problem"])
+    def findings(self, *, expected: bool = False) -> pd.DataFrame:
+        """The real mismatches (or, with ``expected``, the explained ones), one row per file."""
+        rows = [vars(f) for e in self.entries for f in (e.notes if expected else e.findings)]
+        return pd.DataFrame(rows, columns=["platform", "layer", "layer_digest", "path", "found", "problem",
+                                           "explained"])
 
 
 def verify(reference: str, *, run: bool = False, echo: bool = True) -> Report:

@@ -150,50 +150,55 @@ def bench_registry_race(puts: int = 150) -> None:
           f"behind the lab's guard: {bad_guarded} of {n_guarded}   target 0")
 
 
-def bench_harness(repeats: int = 8, size_mb: int = 64) -> None:
-    """The bench harness against the bare `docker buildx build` line, timed the same way, side by side.
+def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
+    """Real builds (c and go): harness vs the bare command line, emulated and cross against native.
 
-    Per round, interleaved: harness amd64, bare amd64, harness arm64, bare arm64, harness arm64 (cross).
+    Interleaved rounds: every round measures every cell once, so drift on the machine hits all of them alike.
     """
     from multiarch_kit import bench, lab
+    from multiarch_kit.platforms import AMD64, ARM64
 
+    sizes = sizes or {"c": 10, "go": 30}
     status = lab.status()
-    cells = {"amd64": bench.Cell("cpu", "linux/amd64", size_mb), "arm64": bench.Cell("cpu", "linux/arm64", size_mb),
-             "cross": bench.Cell("cross", "linux/arm64", size_mb)}
+    native = status.engine.platform
+    target = AMD64 if native == ARM64 else ARM64
+    cells = {(w, s): bench.Cell(w, s, native if s == "native" else target, sizes[w])
+             for w in ("c", "go") for s in ("native", "emulated", "cross")}
+    contexts = bench.prepare_contexts(list(cells.values()), status, echo=False)
 
-    def bare(cell: bench.Cell) -> float:
-        # The same build line, with no metadata file and no progress stream to parse.
-        argv = [a if not a.startswith("--progress=") else "--progress=quiet"
-                for a in bench.command(cell, status)]
-        return timed(argv)
-
-    def harness(cell: bench.Cell) -> float:
+    def harness(cell) -> float:
         start = time.perf_counter()
-        bench.measure(cell, status)
+        bench.measure(cell, contexts)
         return time.perf_counter() - start
 
-    for cell in cells.values():  # warm-up
-        harness(cell)
-        bare(cell)
-    t = {k: [] for k in ("h_amd64", "b_amd64", "h_arm64", "b_arm64", "h_cross")}
-    for _ in range(repeats):
-        t["h_amd64"].append(harness(cells["amd64"]))
-        t["b_amd64"].append(bare(cells["amd64"]))
-        t["h_arm64"].append(harness(cells["arm64"]))
-        t["b_arm64"].append(bare(cells["arm64"]))
-        t["h_cross"].append(harness(cells["cross"]))
-    m = {k: statistics.median(v) for k, v in t.items()}
-    print(f"cpu workload {size_mb} MB, {repeats} interleaved rounds, median wall time:")
-    for k, label in [("h_amd64", "harness linux/amd64 (native)"), ("b_amd64", "bare    linux/amd64 (native)"),
-                     ("h_arm64", "harness linux/arm64 (emulated)"), ("b_arm64", "bare    linux/arm64 (emulated)"),
-                     ("h_cross", "harness linux/arm64 (cross)")]:
-        print(f"  {label:<32} {m[k]:6.3f} s")
-    overhead = statistics.median([h / b for h, b in zip(t["h_amd64"] + t["h_arm64"], t["b_amd64"] + t["b_arm64"])])
-    print(f"harness overhead (median of harness/bare ratios)   {overhead:.3f}   target <= 1.03")
-    slow_h, slow_b = m["h_arm64"] / m["h_amd64"], m["b_arm64"] / m["b_amd64"]
-    print(f"emulated/native slowdown: harness {slow_h:.2f}, bare {slow_b:.2f}, differ by "
-          f"{abs(slow_h - slow_b) / slow_b * 100:.1f} %   target within 10 %")
-    print(f"cross arm64 / native amd64                         {m['h_cross'] / m['h_amd64']:.2f}   target <= 1.3")
+    def bare(cell) -> float:
+        # The same build line, with no metadata file and no progress stream to parse.
+        argv = [a if not a.startswith("--progress=") else "--progress=quiet" for a in bench.command(cell, contexts)]
+        return timed(argv)
+
+    plan = [("h", k) for k in cells] + [("b", ("c", "native")), ("b", ("c", "emulated"))]
+    for how, key in plan:  # warm-up round
+        (harness if how == "h" else bare)(cells[key])
+    t = {(how, key): [] for how, key in plan}
+    for r in range(repeats):
+        for how, key in plan[r % len(plan):] + plan[:r % len(plan)]:
+            t[(how, key)].append((harness if how == "h" else bare)(cells[key]))
+    print(f"real builds, {repeats} interleaved rounds after one warm-up, sizes {sizes}, target {target}:")
+    for (how, key), xs in t.items():
+        label = f"{'harness' if how == 'h' else 'bare   '} {key[0]} {key[1]}"
+        print(f"  {label:<22} median {statistics.median(xs):7.2f} s   min {min(xs):6.2f}   max {max(xs):6.2f}")
+    overhead = statistics.median([h / b for key in (("c", "native"), ("c", "emulated"))
+                                  for h, b in zip(t[("h", key)], t[("b", key)])])
+    print(f"harness overhead on c (median of harness/bare ratios)        {overhead:.3f}   target <= 1.03")
+    for w in ("c", "go"):
+        base = t[("h", (w, "native"))]
+        ratio, lo, hi = bench.bootstrap_ratio(t[("h", (w, "cross"))], base)
+        print(f"{w}: cross / native                  {ratio:5.2f}  (95 % CI {lo:.2f} to {hi:.2f})   target <= 1.15")
+        ratio, lo, hi = bench.bootstrap_ratio(t[("h", (w, "emulated"))], base)
+        half = (hi - lo) / 2 / ratio * 100
+        flag = "" if ratio >= 4 else "   BELOW 4: the workload is not doing what it claims"
+        print(f"{w}: emulated / native               {ratio:5.2f}  (95 % CI {lo:.2f} to {hi:.2f}, +-{half:.1f} %)   "
+              f"target CI within +-10 %{flag}")
 
 
 def bench_verify_memory() -> None:
@@ -208,7 +213,8 @@ def bench_verify_memory() -> None:
         context.mkdir()
         (context / "Dockerfile").write_text("FROM alpine:3.18\nRUN head -c 104857600 /dev/urandom > /big\n")
         tar = Path(tmp) / "big.tar"
-        buildx.build(context, platforms=["linux/amd64"], output=f"type=oci,dest={tar}", base=status.base, echo=False)
+        buildx.build(context, platforms=[status.engine.platform], output=f"type=oci,dest={tar}", base=status.base,
+                     echo=False)
         probe = ("import resource, sys, time\nfrom multiarch_kit import verify\n"
                  "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\nt = time.perf_counter()\n"
                  "verify.verify(sys.argv[1])\n"

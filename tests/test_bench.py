@@ -20,8 +20,8 @@ from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 
 def _row(**over):
     row = {c: "" for c in bench.COLUMNS}
-    row.update(run_id="r1", host_id="h1", workload="cpu", strategy="native", platform="linux/amd64", size_mb=8,
-               repeat=0, wall_s=1.0, run_s=0.5)
+    row.update(run_id="r1", host_id="h1", workload="cpu", strategy="native", platform="linux/amd64", size=8,
+               size_unit="MB", repeat=0, wall_s=1.0, run_s=0.5, cpus=2)
     row.update(over)
     return row
 
@@ -31,7 +31,8 @@ def test_schema_file_lists_every_column(tmp_path):
     schema = json.loads((tmp_path / "schema.json").read_text())
     assert [c["name"] for c in schema["columns"]] == bench.COLUMNS
     assert schema["version"] == bench.SCHEMA_VERSION
-    assert {"wall_s", "run_s", "emulator", "node", "cpu_model", "engine_platform"} <= set(bench.COLUMNS)
+    assert {"wall_s", "run_s", "emulator", "node", "cpu_model", "cpus", "engine_platform", "size",
+            "size_unit"} <= set(bench.COLUMNS)
 
 
 def test_append_keeps_header_once_and_rows_in_order(tmp_path):
@@ -103,7 +104,7 @@ def test_load_results_merges_hosts_and_skips_strangers(tmp_path, capsys):
     (tmp_path / "notes.csv").write_text("something,else\n")
     df = bench.load_results(tmp_path)
     assert sorted(df.host_id.unique()) == ["intel", "m2"] and len(df) == 3
-    assert df.wall_s.dtype == float and df.size_mb.dtype == int
+    assert df.wall_s.dtype == float and df["size"].dtype == int
     assert "skipped notes.csv" in capsys.readouterr().out
 
 
@@ -112,24 +113,24 @@ def _known():
     for size in (0, 10, 20):
         for rep in range(5):
             jitter = (rep - 2) * 0.01
-            rows.append(_row(size_mb=size, repeat=rep, wall_s=1 + 0.1 * size + jitter))
-            rows.append(_row(size_mb=size, repeat=rep, platform="linux/arm64", strategy="emulated",
+            rows.append(_row(size=size, repeat=rep, wall_s=1 + 0.1 * size + jitter))
+            rows.append(_row(size=size, repeat=rep, platform="linux/arm64", strategy="emulated",
                              wall_s=1 + 0.3 * size + jitter))
     df = pd.DataFrame(rows)
-    df["size_mb"], df["wall_s"] = df.size_mb.astype(int), df.wall_s.astype(float)
+    df["size"], df["wall_s"] = df["size"].astype(int), df.wall_s.astype(float)
     return df
 
 
 def test_summarize_median_and_iqr():
     s = bench.summarize(_known())
-    cell = s[(s.platform == "linux/amd64") & (s.size_mb == 10)].iloc[0]
+    cell = s[(s.platform == "linux/amd64") & (s["size"] == 10)].iloc[0]
     assert cell["median"] == pytest.approx(2.0) and cell.n == 5
     assert cell.q1 == pytest.approx(1.99) and cell.q3 == pytest.approx(2.01) and cell.iqr == pytest.approx(0.02)
 
 
 def test_slowdown_with_bootstrap_interval():
     s = bench.slowdown(_known())
-    at20 = s[(s.platform == "linux/arm64") & (s.size_mb == 20)].iloc[0]
+    at20 = s[(s.platform == "linux/arm64") & (s["size"] == 20)].iloc[0]
     assert at20.slowdown == pytest.approx(7.0 / 3.0)
     assert at20.ci_low <= at20.slowdown <= at20.ci_high
     assert at20.ci_high - at20.ci_low < 0.05
@@ -146,28 +147,53 @@ def test_bootstrap_interval_covers_a_known_ratio():
 def test_fit_lines_recover_overhead_and_slope():
     f = bench.fit_lines(_known()).set_index("platform")
     assert f.loc["linux/amd64", "overhead_s"] == pytest.approx(1.0, abs=1e-9)
-    assert f.loc["linux/amd64", "s_per_mb"] == pytest.approx(0.1)
-    assert f.loc["linux/arm64", "s_per_mb"] == pytest.approx(0.3)
+    assert f.loc["linux/amd64", "s_per_unit"] == pytest.approx(0.1)
+    assert f.loc["linux/arm64", "s_per_unit"] == pytest.approx(0.3)
     assert f.loc["linux/arm64", "slope_ratio"] == pytest.approx(3.0)
 
 
 def test_plan_order_interleaves_rounds():
-    plan = bench.Plan.matrix(["cpu"], [AMD64, ARM64], [1, 2], repeats=2, warmup=0)
-    order = [(r, str(c.platform), c.size_mb) for r, c in plan.order()]
-    assert order[:4] == [(0, "linux/amd64", 1), (0, "linux/amd64", 2), (0, "linux/arm64", 1), (0, "linux/arm64", 2)]
-    assert order[4:] == [(1, "linux/amd64", 2), (1, "linux/arm64", 1), (1, "linux/arm64", 2), (1, "linux/amd64", 1)]
+    plan = bench.Plan.matrix(["cpu", "article"], [ARM64], AMD64, repeats=2, warmup=0)
+    order = [(r, c.workload, str(c.platform)) for r, c in plan.order()]
+    assert order[:4] == [(0, "cpu", "linux/amd64"), (0, "cpu", "linux/arm64"), (0, "article", "linux/amd64"),
+                         (0, "article", "linux/arm64")]
+    assert order[4:] == [(1, "cpu", "linux/arm64"), (1, "article", "linux/amd64"), (1, "article", "linux/arm64"),
+                         (1, "cpu", "linux/amd64")]
 
 
 def test_plan_rejects_bad_input():
     with pytest.raises(KitError, match="unknown workload 'gpu'"):
-        bench.Plan.matrix(["gpu"], [AMD64], [1])
+        bench.Plan.matrix(["gpu"], [AMD64], AMD64)
     with pytest.raises(KitError, match="repeats must be at least 1"):
-        bench.Plan.matrix(["cpu"], [AMD64], [1], repeats=0)
+        bench.Plan.matrix(["cpu"], [ARM64], AMD64, repeats=0)
+
+
+def test_plan_round_trips_through_its_file(tmp_path):
+    plan = bench.Plan.matrix(["c", "go"], [ARM64, ARMV7], AMD64, sizes={"c": 3}, repeats=2, warmup=0, host_id="h1")
+    loaded = bench.Plan.load(plan.save(tmp_path))
+    assert loaded.cells == plan.cells and (loaded.repeats, loaded.host_id) == (2, "h1")
+
+
+def test_the_answer_states_the_slowdowns_with_their_intervals():
+    df = _known()
+    df = df[df["size"] == 20]
+    cross = df[df.strategy == "native"].assign(strategy="cross", platform="linux/arm64", wall_s=lambda d: d.wall_s * 1.1)
+    (sentence,) = bench.answer(pd.concat([df, cross]))
+    assert sentence.startswith("On h1, the cpu build (20 MB) for linux/arm64 takes under emulation 2.33x native")
+    assert "cross-compiled 1.10x native" in sentence and "n = 5" in sentence
+
+
+def test_host_id_is_made_once_per_machine_and_kept(tmp_path, monkeypatch):
+    monkeypatch.delenv(bench.ENV_HOST_ID, raising=False)
+    first = bench.host_id(tmp_path)
+    assert first == bench.host_id(tmp_path) == (tmp_path / "host-id").read_text().strip()
+    assert first != bench.host_id(tmp_path / "another-machine")
 
 
 @pytest.mark.parametrize("content", ["{not json", "[]", '{"cells": [{"workload": "cpu"}]}',
                                      '{"run_id": "r", "host_id": "h", "repeats": 1, "warmup": 0, "builder": null, '
-                                     '"cells": [{"workload": "cpu", "platform": "linux//x", "size_mb": 1}]}'])
+                                     '"cells": [{"workload": "cpu", "strategy": "native", "platform": "linux//x", '
+                                     '"size": 1}]}'])
 def test_a_damaged_plan_is_one_line_naming_it(tmp_path, content):
     path = tmp_path / "runs" / "r.json"
     path.parent.mkdir()
@@ -202,7 +228,7 @@ def _kit(*args, **kw):
 
 
 def test_ctrl_c_keeps_rows_and_resume_completes(lab_status, tmp_path):
-    args = ["bench", "--workloads", "cpu", "--platforms", "linux/amd64", "--sizes", "1", "--repeats", "6",
+    args = ["bench", "--workloads", "cpu", "--strategies", "native", "--sizes", "cpu=1", "--repeats", "6",
             "--warmup", "0", "--results", str(tmp_path), "--no-progress"]
     proc = _kit(*args)
     csv = None
@@ -233,14 +259,15 @@ def test_ctrl_c_keeps_rows_and_resume_completes(lab_status, tmp_path):
 
 
 def test_rows_carry_the_host_fingerprint(lab_status, tmp_path):
-    plan = bench.Plan.matrix(["cpu", "cross"], [ARM64], [1], repeats=1, warmup=0)
+    other = AMD64 if lab_status.engine.platform == ARM64 else ARM64
+    plan = bench.Plan.matrix(["cpu"], [other], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0)
     df = bench.run(plan, tmp_path, progress=False)
-    native = lab_status.engine.platform == ARM64
-    assert list(df.strategy) == ["native" if native else "emulated", "cross"]
-    row = df.iloc[0]
+    assert list(df.strategy) == ["native", "emulated"] and list(df.platform) == [str(lab_status.engine.platform),
+                                                                                  str(other)]
+    row = df.iloc[1]
     assert row.engine_platform == str(lab_status.engine.platform)
     assert row.docker_version == lab_status.engine.server_version
     assert row.builder == "default" and row.driver == "docker" and row.node == "default"
     assert row.cpu_model and row.host_os and row.kit_version and row.timestamp.endswith("Z")
-    assert row.emulator == ("native" if native else "qemu")
+    assert row.cpus == os.cpu_count() and row.emulator == "qemu" and df.iloc[0].emulator == "native"
     assert (tmp_path / "runs" / f"{plan.run_id}.json").exists() and (tmp_path / "schema.json").exists()

@@ -64,8 +64,8 @@ def test_notebook_01_runs_in_jupyterlab_in_chromium(lab_status, tmp_path):
             assert "M2 Mac (Docker Desktop)" in text and "Intel Mac (Docker Desktop)" in text
             assert page.locator(".jp-OutputArea-output table").count() >= 3
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count() == 0
-            shot = ROOT / "results" / "browser-01-one-tag-many-platforms.png"
-            shot.parent.mkdir(exist_ok=True)
+            shot = ROOT / "results" / "local" / "browser-01-one-tag-many-platforms.png"
+            shot.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".jp-OutputArea-output table >> text=exact match for linux/arm64").scroll_into_view_if_needed()
             page.screenshot(path=str(shot))
             browser.close()

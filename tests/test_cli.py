@@ -59,6 +59,9 @@ CASES = {
     "verify": [["verify", "no such ref"], ["verify", "oci-archive:{tmp}/truncated-index.tar"],
                ["verify", "oci-archive:{tmp}/none.tar", "--run"]],
     "diff": [["diff", "a b", "c"], ["diff", "oci:{tmp}/good", "oci:{tmp}/good"], ["diff", "only-one"]],
+    "profile": [["profile"], ["profile", "{tmp}/empty"], ["profile", "no-such-workload"],
+                ["profile", "{tmp}/empty", "--platform", "linux//x"], ["profile", "c", "--build-arg", "FILES"],
+                ["profile", "c", "--build-context", "=x"], ["profile", "c", "--format", "yaml"]],
     "notebooks": [["notebooks", "--src", "{tmp}/empty", "--out", "{tmp}/out"],
                   ["notebooks", "--src", "{tmp}/empty", "--out", "{tmp}/a-file/sub"]],
 }

@@ -127,7 +127,8 @@ def test_results_folder_not_writable(lab_status, tmp_path):
     ro.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(ro)], check=True)
     try:
-        line = one_line_error(kit_cli("bench", "--workloads", "cpu", "--sizes", "1", "--repeats", "1", "--results", str(ro)))
+        line = one_line_error(kit_cli("bench", "--workloads", "cpu", "--sizes", "cpu=1", "--repeats", "1",
+                                      "--results", str(ro)))
         assert "cannot write" in line and "Read-only file system" in line and "--results DIR" in line
     finally:
         subprocess.run(["umount", str(ro)], check=True)
@@ -182,7 +183,7 @@ def test_engine_stopping_mid_bench_keeps_rows_and_resume_completes(lab_status, t
     relay = _Relay(sock)
     env = {**os.environ, "DOCKER_HOST": f"unix://{sock}"}
     exe = str(Path(sys.executable).with_name("multiarch-kit"))
-    args = ["bench", "--workloads", "cpu", "--platforms", "linux/amd64", "--sizes", "1", "--repeats", "6",
+    args = ["bench", "--workloads", "cpu", "--strategies", "native", "--sizes", "cpu=1", "--repeats", "6",
             "--warmup", "0", "--results", str(tmp_path / "res"), "--no-progress"]
     proc = subprocess.Popen([exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

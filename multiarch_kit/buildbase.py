@@ -1,0 +1,247 @@
+"""The build base of the real workloads: Debian bookworm with gcc, make and Go, one image per lab platform.
+
+On a machine with Docker Hub (a Mac with Docker Desktop) the workloads' Dockerfiles pull the real
+``debian:bookworm`` and ``golang:1.19-bookworm``. Without it (this lab) the kit makes a labelled STAND-IN for
+both, offline, with Debian's own bootstrap tool: ``mmdebstrap`` builds a bookworm root filesystem per platform
+from this machine's Debian mirror (read from its apt sources), running the foreign architectures' package
+scripts through the lab's QEMU (``arch-test`` says whether that works). The build platform's root filesystem
+also gets the cross compilers for the other platforms. The three root filesystems become one index in the lab
+registry, ``localhost:5000/multiarch-kit/debian-build-standin:bookworm``, which builds use through
+``--build-context debian:bookworm=docker-image://...`` so the Dockerfiles stay as they are.
+
+Made once per machine and cached in the lab folder: a finished root filesystem is kept (an interrupted build
+starts again with the platforms it lacks), and nothing is rebuilt while the recipe, the lab platforms and the
+pushed index are unchanged. ``SOURCE_DATE_EPOCH`` makes the root filesystems and the image reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import commands, registry
+from .buildx import SOURCE_DATE_EPOCH, build_argv
+from .errors import CommandError, KitError
+from .platforms import Platform
+
+SUITE = "bookworm"
+REPOSITORY = "multiarch-kit/debian-build-standin"
+TAG = SUITE
+STANDS_FOR = ("debian:bookworm", "golang:1.19-bookworm")
+PACKAGES = ("gcc", "libc6-dev", "make", "golang-go")
+DESCRIPTION = ("STAND-IN for debian:bookworm and golang:1.19-bookworm made by multiarch-kit with mmdebstrap from "
+               "Debian bookworm packages (gcc 12, make, Go 1.19 from Debian): not the Docker Official Images")
+RECIPE_LABEL = "io.github.multiarch-kit.recipe"
+MIN_FREE_GB = 8.0  # three root filesystems, their layers in the engine and in the registry
+# Documentation, manuals and translations are left out: they are a third of the size and no build reads them.
+_DPKG_OPTIONS = ("path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
+                 "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*", "path-exclude=/usr/share/info/*")
+_DOCKERFILE = """\
+# The STAND-IN build base, made by multiarch-kit (see multiarch_kit/buildbase.py): one Debian root filesystem
+# per platform, made by mmdebstrap.
+FROM scratch
+ARG TARGETARCH
+ARG TARGETVARIANT
+ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /
+ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+CMD ["bash"]
+"""
+
+
+@dataclass
+class BuildBase:
+    """Where the workloads' ``FROM debian:bookworm`` and ``FROM golang:1.19-bookworm`` come from here."""
+
+    source: str  # "docker-hub" or "stand-in"
+    ref: str
+    digest: str | None = None
+    build_contexts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.ref}@{self.digest}" if self.digest else self.ref
+
+    @property
+    def note(self) -> str:
+        if self.source == "docker-hub":
+            return "Build base: the real debian:bookworm and golang:1.19-bookworm from Docker Hub."
+        return (f"Build base: debian:bookworm and golang:1.19-bookworm are a STAND-IN ({self.ref}, made here by "
+                "mmdebstrap from Debian packages) because Docker Hub is not reachable; the Dockerfiles are unchanged.")
+
+
+def hub() -> BuildBase:
+    return BuildBase("docker-hub", STANDS_FOR[0])
+
+
+def standin(registry_host: str, digest: str | None) -> BuildBase:
+    ref = f"{registry_host}/{REPOSITORY}:{TAG}"
+    return BuildBase("stand-in", ref, digest, {name: f"docker-image://{ref}" for name in STANDS_FOR})
+
+
+def packages(platform: Platform, build_platform: Platform, platforms: tuple[Platform, ...]) -> list[str]:
+    """What goes into ``platform``'s root filesystem: the toolchain, and on the build platform the cross compilers
+    (``gcc-aarch64-linux-gnu``, ``libc6-dev-arm64-cross``...) for every other platform."""
+    wanted = list(PACKAGES)
+    if platform == build_platform:
+        for other in platforms:
+            if other.architecture != build_platform.architecture:
+                wanted += [f"gcc-{other.arch.gnu.replace('_', '-')}", f"libc6-dev-{other.arch.debian}-cross"]
+    return wanted
+
+
+def recipe(build_platform: Platform, platforms: tuple[Platform, ...]) -> str:
+    """A digest of everything the base is made from; the lab rebuilds it when this changes."""
+    parts = [SUITE, DESCRIPTION, _DOCKERFILE, SOURCE_DATE_EPOCH, *_DPKG_OPTIONS]
+    for p in sorted(platforms, key=str):
+        parts.append(f"{p}={','.join(packages(p, build_platform, platforms))}")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def apt_mirror(suite: str = SUITE, *, sources: Path = Path("/etc/apt")) -> str:
+    """The URI this machine's apt sources use for ``suite`` (deb822 ``.sources`` files, then ``sources.list``)."""
+    for path in sorted((sources / "sources.list.d").glob("*.sources")):
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for block in re.split(r"\n\s*\n", text):
+            fields = {}
+            for line in block.splitlines():
+                if ":" in line and not line.lstrip().startswith("#"):
+                    key, _, value = line.partition(":")
+                    fields[key.strip().lower()] = value.split()
+            if "deb" in fields.get("types", []) and suite in fields.get("suites", []) and fields.get("uris"):
+                return fields["uris"][0]
+    for path in [sources / "sources.list", *sorted((sources / "sources.list.d").glob("*.list"))]:
+        try:
+            lines = path.read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            words = re.sub(r"\[[^]]*\]", "", line).split()
+            if len(words) >= 3 and words[0] == "deb" and words[2] == suite:
+                return words[1]
+    raise KitError(f"no apt source for Debian {suite} on this machine (read {sources})",
+                   f"add one (e.g. a file in {sources}/sources.list.d/), or build where Docker Hub is reachable")
+
+
+def _folder(lab_dir: Path) -> Path:
+    return lab_dir / "buildbase"
+
+
+def current(lab_dir: Path, registry_host: str, registry_address: str, recipe_digest: str) -> BuildBase | None:
+    """The stand-in when the registry holds it for this very recipe, else None (nothing is built)."""
+    stamp = _folder(lab_dir) / "pushed-recipe.sha256"
+    if not stamp.exists() or stamp.read_text().strip() != recipe_digest or not registry.ping(registry_address):
+        return None
+    head = registry.head_manifest(registry_address, REPOSITORY, TAG)
+    return standin(registry_host, head.digest) if head else None
+
+
+def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Path) -> list[str]:
+    return (commands.Command("mmdebstrap", "--variant=apt", "--format=tar")
+            .option("--architectures", platform.arch.debian)
+            .option("--include", ",".join(packages_))
+            .option("--dpkgopt", list(_DPKG_OPTIONS))
+            .option("--aptopt", 'Acquire::Retries "3"')
+            .add(SUITE, out, mirror))
+
+
+def ensure(lab_dir: Path, registry_host: str, registry_address: str, build_platform: Platform,
+           platforms: tuple[Platform, ...], *, echo: bool = True) -> BuildBase:
+    """The stand-in, made and pushed if the registry does not hold it for this recipe yet.
+
+    Prints each step, with a progress line per platform while mmdebstrap works. Root filesystems already
+    made are kept and reused; an interrupted run (Ctrl-C, a full disk) leaves no half-written file behind.
+    """
+    digest = recipe(build_platform, platforms)
+    found = current(lab_dir, registry_host, registry_address, digest)
+    if found:
+        return found
+    tars = make_rootfs(_folder(lab_dir) / "rootfs" / digest[:16],
+                       {p: packages(p, build_platform, platforms) for p in platforms}, echo=echo)
+    push(tars, registry_host, digest, lab_dir, echo=echo)
+    found = current(lab_dir, registry_host, registry_address, digest)
+    if found is None:
+        raise KitError(f"the build base was pushed but {registry_host}/{REPOSITORY}:{TAG} cannot be read back",
+                       "run 'multiarch-kit lab up'")
+    return found
+
+
+def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool = True) -> dict[Platform, Path]:
+    """One root filesystem tar per platform in ``folder``, made by mmdebstrap in parallel where missing.
+
+    Each tar is written as ``.part`` and renamed the moment its mmdebstrap succeeds, so a later failure or a
+    Ctrl-C keeps it; the half-written ones are removed.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    tars = {p: folder / f"rootfs-{p.tag_suffix}.tar" for p in wanted}
+    missing = [p for p, tar in tars.items() if not tar.exists()]
+    if not missing:
+        return tars
+    _check_disk(folder)
+    mirror = apt_mirror()
+    print(f"Making the build base (once per machine, a few minutes): Debian {SUITE} for "
+          f"{', '.join(map(str, missing))} with mmdebstrap from {mirror}", flush=True)
+    names = {str(p): p for p in missing}
+    argvs = {name: _rootfs_argv(p, wanted[p], mirror, folder / f"rootfs-{p.tag_suffix}.tar.part") for name, p in names.items()}
+    started = time.monotonic()
+    width = max(map(len, names))
+
+    def progress(name: str, line: str) -> None:
+        if line.startswith(("I: ", "E: ", "W: ")):  # mmdebstrap's own steps, warnings and errors
+            print(f"  [{name:<{width}} {time.monotonic() - started:5.0f} s] {line}", flush=True)
+
+    def finished(name: str) -> None:  # kept at once: a later failure or Ctrl-C does not lose it
+        suffix = names[name].tag_suffix
+        (folder / f"rootfs-{suffix}.tar.part").rename(folder / f"rootfs-{suffix}.tar")
+        print(f"  [{name:<{width}} {time.monotonic() - started:5.0f} s] root filesystem done", flush=True)
+
+    try:
+        commands.run_all(argvs, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, on_line=progress,
+                         on_done=finished, echo=echo)
+    except CommandError as exc:
+        raise KitError(f"making the Debian build base failed: {exc.message}",
+                       "free disk space or check the mirror, then run the same command again "
+                       "(finished platforms are kept)") from None
+    finally:
+        for part in folder.glob("*.part"):  # half-written by a failed or interrupted mmdebstrap
+            part.unlink()
+    return tars
+
+
+def push(tars: dict[Platform, Path], registry_host: str, recipe_digest: str, lab_dir: Path, *,
+         echo: bool = True) -> None:
+    """Build the index from the root filesystems (one layer each) and push it to the lab registry."""
+    context = _folder(lab_dir) / "context"
+    if context.exists():
+        shutil.rmtree(context)
+    context.mkdir(parents=True)
+    (context / "Dockerfile").write_text(_DOCKERFILE)
+    for p, tar in tars.items():  # hard links: the context costs no disk of its own
+        (context / tar.name).hardlink_to(tar)
+    ref = f"{registry_host}/{REPOSITORY}:{TAG}"
+    print(f"Pushing the build base to {ref} (one index, {len(tars)} platforms)", flush=True)
+    argv = build_argv(context, platforms=list(tars), provenance=False, sbom=False,
+                      labels={"org.opencontainers.image.description": DESCRIPTION, RECIPE_LABEL: recipe_digest},
+                      output=f"type=image,name={ref},push=true", progress="plain")
+    started = time.monotonic()
+
+    def progress(line: str) -> None:  # BuildKit's plain progress: only the lines that say a step moved on
+        if line.startswith("#") and (" DONE " in line or "exporting" in line or "pushing" in line):
+            print(f"  [{time.monotonic() - started:5.0f} s] {line}", flush=True)
+
+    commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, echo=echo, on_line=progress)
+    shutil.rmtree(context)
+    (_folder(lab_dir) / "pushed-recipe.sha256").write_text(recipe_digest)
+
+
+def _check_disk(folder: Path) -> None:
+    free = shutil.disk_usage(folder).free / 1e9
+    if free < MIN_FREE_GB:
+        raise KitError(f"only {free:.1f} GB free at {folder}: the build base needs about {MIN_FREE_GB:.0f} GB",
+                       "free some space (docker system prune removes unused images), then run again")

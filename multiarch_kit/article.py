@@ -7,6 +7,10 @@ Docker Hub account. The Dockerfile in ``notebooks/article/`` is the article's, u
 
 from __future__ import annotations
 
+import uuid
+
+from .commands import Command
+from .engine import docker
 from .platforms import AMD64, ARM64, Platform
 
 REPOSITORY = "multiarch-test"
@@ -17,6 +21,11 @@ PLATFORMS = [AMD64, ARM64]  # the article's two
 def image(registry_host: str) -> str:
     """The article's image name in the given registry."""
     return f"{registry_host}/{REPOSITORY}"
+
+
+def unpushed_image(registry_host: str) -> str:
+    """A name the registry has never seen (``unpushed-<8 hex>``), for showing what fails before a push."""
+    return f"{registry_host}/unpushed-{uuid.uuid4().hex[:8]}/{REPOSITORY}"
 
 
 def platform_tag(platform: Platform) -> str:
@@ -32,3 +41,14 @@ def archive(platform: Platform, folder: str = "build") -> str:
 def expected_log(build_platform: Platform, target_platform: Platform) -> str:
     """What the Dockerfile's RUN step writes to /log."""
     return f"Building on {build_platform} for {target_platform}"
+
+
+def manifest_create_as_written(list_ref: str, images: list[str]) -> Command:
+    """``docker manifest create`` exactly as the article writes it: ``--insecure LIST --amend A --amend B``.
+
+    (``--amend`` is a switch; the images are the positional arguments that follow it.)
+    """
+    argv = docker("manifest", "create", "--insecure", list_ref)
+    for image in images:
+        argv.add("--amend", image)
+    return argv

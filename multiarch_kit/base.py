@@ -59,6 +59,13 @@ class BaseImage:
         return f"{self.ref}@{self.digest}" if self.digest else self.ref
 
     @property
+    def short(self) -> str:
+        """One line for every notebook after 00, which explains the stand-in."""
+        if self.source == "docker-hub":
+            return f"{ARTICLE_BASE}: the real image from Docker Hub"
+        return f"{ARTICLE_BASE}: the lab's labelled stand-in ({self.ref}; see 00-lab)"
+
+    @property
     def note(self) -> str:
         """One visible line for the notebooks."""
         if self.source == "docker-hub":

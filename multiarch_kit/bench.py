@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, buildbase, buildx, commands, emulation, engine, lab, workloads
+from . import __version__, buildbase, buildx, commands, emulation, engine, engines, lab, workloads
 from .errors import CommandError, KitError
 from .platforms import Platform
 from .workloads import CROSS, EMULATED, NATIVE, Workload
@@ -147,6 +147,7 @@ class Plan:
     builder: str | None = None
     run_id: str = field(default_factory=lambda: time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6])
     host_id: str = field(default_factory=host_id)
+    nodes: dict[Platform, str] = field(default_factory=dict)  # platform -> the Docker context that builds it
 
     @classmethod
     def matrix(cls, workload_names: list[str], platforms: list[Platform], build_platform: Platform, *,
@@ -186,7 +187,8 @@ class Plan:
     def save(self, folder: Path) -> Path:
         path = Path(folder) / "runs" / f"{self.run_id}.json"
         data = {"run_id": self.run_id, "host_id": self.host_id, "repeats": self.repeats, "warmup": self.warmup,
-                "builder": self.builder, "cells": [c.as_dict() for c in self.cells]}
+                "builder": self.builder, "nodes": {str(p): c for p, c in self.nodes.items()},
+                "cells": [c.as_dict() for c in self.cells]}
         try:
             _write_atomically(path, json.dumps(data, indent=2).encode())
         except OSError as exc:
@@ -200,8 +202,9 @@ class Plan:
             data = json.loads(Path(path).read_text())
             cells = [Cell(workloads.workload(c["workload"]).name, workloads.check_strategy(c["strategy"]),
                           Platform.parse(c["platform"]), int(c["size"])) for c in data["cells"]]
+            nodes = {Platform.parse(p): str(c) for p, c in (data.get("nodes") or {}).items()}
             return cls(cells, int(data["repeats"]), int(data["warmup"]), data["builder"] or None, str(data["run_id"]),
-                       str(data["host_id"]))
+                       str(data["host_id"]), nodes)
         except (OSError, ValueError, KeyError, TypeError, KitError) as exc:
             raise KitError(f"the bench plan {path} cannot be read ({type(exc).__name__}: {exc})",
                            "move it aside (the measured rows in the CSV stay), then start a new run") from None
@@ -257,6 +260,13 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
                                        local=status.engine.shares_this_kernel) if builder.driver == "docker" else []
     nodes, emulators = {}, {}
     for p in platforms:
+        if p in plan.nodes:  # a split run: this platform is built on an engine of its own
+            context = plan.nodes[p]
+            facts = engine.facts(context)
+            on_node = emulation.read_handlers(status.base.pinned, facts.platform, context=context,
+                                              local=facts.shares_this_kernel)
+            nodes[p], emulators[p] = context, emulation.emulator_for(p, facts.platform, on_node)
+            continue
         # buildx sends a platform to the first node that lists it (a node's own platforms come first).
         node = next((n for n in builder.nodes if p in n.platforms), builder.nodes[0] if builder.nodes else None)
         nodes[p] = node.name if node else ""
@@ -298,23 +308,27 @@ def prepare_contexts(cells: list[Cell], status: lab.LabStatus, *, echo: bool = T
     return Contexts(status, base, sources)
 
 
-def options(cell: Cell, contexts: Contexts, builder: str | None = None) -> dict:
-    """The build a measurement of ``cell`` runs: its measured stages never cached, no export."""
+def options(cell: Cell, contexts: Contexts, builder: str | None = None, node: str | None = None) -> dict:
+    """The build a measurement of ``cell`` runs: its measured stages never cached, no export; on ``node`` (a Docker
+    context) when given."""
     w = workloads.workload(cell.workload)
-    return {"platforms": [cell.platform], "output": "type=cacheonly", "builder": builder,
+    return {"platforms": [cell.platform], "output": "type=cacheonly", "builder": builder, "context_name": node,
+            "network": "none" if node and engines.is_lab_context(node) else None,
             "no_cache": not w.measured_stages, "no_cache_filter": list(w.measured_stages) or None,
             "target": w.targets.get(cell.strategy), "build_contexts": contexts.for_workload(w),
             "build_args": {w.size_arg: str(cell.size)} if w.size_arg else None}
 
 
-def command(cell: Cell, contexts: Contexts, builder: str | None = None) -> list[str]:
+def command(cell: Cell, contexts: Contexts, builder: str | None = None, node: str | None = None) -> list[str]:
     """The command line a measurement of ``cell`` runs (less its metadata file, a fresh temporary path each time)."""
-    return buildx.build_argv(workloads.workload(cell.workload).context(), **options(cell, contexts, builder))
+    return buildx.build_argv(workloads.workload(cell.workload).context(), **options(cell, contexts, builder, node))
 
 
-def measure(cell: Cell, contexts: Contexts, builder: str | None = None, *, echo: bool = False) -> buildx.BuildResult:
+def measure(cell: Cell, contexts: Contexts, builder: str | None = None, *, node: str | None = None,
+            echo: bool = False) -> buildx.BuildResult:
     """One measured build of ``cell``."""
-    return buildx.build(workloads.workload(cell.workload).context(), echo=echo, **options(cell, contexts, builder))
+    return buildx.build(workloads.workload(cell.workload).context(), echo=echo,
+                        **options(cell, contexts, builder, node))
 
 
 def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: set | None = None) -> pd.DataFrame:
@@ -333,7 +347,8 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
     path = folder / f"{plan.host_id}.csv"
     if progress:  # each cell's command, once: the measurements repeat it exactly
         for cell in plan.cells:
-            print("$ " + commands.shell_line(command(cell, contexts, plan.builder)), flush=True)
+            print("$ " + commands.shell_line(command(cell, contexts, plan.builder, plan.nodes.get(cell.platform))),
+                  flush=True)
     added = []
     warmups = [] if done else [c for _ in range(plan.warmup) for c in plan.cells]
     bar = _progress(len(todo) + len(warmups), progress)
@@ -346,9 +361,12 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
             bar.set_postfix_str(f"{cell.workload} {cell.strategy} {cell.platform}")
             result = _measure(cell, contexts, plan, len(added), len(todo))
             w = workloads.workload(cell.workload)
+            # What happened, not what was planned: an "emulated" cell that a native node built is native.
+            emulator = host.emulators[cell.platform] if cell.strategy != CROSS else "native"
+            strategy = cell.strategy if cell.strategy == CROSS else (NATIVE if emulator == "native" else EMULATED)
             row = {**host.fingerprint, "run_id": plan.run_id, "timestamp": _utc_now(), "workload": cell.workload,
-                   "strategy": cell.strategy, "platform": str(cell.platform), "node": host.nodes[cell.platform],
-                   "emulator": "native" if cell.strategy != EMULATED else host.emulators[cell.platform],
+                   "strategy": strategy, "platform": str(cell.platform), "node": host.nodes[cell.platform],
+                   "emulator": emulator,
                    "size": cell.size, "size_unit": w.unit, "repeat": repeat, "wall_s": round(result.seconds, 4),
                    "run_s": round(result.run_seconds, 4)}
             append_rows(path, [row])
@@ -364,7 +382,7 @@ def run(plan: Plan, folder: Path | None = None, *, progress: bool = True, done: 
 
 def _measure(cell: Cell, contexts: Contexts, plan: Plan, measured: int, planned: int) -> buildx.BuildResult:
     try:
-        return measure(cell, contexts, plan.builder)
+        return measure(cell, contexts, plan.builder, node=plan.nodes.get(cell.platform))
     except CommandError as exc:
         raise _stopped(exc, measured, planned, plan) from None
 
@@ -634,3 +652,16 @@ def answer(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
             sentences.append(f"On {host}, {what} for {platform} takes " + "; ".join(parts) +
                              f" ({metric}, native = {g.reference.iloc[0]}, n = {g.n_native.iloc[0]}).")
     return sentences
+
+
+def hosts_note(df: pd.DataFrame) -> str:
+    """One plain sentence on which hosts the results come from (and that one host is not a comparison)."""
+    found = hosts(df)
+    if found.empty:
+        return "No host has results yet: run notebook 05, or `multiarch-kit bench`."
+    described = "; ".join(f"{r.host_id} ({r.host_os}, {r.cpu}, {r.cpus} CPUs, engine {r.engine}, {r.rows} rows)"
+                          for r in found.itertuples())
+    if len(found) == 1:
+        return (f"Only one host has results: {described}. There is nothing to compare it with yet; the tables "
+                "below are that host's alone.")
+    return f"{len(found)} hosts have results: {described}."

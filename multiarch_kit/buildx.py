@@ -299,13 +299,44 @@ class BuildResult:
         """Time spent in the build's own RUN steps (excludes loading contexts and exporting)."""
         return self.progress.run_seconds()
 
+    def plain_lines(self) -> list[str]:
+        """From a ``--progress=plain`` build: the lines that teach (each platform's steps, the export and push)."""
+        return teaching_lines(self.progress.messages)
+
+
+def run_steps(results: dict[Platform, BuildResult]) -> pd.DataFrame:
+    """The RUN steps of several builds in one table: platform, step, seconds, and whether the cache answered."""
+    rows = [{"platform": str(p), "step": s.instruction, "seconds": round(s.seconds, 3), "cached": s.cached}
+            for p, r in results.items() for s in r.progress.steps if s.is_run]
+    return pd.DataFrame(rows, columns=["platform", "step", "seconds", "cached"])
+
+
+# BuildKit's plain progress: "#5 [linux/arm64 2/2] RUN ...", "#8 exporting manifest list sha256:...".
+_TEACHING = re.compile(r"^#\d+ (\[[^\]]*\] (FROM|RUN|COPY|ADD) |exporting (manifest|attestation|config|to)|"
+                       r"pushing (layers|manifest)|naming to)")
+
+
+def teaching_lines(lines: list[str]) -> list[str]:
+    """Lines of plain progress worth reading: step headers once each, exporter and push lines, no timings."""
+    seen, out = set(), []
+    for line in lines:
+        if not _TEACHING.match(line):
+            continue
+        text = re.sub(r" (\d+\.\d+s )?done$", "", line.strip())
+        text = re.sub(r"^#\d+ ", "", text)
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
 
 class BuildError(CommandError):
-    """A build that failed, with what its progress said."""
+    """A build that failed, with what its progress said (and, from :func:`build_all`, which job it was)."""
 
     def __init__(self, argv, returncode, stderr, progress: Progress, fix=None, reason=None):
         super().__init__(argv, returncode, stderr, fix=fix, reason=reason)
         self.progress = progress
+        self.job = ""
 
 
 def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
@@ -336,20 +367,36 @@ def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str
             .add(context))
 
 
-def build(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
-          push: bool = False, base=None, build_contexts: dict[str, str] | None = None,
-          reproducible: bool = False, no_cache: bool = False,
-          no_cache_filter: list[str] | None = None, target: str | None = None, provenance: bool | None = None,
-          sbom: bool | None = None, builder: str | None = None, build_args: dict[str, str] | None = None,
-          labels: dict[str, str] | None = None, network: str | None = None, context_name: str | None = None,
-          echo: bool = True, timeout: float = 3600) -> BuildResult:
-    """Run ``docker buildx build`` as a reader would, then read its metadata file and rawjson progress.
+@dataclass
+class Job:
+    """One prepared ``docker buildx build``: its argument vector, the variables it sets, where its metadata goes."""
 
-    ``base`` (a base image of :mod:`multiarch_kit.base`) adds the named contexts that map the Dockerfile's
-    ``FROM`` names to the lab's stand-ins; ``build_contexts`` adds more (``NAME=VALUE``, as ``--build-context``). ``reproducible`` sets SOURCE_DATE_EPOCH and
-    ``rewrite-timestamp=true`` on a tar output, so rebuilding the same platform gives the same digest.
-    ``context_name`` runs the build on another engine (``docker --context NAME buildx build``).
-    """
+    argv: list[str]
+    env: dict[str, str]
+    metadata_file: Path
+    platforms: list[Platform]
+    target_name: str  # tags, or the output, for the run log
+
+    @property
+    def command(self) -> str:
+        return commands.shell_line(self.argv, self.env)
+
+    def result(self, done: commands.Completed) -> BuildResult:
+        result = BuildResult(self.command, list(self.argv), done.seconds, None, _read_metadata(self.metadata_file),
+                             parse_rawjson(done.stderr))
+        result.digest = result.metadata.get("containerimage.digest")
+        runlog.record("build", target=self.target_name, platforms=",".join(map(str, self.platforms)),
+                      digest=result.digest or "", seconds=round(done.seconds, 2))
+        return result
+
+
+def job(context: str | Path, folder: Path, *, platforms: list[Platform], tags: list[str] = (),
+        output: str | None = None, push: bool = False, base=None, build_contexts: dict[str, str] | None = None,
+        reproducible: bool = False, no_cache: bool = False, no_cache_filter: list[str] | None = None,
+        target: str | None = None, provenance: bool | None = None, sbom: bool | None = None,
+        builder: str | None = None, build_args: dict[str, str] | None = None, labels: dict[str, str] | None = None,
+        network: str | None = None, context_name: str | None = None, progress: str = "rawjson") -> Job:
+    """Check the inputs and prepare one build (its metadata file goes in ``folder``); see :func:`build`."""
     if not Path(context).is_dir():
         raise KitError(f"build context {context} is not a folder", "give the folder that holds the Dockerfile")
     if not (Path(context) / "Dockerfile").is_file():
@@ -368,25 +415,70 @@ def build(context: str | Path, *, platforms: list[Platform], tags: list[str] = (
         except OSError as exc:
             raise KitError(f"cannot create the folder for {dest.group(1)} ({exc.strerror})",
                            "choose a writable dest= path") from None
+    metadata_file = Path(tempfile.mkstemp(prefix="metadata-", suffix=".json", dir=folder)[1])
+    metadata_file.unlink()  # buildx writes it; an empty file left from here would read as broken
+    argv = build_argv(context, platforms=platforms, tags=list(tags), output=output, push=push,
+                      build_contexts={**(base.build_contexts if base else {}), **(build_contexts or {})},
+                      no_cache=no_cache, no_cache_filter=no_cache_filter, target=target, provenance=provenance,
+                      sbom=sbom, builder=builder, metadata_file=str(metadata_file), build_args=build_args,
+                      labels=labels, network=network, context_name=context_name, progress=progress)
+    return Job(list(argv), env, metadata_file, list(platforms), ", ".join(tags) or (output or ""))
+
+
+def build(context: str | Path, *, echo: bool = True, timeout: float = 3600, **options) -> BuildResult:
+    """Run ``docker buildx build`` as a reader would, then read its metadata file and rawjson progress.
+
+    ``platforms`` is a list of :class:`Platform`; ``base`` (a base image of :mod:`multiarch_kit.base`) adds the
+    named contexts that map the Dockerfile's ``FROM`` names to the lab's stand-ins; ``build_contexts`` adds more
+    (``NAME=VALUE``, as ``--build-context``). ``reproducible`` sets SOURCE_DATE_EPOCH and ``rewrite-timestamp=true``
+    on a tar output, so rebuilding the same platform gives the same digest. ``context_name`` runs the build on
+    another engine (``docker --context NAME buildx build``). The other options are the flags of the same name.
+    """
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
-        metadata_file = str(Path(tmp) / "metadata.json")
-        argv = build_argv(context, platforms=platforms, tags=list(tags), output=output, push=push,
-                          build_contexts={**(base.build_contexts if base else {}), **(build_contexts or {})},
-                          no_cache=no_cache,
-                          no_cache_filter=no_cache_filter, target=target, provenance=provenance, sbom=sbom,
-                          builder=builder, metadata_file=metadata_file, build_args=build_args, labels=labels,
-                          network=network, context_name=context_name)
-        shown = commands.shell_line(argv, env)
+        j = job(context, Path(tmp), **options)
         try:
-            done = commands.run(argv, echo=echo, env=env or None, timeout=timeout)
+            done = commands.run(j.argv, echo=echo, env=j.env or None, timeout=timeout)
         except CommandError as exc:
-            raise _build_error(argv, exc, platforms) from None
-        metadata = _read_metadata(Path(metadata_file))
-    result = BuildResult(shown, list(argv), done.seconds, metadata.get("containerimage.digest"), metadata,
-                         parse_rawjson(done.stderr))
-    runlog.record("build", target=", ".join(tags) or (output or ""), platforms=",".join(map(str, platforms)),
-                  digest=result.digest or "", seconds=round(done.seconds, 2))
-    return result
+            raise _build_error(j.argv, exc, j.platforms) from None
+        return j.result(done)
+
+
+def attempt(context: str | Path, *, env: dict[str, str] | None = None, echo: bool = True, timeout: float = 3600,
+            **options) -> commands.Completed:
+    """A build whose failure is the point (a notebook showing the engine's own words): printed, run, returned
+    whatever its exit code. ``env`` adds variables (``SOURCE_DATE_EPOCH``...); the options are :func:`build`'s."""
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
+        j = job(context, Path(tmp), **options)
+        merged = {**j.env, **(env or {})}
+        return commands.run(j.argv, echo=echo, env=merged or None, timeout=timeout, check=False)
+
+
+def build_all(jobs: dict[str, Job], *, echo: bool = True, timeout: float = 3600,
+              on_done=None) -> dict[str, BuildResult]:
+    """Run several prepared builds at once; on a failure or Ctrl-C the others are stopped too.
+
+    ``on_done(name, result)`` is called for each build that succeeded, as soon as it has. A failure is raised
+    as a :class:`BuildError` whose ``job`` names the build that failed.
+    """
+    results: dict[str, BuildResult] = {}
+
+    def finished(name: str, done: commands.Completed) -> None:
+        results[name] = jobs[name].result(done)
+        if on_done:
+            on_done(name, results[name])
+
+    envs = [j.env for j in jobs.values()]
+    if any(e != envs[0] for e in envs):
+        raise KitError("builds run together must set the same environment", "make them all reproducible, or none")
+    try:
+        commands.run_all({name: j.argv for name, j in jobs.items()}, echo=echo, timeout=timeout,
+                         env=envs[0] or None, on_completed=finished)
+    except CommandError as exc:
+        name = next(n for n, j in jobs.items() if j.argv == exc.argv)
+        err = _build_error(jobs[name].argv, exc, jobs[name].platforms)
+        err.job = name
+        raise err from None
+    return results
 
 
 def _read_metadata(path: Path) -> dict:

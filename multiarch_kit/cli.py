@@ -59,11 +59,13 @@ def _cmd_lab(args) -> int:
     from . import lab
 
     if args.action == "up":
-        st = lab.up(check=args.check)
+        st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base)
         print(st.base.note)
         print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
         print(f"registry: {st.registry.host} ({st.registry.kind})")
         print(f"base: {st.base.source} {st.base.ref}")
+        for n in st.nodes:
+            print(f"engine {n.name}: docker --context {n.name} (stands in for another machine)")
         _print_frame(st.table())
         if "proved each platform runs" not in " ".join(st.actions):
             print(f"(proven at {st.proven_at}; nothing has changed since: 'lab up --check' runs them again)")
@@ -75,6 +77,11 @@ def _cmd_lab(args) -> int:
         print(f"buildx: {st.buildx_version}, builder {st.builder.name} ({st.builder.driver})")
         print(f"registry: {st.registry.address} " + (f"({st.registry.kind})" if st.registry.answers else "not answering"))
         print(f"base: {st.base.source} {st.base.ref}" + (f" @ {st.base.digest}" if st.base.digest else ""))
+        real = lab.build_base_status(lab.LabConfig.from_env(), st)
+        print("build base: " + (f"{real.source} {real.pinned}" if real else
+                                "not made yet (made when a real workload first needs it, or 'lab up --build-base')"))
+        for n in st.nodes:
+            print(f"engine {n.name}: docker --context {n.name}")
         return 0
     stopped = lab.down()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing (the lab had started nothing)"))
@@ -138,7 +145,7 @@ def _sizes(text: str | None) -> dict[str, int]:
 
 
 def _cmd_bench(args) -> int:
-    from . import bench, engine, workloads
+    from . import bench, engine, split, workloads
 
     folder = Path(args.results) if args.results else bench.results_dir()
     if args.resume:
@@ -152,8 +159,10 @@ def _cmd_bench(args) -> int:
         sizes = _sizes(args.sizes)
         bench.check_counts(args.repeats, args.warmup)  # every mistake is named before the engine is asked
         build_platform = engine.facts().platform
+        nodes = split.parse_nodes(args.node or [], platforms)
         plan = bench.Plan.matrix(names, platforms, build_platform, sizes=sizes, strategies=strategies,
-                                 full=args.full, repeats=args.repeats, warmup=args.warmup, builder=args.builder)
+                                 full=args.full, repeats=args.repeats, warmup=args.warmup, builder=args.builder,
+                                 nodes=nodes)
         print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
               f"results in {folder / (plan.host_id + '.csv')}")
         rows = bench.run(plan, folder, progress=not args.no_progress)
@@ -190,49 +199,17 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_profile(args) -> int:
-    from . import buildbase, emulation, lab, profiling, workloads
+    from . import profiling
 
-    cfg = lab.LabConfig.from_env()
-    folder = Path(args.context)
-    build_args = _pairs(args.build_arg, "--build-arg")
-    contexts = _pairs(args.build_context, "--build-context")
-    asked = parse_list(args.platform) if args.platform else None
-    target = args.target
-    if not folder.exists() and args.context not in workloads.WORKLOADS:
-        raise KitError(f"{args.context} is neither a folder nor a workload",
-                       "give a folder with a Dockerfile, or one of: " + ", ".join(workloads.WORKLOADS))
-    if not folder.exists():  # a workload by name
-        w = workloads.workload(args.context)
-        folder = w.context()
-        if w.size_arg:
-            build_args.setdefault(w.size_arg, str(w.default_size))
-        target = target or w.targets.get(workloads.EMULATED)
-        if w.source:
-            contexts.setdefault(w.source.context, str(workloads.fetch(w.source, cfg.lab_dir)))
-    if not (folder / "Dockerfile").is_file():
-        raise KitError(f"no Dockerfile in {folder}", "give a folder that has one, or a workload: "
-                       + ", ".join(workloads.WORKLOADS))
-    status = lab.status()
-    wanted = asked or [p for p in cfg.platforms if p != status.engine.platform]
-    # The lab's stand-ins answer to the names they stand for, unless the reader maps a name themselves.
-    from . import dockerfile
-
-    names = dockerfile.images(dockerfile.read(folder))
-    if names & set(status.base.build_contexts):
-        contexts = {**status.base.build_contexts, **contexts}
-    if names & set(buildbase.STANDS_FOR):
-        contexts = {**lab.build_base(cfg, status).build_contexts, **contexts}
-    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
-                                       local=status.engine.shares_this_kernel)
-    emulators = {p: emulation.emulator_for(p, status.engine.platform, handlers) for p in wanted}
-    result = profiling.profile(folder, wanted, status.engine.platform, target=target, build_args=build_args,
-                               build_contexts=contexts, emulators=emulators, echo=args.format != "json")
+    result = profiling.profile_in_lab(args.context, parse_list(args.platform) if args.platform else None,
+                                      target=args.target, build_args=_pairs(args.build_arg, "--build-arg"),
+                                      build_contexts=_pairs(args.build_context, "--build-context"),
+                                      echo=args.format != "json")
     if args.format == "json":
         print(json.dumps(result.as_json(), indent=2))
         return 0
-    table = result.table()
     print()
-    _print_frame(table.drop(columns=["runs_emulated"]))
+    _print_frame(result.table().drop(columns=["runs_emulated"]))
     print("\nwhole build, wall s: " + ", ".join(f"{p} {s:.1f}" for p, s in result.totals.items()))
     if result.hints:
         print("\nRUN steps that cost most under emulation, and how to run them natively:")
@@ -242,6 +219,33 @@ def _cmd_profile(args) -> int:
     else:
         print("\nno emulated RUN step takes 5 % of the build and a second or more: nothing worth moving")
     return 0
+
+
+def _cmd_build(args) -> int:
+    from . import lab, split, verify
+
+    platforms = parse_list(args.platform)
+    nodes = split.parse_nodes(args.node or [], platforms)
+    cfg = lab.LabConfig.from_env()
+    status = lab.status()
+    result = split.build(Path(args.context), args.tag, platforms, nodes, lab_dir=cfg.lab_dir, base=status.base,
+                         build_args=_pairs(args.build_arg, "--build-arg"),
+                         build_contexts=_pairs(args.build_context, "--build-context"), resume=args.resume,
+                         echo=args.format != "json")
+    report = verify.verify(f"{args.tag.rsplit(':', 1)[0]}@{result.index}", echo=False) if args.verify else None
+    if args.format == "json":
+        data = result.as_json()
+        if report is not None:
+            data["verified"] = report.ok
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"\n{result.reference}: index {result.index}")
+        _print_frame(result.table())
+        if nodes:
+            print(f"merge and checks after the slowest platform: {result.merge_seconds:.1f} s")
+        if report is not None:
+            print("verified: every image matches its platform" if report.ok else "NOT verified")
+    return 0 if report is None or report.ok else 1
 
 
 def _pairs(items: list[str] | None, flag: str) -> dict[str, str]:
@@ -302,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "status", "down"])
     p.add_argument("--check", action="store_true",
                    help="with up: run a container per platform and probe Docker Hub again even if nothing changed")
+    p.add_argument("--nodes", type=int, default=1, help="with up: engines in all (extra ones stand in for machines)")
+    p.add_argument("--build-base", action="store_true", help="with up: make the real workloads' build base now")
     p.set_defaults(func=_cmd_lab)
     p = sub.add_parser("inspect", help="show what an image reference holds (registry, archive or OCI layout)")
     p.add_argument("reference", help="docker://NAME[:TAG|@DIGEST] (default transport), oci-archive:PATH, "
@@ -320,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=5, help="measured runs per cell (default 5)")
     p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
     p.add_argument("--builder", help="buildx builder to use (passed to --builder), e.g. a multi-node one")
+    p.add_argument("--node", action="append", help="PLATFORM=CONTEXT: build that platform on that Docker context")
     p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results/reference)")
     p.add_argument("--resume", action="store_true", help="finish this host's newest unfinished run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -337,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build-context", action="append", help="NAME=VALUE, as docker buildx build takes it")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_cmd_profile)
+    p = sub.add_parser("build", help="build for several platforms and push one tag, on one engine or split over "
+                       "several (--node)")
+    p.add_argument("context", help="the folder with the Dockerfile")
+    p.add_argument("--tag", required=True, help="the tag to push, e.g. localhost:5000/app:latest")
+    p.add_argument("--platform", required=True, help="comma-separated, e.g. linux/amd64,linux/arm64")
+    p.add_argument("--node", action="append", help="PLATFORM=CONTEXT: build that platform on that Docker context")
+    p.add_argument("--build-arg", action="append", help="NAME=VALUE, as docker buildx build takes it")
+    p.add_argument("--build-context", action="append", help="NAME=VALUE, as docker buildx build takes it")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted split build: only missing platforms")
+    p.add_argument("--verify", action="store_true", help="then check every image's binaries (multiarch-kit verify)")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_build)
     p = sub.add_parser("verify", help="check each platform's image holds binaries for that platform")
     p.add_argument("reference", help="a registry reference, oci-archive:PATH, docker-archive:PATH or oci:DIR")
     p.add_argument("--run", action="store_true", help="also run uname -m in a container of each platform")

@@ -159,11 +159,12 @@ def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, i
 
 def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, str] | None = None,
             timeout: float | None = None, on_line: Callable[[str, str], None] | None = None,
-            on_done: Callable[[str], None] | None = None) -> dict[str, Completed]:
+            on_done: Callable[[str], None] | None = None,
+            on_completed: Callable[[str, Completed], None] | None = None) -> dict[str, Completed]:
     """Run several commands at once (``name -> argv``), each printed first; returns ``name -> Completed``.
 
-    ``on_line(name, line)`` receives every output line as it arrives, ``on_done(name)`` each command that
-    succeeded, as soon as it has. When one fails, or on Ctrl-C, the others are stopped too and the first
+    ``on_line(name, line)`` receives every output line as it arrives; ``on_done(name)`` and
+    ``on_completed(name, completed)`` each command that succeeded, as soon as it has. When one fails, or on Ctrl-C, the others are stopped too and the first
     failure is raised (a :class:`CommandError` naming its command).
     """
     results: dict[str, Completed] = {}
@@ -192,8 +193,11 @@ def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, st
         results[name] = done
         if proc.returncode != 0:
             errors[name] = CommandError(argv, proc.returncode, done.stderr)
-        elif on_done:
-            on_done(name)
+        else:
+            if on_done:
+                on_done(name)
+            if on_completed:
+                on_completed(name, done)
 
     argvs = {name: [str(a) for a in argv] for name, argv in argvs.items()}
     if echo:  # as one would type it: each in the background, then wait for all

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import emulation, engine, images, lab
+from . import buildbase, emulation, engine, engines, images, lab
 from .errors import KitError
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -68,11 +68,41 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     rows.append(Check("base image", PASS if base_ok else FAIL,
                       f"{base_img.source}: {base_img.ref}" + (f" @ {base_img.digest}" if base_img.digest else ""),
                       "" if base_ok else "run 'multiarch-kit lab up' to build and push the stand-in"))
+    rows.append(_build_base(cfg, facts, base_img))
     emulation_rows = _emulation_rows(cfg, facts, base_img if base_ok else None)
     if builder is not None:
         rows.append(_builder_platforms(cfg, builder, facts, emulation_rows))
     rows.extend(emulation_rows)
+    rows.extend(_nodes(cfg))
     rows.append(_disk(cfg))
+    return rows
+
+
+def _build_base(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> Check:
+    if base_img.source == "docker-hub":
+        return Check("build base", PASS, "the real debian:bookworm and golang:1.19-bookworm from Docker Hub")
+    found = buildbase.current(cfg.lab_dir, cfg.registry_host, cfg.registry_address,
+                              buildbase.recipe(facts.platform, cfg.platforms))
+    if found:
+        return Check("build base", PASS, f"stand-in {found.ref} @ {found.digest}")
+    return Check("build base", WARN, "not made yet: the C and Go workloads need it (about 4 min, once)",
+                 "it is made on first use, or now with 'multiarch-kit lab up --build-base'")
+
+
+def _nodes(cfg: lab.LabConfig) -> list[Check]:
+    rows = []
+    for n in engines.known(cfg.lab_dir):
+        if not n.running:
+            rows.append(Check(f"engine {n.name}", WARN, "made by 'lab up --nodes' but not running",
+                              "run 'multiarch-kit lab up --nodes N' again"))
+            continue
+        try:
+            facts = engine.facts(n.name)
+        except KitError as exc:
+            rows.append(Check(f"engine {n.name}", FAIL, exc.message, exc.fix or ""))
+            continue
+        rows.append(Check(f"engine {n.name}", PASS, f"{facts.platform}, image store {facts.image_store}, "
+                          f"docker --context {n.name}"))
     return rows
 
 
@@ -95,7 +125,8 @@ def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> 
     if base_img is None:
         return [Check("emulation", FAIL, "needs the base image to start test containers", "run 'multiarch-kit lab up'")]
     try:
-        handlers = emulation.read_handlers(base_img.pinned, facts.platform, local=facts.shares_this_kernel)
+        handlers = emulation.read_handlers(base_img.pinned, facts.platform, local=facts.shares_this_kernel,
+                                           echo=False)  # the doctor only looks, quietly
     except KitError as exc:
         # No probe container, so no run can work either: one row says why instead of four.
         return [Check("emulation", FAIL, f"cannot start a container of the base image: {exc.message}",

@@ -82,15 +82,17 @@ def local_dump() -> str | None:
     return "".join(parts)
 
 
-def read_handlers(image: str, engine_platform: Platform, *, local: bool = False) -> list[BinfmtHandler]:
+def read_handlers(image: str, engine_platform: Platform, *, local: bool = False, echo: bool = True,
+                  context: str | None = None) -> list[BinfmtHandler]:
     """The engine kernel's binfmt_misc handlers: from /proc here when ``local`` (same kernel), else read by a
-    privileged container of ``image``."""
+    privileged container of ``image`` (printed like every container the kit starts for the reader)."""
     if local:
         dump = local_dump()
         if dump is not None:
             return parse_handlers(dump)
-    argv = docker("run", "--rm", "--privileged", "--platform", engine_platform, image, "sh", "-c", _PROBE)
-    return parse_handlers(commands.run(argv, echo=False, timeout=120).stdout)
+    argv = docker("run", "--rm", "--privileged", "--platform", engine_platform, image, "sh", "-c", _PROBE,
+                  context=context)
+    return parse_handlers(commands.run(argv, echo=echo, timeout=120).stdout)
 
 
 def emulator_for(platform: Platform, engine: Platform, handlers: list[BinfmtHandler]) -> str:

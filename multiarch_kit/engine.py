@@ -57,9 +57,11 @@ class EngineFacts:
 
 
 def endpoint(context: str | None = None) -> str:
-    """Where the engine is expected: the context's name, DOCKER_HOST, else the default local socket."""
+    """Where the engine is expected: the context's host, DOCKER_HOST, else the default local socket."""
     if context:
-        return f"context {context}"
+        done = commands.run(docker("context", "inspect", context, "--format", "{{.Endpoints.docker.Host}}"),
+                            echo=False, check=False, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else f"context {context}"
     return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
 
 
@@ -124,7 +126,7 @@ def not_answering_error(stderr: str = "", context: str | None = None) -> KitErro
             "add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in again) or run as root",
         )
     if context:
-        return KitError(f"the engine of docker context {context!r} does not answer",
+        return KitError(f"the engine of docker context {context!r} ({where}) does not answer",
                         f"start it, or check the context with 'docker --context {context} info'")
     fix = engine_fix(_pyplatform.system(), os.geteuid() == 0, is_debian(), uses_default_socket())
     return KitError(f"no Docker engine answers at {where}", fix)

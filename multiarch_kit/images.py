@@ -60,14 +60,14 @@ def manifest_rm(list_ref: str, *, echo: bool = True) -> commands.Completed:
 
 
 def manifest_create(list_ref: str, images: list[str], *, amend: bool = False, insecure: bool = True,
-                    echo: bool = True) -> commands.Completed:
+                    echo: bool = True, check: bool = True) -> commands.Completed:
     """``docker manifest create [--insecure] [--amend] LIST IMAGE...``.
 
     The images are positional; ``--amend`` is a switch that lets the command add to a list already in the
     CLI's local manifest store (without it, such a list makes the command refuse).
     """
     argv = docker("manifest", "create").flag("--insecure", insecure).flag("--amend", amend).add(list_ref, *images)
-    return commands.run(argv, echo=echo, timeout=300)
+    return commands.run(argv, echo=echo, timeout=300, check=check)
 
 
 def manifest_annotate(list_ref: str, image: str, *, arch: str | None = None, os: str | None = None,
@@ -90,16 +90,59 @@ def manifest_push(list_ref: str, *, insecure: bool = True, echo: bool = True) ->
     return digest
 
 
-def run(platform: Platform, image: str, *command: str, echo: bool = True, timeout: float = 300) -> commands.Completed:
-    """``docker run --rm --platform PLATFORM IMAGE COMMAND...``; a missing emulator is named, with its fix."""
-    argv = docker("run", "--rm", "--platform", platform, image, *command)
+def run(platform: Platform | None, image: str, *command: str, echo: bool = True, timeout: float = 300,
+        check: bool = True, context: str | None = None) -> commands.Completed:
+    """``docker run --rm [--platform PLATFORM] IMAGE COMMAND...``; without a platform the engine chooses.
+
+    A missing emulator is named, with its fix; with ``check=False`` a failure is returned as it is (the
+    engine's own words in ``stderr``), for a notebook to show.
+    """
+    argv = docker("run", "--rm", context=context).flag("--platform", platform).add(image, *command)
     try:
-        return commands.run(argv, echo=echo, timeout=timeout)
+        return commands.run(argv, echo=echo, timeout=timeout, check=check)
     except CommandError as exc:
-        if "exec format error" in exc.stderr:
+        if "exec format error" in exc.stderr and platform is not None:
             err = missing_emulator_error(platform)
             raise CommandError(argv, exc.returncode, exc.stderr, fix=err.fix, reason=err.message) from None
         raise
+
+
+def pull(reference: str, platform: Platform | None = None, *, echo: bool = True, check: bool = True,
+         context: str | None = None) -> commands.Completed:
+    """``docker pull [--platform P] REFERENCE``: without a platform the engine picks its own."""
+    argv = docker("pull", "--quiet", context=context).flag("--platform", platform).add(reference)
+    return commands.run(argv, echo=echo, check=check, timeout=600)
+
+
+def remove(reference: str, *, echo: bool = True, context: str | None = None) -> commands.Completed:
+    """``docker image rm REFERENCE`` (fine when the engine does not have it)."""
+    return commands.run(docker("image", "rm", reference, context=context), echo=echo, check=False, timeout=120)
+
+
+def platform_of(reference: str, *, echo: bool = True, context: str | None = None) -> Platform:
+    """The platform of an image in the engine, as ``docker image inspect`` reports it."""
+    done = commands.run(docker("image", "inspect", "--format",
+                               "{{.Os}}/{{.Architecture}}{{if .Variant}}/{{.Variant}}{{end}}", reference,
+                               context=context), echo=echo, timeout=60)
+    return Platform.parse(done.stdout.strip())
+
+
+def imagetools_inspect(reference: str, *, raw: bool = False, echo: bool = True) -> str:
+    """``docker buildx imagetools inspect [--raw] REFERENCE``: what buildx says a tag holds."""
+    return commands.run(docker("buildx", "imagetools", "inspect").flag("--raw", raw).add(reference), echo=echo,
+                        timeout=120).stdout
+
+
+def imagetools_create(tag: str, sources: list[str], *, echo: bool = True, check: bool = True) -> commands.Completed:
+    """``docker buildx imagetools create --tag TAG SOURCE...``: an index made from what is in the registry."""
+    return commands.run(docker("buildx", "imagetools", "create", "--tag", tag, *sources), echo=echo, check=check,
+                        timeout=600)
+
+
+def manifest_inspect(reference: str, *, verbose: bool = False, insecure: bool = True, echo: bool = True) -> str:
+    """``docker manifest inspect [--insecure] [-v] REFERENCE``: the docker CLI's own view of a list."""
+    argv = docker("manifest", "inspect").flag("--insecure", insecure).flag("-v", verbose).add(reference)
+    return commands.run(argv, echo=echo, timeout=120).stdout
 
 
 @dataclass

@@ -27,7 +27,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import base, buildbase, buildx, commands, emulation, engine, images, registry
+from . import base, buildbase, buildx, commands, emulation, engine, engines, images, registry
 from .engine import docker
 from .errors import CommandError, KitError
 from .platforms import LAB_PLATFORMS, Platform
@@ -110,6 +110,7 @@ class LabStatus:
     base: base.BaseImage
     runs: list[images.RunCheck] = field(default_factory=list)
     proven_at: str = ""  # when the runs were made (now, or the earlier proof nothing has changed since)
+    nodes: list[engines.Node] = field(default_factory=list)  # the extra engines running
     actions: list[str] = field(default_factory=list)  # what up() changed; empty when nothing was needed
 
     def table(self):
@@ -402,14 +403,31 @@ def _prove(cfg: LabConfig, status: LabStatus, check: bool) -> None:
         actions.append("proved each platform runs" + (" (something changed since the last proof)" if proof else ""))
 
 
+def answer(status: LabStatus) -> str:
+    """Notebook 00's question answered for this machine, in one sentence."""
+    ways: dict[str, list[str]] = {}
+    for r in status.runs:
+        ways.setdefault("natively" if r.emulator == "native" else f"under {r.emulator}", []).append(str(r.platform))
+    how = "; ".join(f"{', '.join(ps)} {way}" for way, ps in ways.items())
+    bad = [str(r.platform) for r in status.runs if not r.ok]
+    if bad:
+        return f"Not fully: this machine (engine {status.engine.platform}) runs {how}, but {', '.join(bad)} did not " \
+               "print the machine name expected (see the doctor's table)."
+    return f"Yes: this machine (engine {status.engine.platform}) runs {how}, and every container printed the " \
+           "machine name expected."
+
+
 # --- the lab -----------------------------------------------------------------------------------------
 
 
-def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False) -> LabStatus:
+def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False, nodes: int = 1,
+       build_base_now: bool = False) -> LabStatus:
     """Bring the lab up (idempotent) and make sure each platform runs: returns the lab's status.
 
     ``check`` runs the proof containers and probes Docker Hub again even when nothing changed;
-    ``check_runs=False`` skips the proof entirely (the test suite's fixture).
+    ``check_runs=False`` skips the proof entirely (the test suite's fixture). ``nodes`` > 1 starts that many
+    engines in all (each extra one a Docker context ``multiarch-kit-node2``...); ``build_base_now`` makes the
+    real workloads' build base now rather than on first use.
     """
     cfg = cfg or LabConfig.from_env()
     actions: list[str] = []
@@ -422,6 +440,14 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = F
         actions.append(f"started the registry on {cfg.registry_address}")
     chosen = _ensure_base(cfg, actions, probe=check)
     status = LabStatus(facts, version, builder, registry_info(cfg), chosen, actions=actions)
+    if nodes < 1:
+        raise KitError(f"--nodes {nodes}: the lab has at least its own engine", "use --nodes 2 or more for extra engines")
+    for index in range(2, nodes + 1):
+        if engines.start(engines.node(cfg.lab_dir, index)):
+            actions.append(f"started engine {engines.node(cfg.lab_dir, index).name}")
+    status.nodes = [n for n in engines.known(cfg.lab_dir) if n.running]
+    if build_base_now:
+        build_base(cfg, status)
     if check_runs:
         _prove(cfg, status, check)
     return status
@@ -432,7 +458,8 @@ def status(cfg: LabConfig | None = None) -> LabStatus:
     cfg = cfg or LabConfig.from_env()
     facts = engine.facts()
     version, builder = buildx_facts()
-    return LabStatus(facts, version, builder, registry_info(cfg), base_image(cfg))
+    return LabStatus(facts, version, builder, registry_info(cfg), base_image(cfg),
+                     nodes=[n for n in engines.known(cfg.lab_dir) if n.running])
 
 
 def _stop_pid(pid: int, what: str, stopped: list[str], seconds: float = 30) -> None:
@@ -464,6 +491,9 @@ def down(cfg: LabConfig | None = None) -> list[str]:
             stopped.append(f"registry and its guard (pids {', '.join(map(str, running))})")
     cfg.state_file.unlink(missing_ok=True)
     cfg.registry_socket.unlink(missing_ok=True)
+    for n in engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd
+        if engines.stop(n):
+            stopped.append(f"engine {n.name}")
     # The provisioning script records the daemons it started; stop dockerd before its containerd.
     for name in ("dockerd", "containerd"):
         pid_file = cfg.lab_dir / "run" / f"{name}.pid"

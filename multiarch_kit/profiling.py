@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import buildx, dockerfile, emulation
+from . import buildbase, buildx, dockerfile, emulation, lab, workloads
 from .errors import KitError
 from .platforms import Platform
 
@@ -159,3 +159,40 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
         hints.append({"platform": r.platform, "stage": r.stage, "step": r.step, "instruction": r.instruction,
                       "emulated_s": r.emulated_s, "share": r.share, "advice": advice(r.instruction)})
     return Profile(Path(context), native, others, steps, totals, shown, hints)
+
+
+def profile_in_lab(what: str | Path, platforms: list[Platform] | None = None, *, target: str | None = None,
+                   build_args: dict[str, str] | None = None, build_contexts: dict[str, str] | None = None,
+                   echo: bool = True) -> Profile:
+    """Profile a folder with a Dockerfile, or one of the kit's workloads by name, in the lab.
+
+    A workload gets its default size, its emulated target and its sources. The lab's stand-ins answer to the
+    names they stand for (``alpine:3.18``, ``debian:bookworm``, ``golang:1.19-bookworm``) unless the reader maps
+    a name with ``build_contexts``. ``platforms`` defaults to the lab's platforms other than the build platform.
+    """
+    cfg = lab.LabConfig.from_env()
+    build_args, contexts = dict(build_args or {}), dict(build_contexts or {})
+    folder = Path(what)
+    if not folder.exists():
+        if str(what) not in workloads.WORKLOADS:
+            raise KitError(f"{what} is neither a folder nor a workload",
+                           "give a folder with a Dockerfile, or one of: " + ", ".join(workloads.WORKLOADS))
+        w = workloads.workload(str(what))
+        folder = w.context()
+        if w.size_arg:
+            build_args.setdefault(w.size_arg, str(w.default_size))
+        target = target or w.targets.get(workloads.EMULATED)
+        if w.source:
+            contexts.setdefault(w.source.context, str(workloads.fetch(w.source, cfg.lab_dir, echo=echo)))
+    names = dockerfile.images(dockerfile.read(folder))
+    status = lab.status()
+    if names & set(status.base.build_contexts):
+        contexts = {**status.base.build_contexts, **contexts}
+    if names & set(buildbase.STANDS_FOR):
+        contexts = {**lab.build_base(cfg, status, echo=echo).build_contexts, **contexts}
+    wanted = platforms or [p for p in cfg.platforms if p != status.engine.platform]
+    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
+                                       local=status.engine.shares_this_kernel)
+    emulators = {p: emulation.emulator_for(p, status.engine.platform, handlers) for p in wanted}
+    return profile(folder, wanted, status.engine.platform, target=target, build_args=build_args,
+                   build_contexts=contexts, emulators=emulators, echo=echo)

@@ -194,3 +194,18 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
         assert len(stopped) == 1 and stopped[0].startswith("registry")
         assert not lab.registry.ping(f"127.0.0.1:{ours_port}")
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
+
+
+def test_a_warm_up_proves_the_platforms_only_when_something_changed(lab_status, lab_config, capsys):
+    first = lab.up(lab_config, check=True)  # asked: the proof containers run
+    assert [r.machine for r in first.runs] == ["x86_64", "aarch64", "armv7l"] and all(r.ok for r in first.runs)
+    assert capsys.readouterr().out.count("uname -m") == 3
+    again = lab.up(lab_config)  # nothing changed: the earlier proof stands, no container starts
+    assert again.proven_at == first.proven_at and [r.machine for r in again.runs] == [r.machine for r in first.runs]
+    assert "uname -m" not in capsys.readouterr().out and again.actions == []
+    proof = json.loads(lab_config.proof_file.read_text())
+    proof["fingerprint"]["binfmt"] = "handlers as they were before a change"
+    lab_config.proof_file.write_text(json.dumps(proof))
+    changed = lab.up(lab_config)  # something changed: proven again
+    assert capsys.readouterr().out.count("uname -m") == 3
+    assert any("something changed" in a for a in changed.actions)

@@ -1,6 +1,8 @@
 """The headless notebook runner behind `make run`."""
 
 import nbformat
+
+from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
 
 from multiarch_kit import notebooks
@@ -44,3 +46,51 @@ def test_summary_folds_bench_measurements(tmp_path):
     assert df.target[1] == "3 measurements (see the results CSV)" and df.platforms[1] == "linux/amd64,linux/arm64"
     assert df.seconds[1] == 1.5
     assert runlog.read(tmp_path / "absent.jsonl") == []
+
+
+# --- what is printed is what ran ---------------------------------------------------------------------
+
+# Commands the kit runs to read the engine's state, never on the reader's behalf: they are not printed.
+READS = (["docker", "info"], ["docker", "version"], ["docker", "buildx", "version"], ["docker", "buildx", "inspect"],
+         ["docker", "context", "inspect"])
+
+
+def _code_cells(name: str) -> list[str]:
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    return ["".join(c.source) for c in nb.cells if c.cell_type == "code"]
+
+
+def test_printed_commands_are_exactly_the_ones_that_ran(lab_status, capsys, monkeypatch):
+    """Run notebooks 02 and 03's cells; every `$ ...` line must be the next command that really started."""
+    import os
+    import subprocess
+
+    from multiarch_kit import commands
+
+    ran = []
+    real_run, real_popen = subprocess.run, subprocess.Popen
+
+    def added(env):
+        return {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}
+
+    def run(argv, *args, **kwargs):
+        ran.append(commands.shell_line(argv, added(kwargs.get("env"))))
+        return real_run(argv, *args, **kwargs)
+
+    class Popen(real_popen):
+        def __init__(self, argv, *args, **kwargs):
+            ran.append(commands.shell_line(argv, added(kwargs.get("env"))))
+            super().__init__(argv, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", Popen)
+    monkeypatch.chdir(ROOT / "notebooks")
+    namespace: dict = {}
+    for name in ("02-build-per-platform.ipynb", "03-manifest-list.ipynb"):
+        for source in _code_cells(name):
+            exec(compile(source, name, "exec"), namespace)  # noqa: S102 - the notebooks' own cells
+    printed = [line[2:].removesuffix(" &") for line in capsys.readouterr().out.splitlines() if line.startswith("$ ")]
+    assert len(printed) >= 12
+    silent = [line for line in ran if line not in printed]
+    assert all(any(line.split()[:len(r)] == r for r in READS) for line in silent), silent
+    assert [line for line in ran if line in printed] == printed  # same commands, same order, nothing extra

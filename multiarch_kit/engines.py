@@ -1,0 +1,171 @@
+"""More Docker engines on this machine, next to the lab's own: each one stands in for another machine.
+
+A split build (``multiarch-kit build --node``) sends each platform to an engine of its own, named by a
+Docker context. On real machines those are contexts over ssh or tcp (an M2, an Intel Mac, a CI runner); in
+the lab they are extra ``dockerd`` processes beside the first, each with its own data root, exec root, socket,
+pid file and containerd namespace, sharing the machine's containerd, CPUs and kernel (so its QEMU too). They
+have no network bridge (``--bridge=none``): RUN steps on them need ``--network none``, and they reach the lab
+registry on this machine's loopback. The kit names their contexts ``multiarch-kit-node2``, ``...-node3``.
+
+``classic=True`` starts an engine with the classic image store (no containerd snapshotter), the way many
+Docker Engine installs still are: notebook 08 shows what fails there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import commands
+from .engine import docker
+from .errors import CommandError, KitError
+
+CONTEXT_PREFIX = "multiarch-kit-node"
+DESCRIPTION = "multiarch-kit lab engine (no network bridge: RUN steps need --network none)"
+CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")
+
+
+@dataclass
+class Node:
+    """One extra engine of the lab."""
+
+    index: int
+    folder: Path
+    classic: bool
+
+    @property
+    def name(self) -> str:
+        """Its Docker context."""
+        return f"{CONTEXT_PREFIX}{self.index}" if not self.classic else f"{CONTEXT_PREFIX}{self.index}-classic"
+
+    @property
+    def socket(self) -> Path:
+        return self.folder / "docker.sock"
+
+    @property
+    def exec_root(self) -> Path:
+        # Short on purpose: containerd's shim sockets live under it and Unix socket paths are capped at 108 bytes.
+        return Path("/run") / f"mkit-{self.index}{'c' if self.classic else ''}"
+
+    @property
+    def pid(self) -> int | None:
+        try:
+            return int((self.folder / "dockerd.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    @property
+    def running(self) -> bool:
+        pid = self.pid
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return self.socket.exists()
+
+
+def node(lab_dir: Path, index: int, *, classic: bool = False) -> Node:
+    return Node(index, lab_dir / "nodes" / (f"node{index}" + ("-classic" if classic else "")), classic)
+
+
+def known(lab_dir: Path) -> list[Node]:
+    """The extra engines the lab has made (running or not)."""
+    found = []
+    for folder in sorted((lab_dir / "nodes").glob("node*")):
+        digits = folder.name.removeprefix("node").removesuffix("-classic")
+        if digits.isdigit():
+            found.append(Node(int(digits), folder, folder.name.endswith("-classic")))
+    return found
+
+
+def can_start() -> tuple[bool, str]:
+    """Whether this machine can run more engines: Linux, root, dockerd and a running containerd."""
+    if os.geteuid() != 0:
+        return False, "more engines need root (sudo)"
+    if not shutil.which("dockerd"):
+        return False, "dockerd is not installed here (on a Mac, name real engines with docker contexts)"
+    if not CONTAINERD_SOCKET.exists():
+        return False, f"no containerd at {CONTAINERD_SOCKET}"
+    return True, ""
+
+
+def start(n: Node, *, echo: bool = True) -> bool:
+    """Start ``n`` unless it runs, and give it its Docker context; returns whether it was started now."""
+    if n.running:
+        _ensure_context(n, echo=echo)
+        return False
+    ok, why = can_start()
+    if not ok:
+        raise KitError(f"cannot start the lab engine {n.name}: {why}",
+                       "run as root on Linux, or point --node at an engine you have (docker context create ...)")
+    n.folder.mkdir(parents=True, exist_ok=True)
+    (n.folder / "daemon.json").write_text(json.dumps({"features": {"containerd-snapshotter": not n.classic}}) + "\n")
+    n.socket.unlink(missing_ok=True)
+    namespace = n.name.replace(CONTEXT_PREFIX, "multiarch-kit-node-")
+    argv = (commands.Command("dockerd", "--config-file", n.folder / "daemon.json")
+            .flag("--data-root", n.folder / "data").flag("--exec-root", n.exec_root)
+            .flag("--pidfile", n.folder / "dockerd.pid").flag("-H", f"unix://{n.socket}")
+            .flag("--containerd", CONTAINERD_SOCKET).flag("--containerd-namespace", namespace)
+            .flag("--containerd-plugins-namespace", f"{namespace}-plugins")
+            .add("--bridge=none", "--iptables=false", "--ip6tables=false"))
+    commands.start(argv, log=n.folder / "dockerd.log", echo=echo)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        done = commands.run(docker("-H", f"unix://{n.socket}", "version", "--format", "{{.Server.Version}}"),
+                            echo=False, check=False, timeout=10)
+        if done.returncode == 0:
+            _ensure_context(n, echo=echo)
+            return True
+        time.sleep(0.3)
+    raise KitError(f"the lab engine {n.name} did not answer within 90 s", f"see {n.folder / 'dockerd.log'}")
+
+
+def _ensure_context(n: Node, *, echo: bool) -> None:
+    host = f"unix://{n.socket}"
+    done = commands.run(docker("context", "inspect", n.name, "--format", "{{.Endpoints.docker.Host}}"), echo=False,
+                        check=False, timeout=30)
+    if done.returncode == 0 and done.stdout.strip() == host:
+        return
+    if done.returncode == 0:
+        commands.run(docker("context", "rm", "--force", n.name), echo=echo, timeout=30)
+    commands.run(docker("context", "create", n.name, "--description", DESCRIPTION, "--docker", f"host={host}"),
+                 echo=echo, timeout=30)
+
+
+def stop(n: Node, *, echo: bool = True) -> bool:
+    """Stop ``n`` and remove its context; returns whether it was running."""
+    was = n.running
+    if was and n.pid:
+        if echo:
+            print(f"$ kill {n.pid}  # dockerd of {n.name}", flush=True)
+        os.kill(n.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while n.running and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if n.running and n.pid:
+            os.kill(n.pid, signal.SIGKILL)
+    commands.run(docker("context", "rm", "--force", n.name), echo=False, check=False, timeout=30)
+    return was
+
+
+def is_lab_context(context: str) -> bool:
+    """Whether a Docker context is one of the lab's bridge-less engines (its RUN steps need --network none)."""
+    try:
+        done = commands.run(docker("context", "inspect", context, "--format", "{{.Metadata.Description}}"),
+                            echo=False, timeout=30)
+    except CommandError:
+        return False
+    return done.stdout.strip() == DESCRIPTION
+
+
+def context_exists(context: str) -> bool:
+    return commands.run(docker("context", "inspect", context), echo=False, check=False, timeout=30).returncode == 0

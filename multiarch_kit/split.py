@@ -1,0 +1,231 @@
+"""One tag from several engines: each platform built where it runs natively, merged by digest.
+
+Docker's recipe for a build spread over machines: build each platform on its own runner and push it by
+digest, then make the index from the digests (``docker buildx imagetools create``). The docker driver, which
+every plain engine and Docker Desktop use, refuses ``push-by-digest``, so each node here pushes its platform
+under a tag of its own (``TAG-split-RUN-PLATFORM``), the kit reads the pushed digest from ``--metadata-file``
+and merges the digests into the final tag. No node ever writes the final tag, so nothing races on it; the
+merge happens only when every platform has succeeded, so a failure leaves the tag as it was. The digests
+already pushed are recorded, and ``resume`` rebuilds only the platforms that are missing.
+
+Without nodes, :func:`build` is the article's one-command ``docker buildx build --platform ... --push``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from . import buildx, commands, emulation, engine, engines, manifests, registry
+from .engine import docker
+from .errors import CommandError, KitError
+from .platforms import Platform
+from .references import parse_reference
+
+
+@dataclass
+class PlatformBuild:
+    """What one platform's build did, and where."""
+
+    platform: Platform
+    node: str  # the Docker context that built it ("" for the default engine)
+    engine_platform: Platform
+    emulator: str  # how that engine ran the platform: native, qemu, rosetta, emulated
+    digest: str  # what the node pushed: its platform's image with its attestation
+    seconds: float
+    pushed_as: str
+
+    def as_dict(self) -> dict:
+        return {"platform": str(self.platform), "node": self.node or "(default)",
+                "engine": str(self.engine_platform), "emulator": self.emulator, "digest": self.digest,
+                "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class SplitResult:
+    """The tag, its index, and each platform's build."""
+
+    reference: str
+    index: str
+    builds: list[PlatformBuild]
+    seconds: float  # the whole command: builds, merge and checks
+    merge_seconds: float  # the kit's own part after the slowest build: merge, checks, bookkeeping
+    commands: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([b.as_dict() for b in self.builds],
+                            columns=["platform", "node", "engine", "emulator", "digest", "seconds"])
+
+    def as_json(self) -> dict:
+        return {"index": self.index, "reference": self.reference,
+                "platforms": [{k: v for k, v in b.as_dict().items() if k != "engine"} for b in self.builds]}
+
+
+def parse_nodes(items: list[str], platforms: list[Platform]) -> dict[Platform, str]:
+    """``--node P=CONTEXT`` values to {platform: context}, each platform once and among ``platforms``."""
+    nodes: dict[Platform, str] = {}
+    for item in items:
+        text, sep, context = item.partition("=")
+        if not sep or not context or not text:
+            raise KitError(f"--node {item!r} is not PLATFORM=CONTEXT", "e.g. --node linux/arm64=m2")
+        p = Platform.parse(text)
+        if p in nodes:
+            raise KitError(f"--node names {p} twice", "give one engine per platform")
+        if p not in platforms:
+            raise KitError(f"--node {item!r}: {p} is not among the platforms to build "
+                           f"({', '.join(map(str, platforms))})", "add it to --platform, or drop that --node")
+        nodes[p] = context
+    return nodes
+
+
+def _state_file(lab_dir: Path, reference: str, context: Path, platforms: list[Platform]) -> Path:
+    key = hashlib.sha256("\0".join([reference, str(Path(context).resolve()), *map(str, platforms)]).encode())
+    return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
+
+
+def _describe(context: str | None, platform: Platform, base_image: str, echo: bool) -> tuple[Platform, str]:
+    """The node's own platform and how it runs ``platform`` (a one-line error when it does not answer)."""
+    try:
+        facts = engine.facts(context)
+    except KitError as exc:
+        raise KitError(f"node {context or '(default)'} for {platform} does not answer ({exc.message})",
+                       exc.fix or "start it, or choose another node") from None
+    if facts.platform.architecture == platform.architecture:
+        return facts.platform, "native"
+    try:
+        handlers = emulation.read_handlers(base_image, facts.platform, context=context, echo=echo,
+                                           local=context is None and facts.shares_this_kernel)
+        return facts.platform, emulation.emulator_for(platform, facts.platform, handlers)
+    except (KitError, CommandError):
+        return facts.platform, "emulated"  # the node could not start the probe: it will not run natively anyway
+
+
+def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[Platform, str] | None = None, *,
+          lab_dir: Path, base=None, build_contexts: dict[str, str] | None = None,
+          build_args: dict[str, str] | None = None, resume: bool = False, echo: bool = True) -> SplitResult:
+    """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node."""
+    ref = parse_reference(reference)
+    if ref.transport != "docker" or ref.digest:
+        raise KitError(f"{reference} is not a tag in a registry", "write it like localhost:5000/name:tag")
+    if len(set(platforms)) != len(platforms):
+        raise KitError("a platform is given twice", "name each platform once")
+    started = time.perf_counter()
+    shown: list[str] = []
+    named = {**(base.build_contexts if base else {}), **(build_contexts or {})}
+    probe = base.pinned if base else "busybox"
+    if not nodes:
+        result = buildx.build(context, platforms=platforms, tags=[reference], push=True, build_contexts=named,
+                              build_args=build_args, echo=echo)
+        shown.append(result.command)
+        inspection = manifests.inspect(reference)
+        builds = []
+        for p in platforms:
+            own, how = _describe(None, p, probe, echo)
+            entry = inspection.select(p)
+            builds.append(PlatformBuild(p, "", own, how, entry.digest, result.seconds, reference))
+        return SplitResult(reference, result.digest or inspection.digest, builds, time.perf_counter() - started,
+                           0.0, shown)
+    for p, ctx in nodes.items():
+        if not engines.context_exists(ctx):
+            raise KitError(f"node {ctx} for {p} is not a Docker context here",
+                           f"create it (docker context create {ctx} --docker host=ssh://user@machine) or fix the name")
+    state_path = _state_file(lab_dir, reference, context, platforms)
+    state = _read_state(state_path) if resume else {}
+    if resume and not state:
+        raise KitError(f"nothing to resume for {reference}: no split build of it was interrupted here",
+                       "run the build without --resume")
+    run_id = state.get("run") or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
+    repo = f"{ref.name}"
+    done: dict[str, dict] = {k: v for k, v in state.get("done", {}).items()
+                             if registry.Registry(*registry.split_name(repo)).head_manifest(v["digest"])}
+    described = {p: _describe(nodes.get(p), p, probe, echo) for p in platforms}
+    jobs = {}
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-split-") as tmp:
+        for p in platforms:
+            if str(p) in done:
+                continue
+            node = nodes.get(p)
+            pushed_as = f"{repo}:{ref.tag}-split-{run_id}-{p.tag_suffix}"
+            network = "none" if node and engines.is_lab_context(node) else None
+            jobs[str(p)] = buildx.job(context, Path(tmp), platforms=[p], tags=[pushed_as], push=True,
+                                      build_contexts=named, build_args=build_args, network=network,
+                                      context_name=node)
+        shown += [j.command for j in jobs.values()]
+
+        def record(name: str, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
+            done[name] = {"digest": result.digest, "seconds": result.seconds,
+                          "pushed_as": jobs[name].argv[jobs[name].argv.index("--tag") + 1]}
+            _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
+
+        _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
+        try:
+            if jobs:
+                buildx.build_all(jobs, echo=echo, on_done=record)
+        except buildx.BuildError as exc:
+            p = Platform.parse(exc.job)
+            raise KitError(f"node {nodes.get(p) or '(default)'} failed to build {p}: {exc.message}; {reference} is "
+                           f"untouched, {len(done)} platform(s) already pushed are recorded",
+                           (exc.fix + "; then " if exc.fix else "") + "fix that node, then run the same command with "
+                           "--resume") from None
+        except KeyboardInterrupt:
+            raise KitError(f"interrupted: {reference} is untouched; {len(done)} of {len(platforms)} platform(s) "
+                           "pushed are recorded", "run the same command with --resume to build the rest") from None
+    slowest_done = time.perf_counter()
+    sources = [f"{repo}@{done[str(p)]['digest']}" for p in platforms]
+    merge = docker("buildx", "imagetools", "create", "--tag", reference, *sources)
+    shown.append(commands.shell_line(merge))
+    commands.run(merge, echo=echo, timeout=600)
+    index = registry.Registry(*registry.split_name(repo)).head_manifest(ref.tag)
+    builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[str(p)]["digest"],
+                            float(done[str(p)]["seconds"]), done[str(p)]["pushed_as"]) for p in platforms]
+    result = SplitResult(reference, index.digest if index else "", builds, time.perf_counter() - started, 0.0, shown)
+    check(result)
+    result.merge_seconds = time.perf_counter() - slowest_done
+    state_path.unlink(missing_ok=True)
+    return result
+
+
+def check(result: SplitResult) -> None:
+    """The merged index holds exactly the requested platforms, each with the image its node pushed (the
+    attestation, if any, still naming it), and every config says its platform."""
+    inspection = manifests.inspect(f"{result.reference.rsplit(':', 1)[0]}@{result.index}")
+    images = {e.platform: e for e in inspection.images()}
+    wanted = {b.platform for b in result.builds}
+    if set(images) != wanted:
+        raise KitError(f"the merged index holds {', '.join(sorted(map(str, images)))}, not "
+                       f"{', '.join(sorted(map(str, wanted)))}", "run the build again")
+    for e in inspection.images():
+        if e.config is None or e.config.platform.architecture != e.platform.architecture:
+            raise KitError(f"the {e.platform} entry's config says {e.config.platform if e.config else 'nothing'}",
+                           "the node built another platform than asked: check its context")
+    attested = {e.descriptor.attests for e in inspection.entries if e.kind == "attestation"}
+    if attested - {e.digest for e in inspection.images()}:
+        raise KitError("an attestation in the merged index names an image that is not there", "run the build again")
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise KitError(f"the record of the interrupted build {path} cannot be read ({exc})",
+                       "delete it and run the build without --resume") from None
+    if not isinstance(data, dict) or not isinstance(data.get("done"), dict):
+        raise KitError(f"the record of the interrupted build {path} is damaged",
+                       "delete it and run the build without --resume")
+    return data
+
+
+def _write_state(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)

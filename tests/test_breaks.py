@@ -1,0 +1,95 @@
+"""Notebook 08's errors come from real commands: each one is produced here again, on the real engines.
+
+The kit prints these messages as the engine or the registry wrote them; none of them is a string of the kit's
+(the last test reads the package's source to be sure).
+"""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, require
+from multiarch_kit import article, buildx, engines, images, lab
+from multiarch_kit.platforms import AMD64, ARM64
+
+NO_HANDLER = ROOT / "notebooks" / "breaks" / "no-handler"
+# The engines' and registry's own words, as notebook 08 shows them.
+CONTAINERD_MISSING = "no match for platform in manifest"
+CLASSIC_MISSING = "no matching manifest for linux/arm64/v8 in the manifest list entries"
+NO_EMULATOR = "exec format error"
+MISMATCH = "does not match the detected host platform"
+NOT_AN_IMAGE = "is a manifest list"
+CLASSIC_LOAD = "docker exporter does not currently support exporting manifest lists"
+
+
+@pytest.fixture(scope="module")
+def classic(lab_status, lab_config):
+    ok, why = engines.can_start()
+    require(ok, why)
+    n = engines.node(lab_config.lab_dir, 2, classic=True)
+    engines.start(n, echo=False)
+    yield n.name
+    engines.stop(n, echo=False)
+
+
+@pytest.fixture(scope="module")
+def amd64_only(lab_status, lab_config):
+    name = f"{lab_config.registry_host}/kit-test/breaks"
+    buildx.build(ROOT / "notebooks" / "article", platforms=[AMD64], tags=[f"{name}:amd64"], push=True,
+                 provenance=False, base=lab_status.base, echo=False)
+    ref = f"{name}:amd64-only-{uuid.uuid4().hex[:6]}"
+    images.manifest_create(ref, [f"{name}:amd64"], echo=False)
+    images.manifest_push(ref, echo=False)
+    return ref
+
+
+def test_no_image_for_the_platform_in_both_stores(amd64_only, classic):
+    containerd = images.pull(amd64_only, ARM64, check=False, echo=False)
+    assert containerd.returncode != 0 and CONTAINERD_MISSING in containerd.stderr
+    old = images.pull(amd64_only, ARM64, check=False, echo=False, context=classic)
+    assert old.returncode != 0 and CLASSIC_MISSING in old.stderr  # asked for linux/arm64, says arm64/v8
+
+
+def test_exec_format_error_at_build_and_at_run_time(lab_status, lab_config):
+    bases = lab.build_base(lab_config, lab_status, echo=False).build_contexts
+    at_build = buildx.attempt(NO_HANDLER, platforms=[ARM64], target="run-it", build_contexts=bases,
+                              output="type=cacheonly", progress="plain", echo=False)
+    assert at_build.returncode != 0 and NO_EMULATOR in at_build.stderr
+    ref = f"{lab_config.registry_host}/kit-test/no-handler:{uuid.uuid4().hex[:6]}"
+    buildx.build(NO_HANDLER, platforms=[ARM64], target="program", tags=[ref], push=True, provenance=False,
+                 build_contexts=bases, echo=False)
+    at_run = images.run(ARM64, ref, check=False, echo=False)
+    assert at_run.returncode != 0 and NO_EMULATOR in at_run.stderr
+
+
+def test_running_the_other_platform_warns_and_runs(lab_status, lab_config):
+    other = AMD64 if lab_status.engine.platform == ARM64 else ARM64
+    ref = f"{lab_config.registry_host}/kit-test/breaks:{other.tag_suffix}-only"
+    buildx.build(ROOT / "notebooks" / "article", platforms=[other], tags=[ref], push=True, provenance=False,
+                 base=lab_status.base, echo=False)
+    images.pull(ref, other, echo=False)
+    done = images.run(None, ref, "uname", "-m", check=False, echo=False)
+    assert done.returncode == 0 and MISMATCH in done.stderr and done.stdout.strip() == other.arch.uname
+
+
+def test_docker_manifest_refuses_an_index(lab_status, lab_config):
+    name = f"{lab_config.registry_host}/kit-test/breaks"
+    buildx.build(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], tags=[f"{name}:index"], push=True,
+                 base=lab_status.base, echo=False)
+    done = images.manifest_create(f"{name}:from-index-{uuid.uuid4().hex[:6]}", [f"{name}:index"], check=False,
+                                  echo=False)
+    assert done.returncode != 0 and NOT_AN_IMAGE in done.stderr
+
+
+def test_the_classic_store_refuses_to_load_two_platforms(lab_status, classic):
+    done = buildx.attempt(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], base=lab_status.base,
+                          output="type=docker", context_name=classic, network="none", progress="plain", echo=False)
+    assert done.returncode != 0 and CLASSIC_LOAD in done.stderr
+
+
+def test_none_of_these_words_is_the_kits():
+    source = "".join(p.read_text() for p in (ROOT / "multiarch_kit").rglob("*.py"))
+    for words in (CONTAINERD_MISSING, CLASSIC_MISSING, MISMATCH, NOT_AN_IMAGE, CLASSIC_LOAD):
+        assert words not in source, words
+    assert article.REPOSITORY and Path(NO_HANDLER / "Dockerfile").exists()

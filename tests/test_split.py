@@ -1,0 +1,193 @@
+"""Split builds: each platform on its own engine (the lab's second dockerd), merged by digest into one tag.
+
+The second engine shares this machine's CPUs and kernel: it stands in for another machine, and the tests check
+what a split build must guarantee whatever the machines (the tag is written once, whole, only after every
+platform succeeded; failures name the node; --resume builds only what is missing).
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, free_port, kit_cli, one_line_error, require
+from multiarch_kit import buildx, commands, engine, engines, lab, manifests, registry, split, verify
+from multiarch_kit.errors import KitError
+from multiarch_kit.platforms import AMD64, ARM64
+
+ARTICLE = ROOT / "notebooks" / "article"
+
+
+def test_nodes_are_parsed_once_each_and_among_the_platforms():
+    assert split.parse_nodes(["linux/aarch64=m2"], [AMD64, ARM64]) == {ARM64: "m2"}
+    for items, message in [(["linux/arm64"], "is not PLATFORM=CONTEXT"), (["=m2"], "is not PLATFORM=CONTEXT"),
+                           (["linux/arm64=a", "linux/arm64/v8=b"], "names linux/arm64 twice"),
+                           (["linux/arm/v7=pi"], "linux/arm/v7 is not among the platforms to build")]:
+        with pytest.raises(KitError) as err:
+            split.parse_nodes(items, [AMD64, ARM64])
+        assert message in err.value.message
+
+
+@pytest.fixture(scope="module")
+def node2(lab_status):
+    ok, why = engines.can_start()
+    require(ok, why)
+    status = lab.up(check_runs=False, nodes=2)
+    (n,) = [n for n in status.nodes if n.index == 2 and not n.classic]
+    return n.name
+
+
+def _head(ref: str) -> str | None:
+    name, tag = ref.rsplit(":", 1)
+    found = registry.Registry(*registry.split_name(name)).head_manifest(tag)
+    return found.digest if found else None
+
+
+def test_the_second_engine_is_a_real_engine_with_its_own_store(node2, lab_status):
+    facts = engine.facts(node2)
+    assert facts.containerd_store and facts.engine_id != lab_status.engine.engine_id
+    assert facts.platform == lab_status.engine.platform  # the same machine: it stands in for another one
+    assert engines.is_lab_context(node2)
+
+
+def test_split_build_merges_the_platforms_by_digest(node2, lab_status, lab_config):
+    tag = f"{lab_config.registry_host}/kit-split/app:{uuid.uuid4().hex[:8]}"
+    result = split.build(ARTICLE, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir,
+                         base=lab_status.base, echo=False)
+    assert result.index == _head(tag)
+    by = {b.platform: b for b in result.builds}
+    assert (by[AMD64].node, by[ARM64].node) == ("", node2)
+    # The node is this machine's architecture: it built arm64 under emulation, and the result says so.
+    assert by[ARM64].emulator == ("native" if lab_status.engine.platform == ARM64 else "qemu")
+    inspection = manifests.inspect(tag)
+    assert [str(e.platform) for e in inspection.images()] == ["linux/amd64", "linux/arm64"]
+    attested = {e.descriptor.attests for e in inspection.entries if e.kind == "attestation"}
+    assert attested == {e.digest for e in inspection.images()}  # each attestation still names its image
+    for e in inspection.images():  # the image each node pushed is the one in the index
+        pushed = manifests.inspect(f"{tag.rsplit(':', 1)[0]}@{by[e.platform].digest}")
+        assert e.digest in {x.digest for x in pushed.images()}
+    report = verify.verify(tag, run=True, echo=False)
+    assert report.ok and {str(e.platform): e.machine for e in report.entries} == {"linux/amd64": "x86_64",
+                                                                                  "linux/arm64": "aarch64"}
+    data = result.as_json()
+    assert data["index"] == result.index and [p["node"] for p in data["platforms"]] == ["(default)", node2]
+
+
+def test_twenty_split_builds_in_a_row(node2, lab_status, lab_config):
+    started = time.monotonic()
+    for i in range(20):
+        tag = f"{lab_config.registry_host}/kit-split/row:{uuid.uuid4().hex[:8]}"
+        result = split.build(ARTICLE, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir,
+                             base=lab_status.base, build_args={"KIT_RUN": str(i)}, echo=False)
+        assert _head(tag) == result.index
+        assert sorted(str(e.platform) for e in manifests.inspect(tag).images()) == ["linux/amd64", "linux/arm64"]
+    assert time.monotonic() - started < 900
+
+
+def test_two_engines_push_one_tag_at_once(node2, lab_status, lab_config):
+    """The registry side of two CI jobs racing on a tag: each index lands whole, the tag holds one of them."""
+    tag = f"{lab_config.registry_host}/kit-stress/two-engines:{uuid.uuid4().hex[:8]}"
+
+    def push(context):
+        return buildx.build(ARTICLE, platforms=[AMD64, ARM64], tags=[tag], push=True, base=lab_status.base,
+                            labels={"kit-stress": uuid.uuid4().hex}, context_name=context,
+                            network="none" if context else None, echo=False)
+
+    for _ in range(3):
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(push, [None, node2]))
+        assert _head(tag) in {r.digest for r in results}
+        for r in results:
+            inspection = manifests.inspect(f"{tag.rsplit(':', 1)[0]}@{r.digest}")
+            assert sorted(str(e.platform) for e in inspection.images()) == ["linux/amd64", "linux/arm64"]
+            assert len([e for e in inspection.entries if e.kind == "attestation"]) == 2
+
+
+FLAKY_DOCKERFILE = "FROM alpine:3.18\nARG TARGETARCH\nCOPY . /ctx\nRUN test ! -e /ctx/fail-$TARGETARCH\n"
+
+
+def test_a_failing_node_leaves_the_tag_and_resume_builds_only_the_rest(node2, lab_status, lab_config, tmp_path,
+                                                                      capsys):
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(FLAKY_DOCKERFILE)
+    (context / "fail-arm64").write_text("this node's build fails\n")
+    tag = f"{lab_config.registry_host}/kit-split/resume:{uuid.uuid4().hex[:8]}"
+    split.build(context, tag, [AMD64], None, lab_dir=lab_config.lab_dir, base=lab_status.base, echo=False)
+    before = _head(tag)
+    with pytest.raises(KitError) as err:
+        split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir, base=lab_status.base,
+                    echo=False)
+    assert f"node {node2} failed to build linux/arm64" in err.value.message and "untouched" in err.value.message
+    assert "--resume" in err.value.fix and "\n" not in str(err.value)
+    assert _head(tag) == before  # the previous index stays
+    (context / "fail-arm64").unlink()
+    capsys.readouterr()
+    result = split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir,
+                         base=lab_status.base, resume=True, echo=True)
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ docker")]
+    builds = [line for line in printed if " buildx build " in line]
+    assert len(builds) == 1 and "--platform linux/arm64" in builds[0] and f"--context {node2}" in builds[0]
+    assert _head(tag) == result.index != before
+    with pytest.raises(KitError, match="nothing to resume"):
+        split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir, base=lab_status.base,
+                    resume=True, echo=False)
+
+
+def test_bad_nodes_are_one_line_and_leave_the_tag(node2, lab_status, lab_config, tmp_path):
+    tag = f"{lab_config.registry_host}/kit-split/bad:{uuid.uuid4().hex[:8]}"
+    base = ["build", str(ARTICLE), "--tag", tag, "--platform", "linux/amd64,linux/arm64"]
+    assert "is not a Docker context here" in one_line_error(kit_cli(*base, "--node", "linux/arm64=no-such-context"))
+    dead = f"kit-dead-{uuid.uuid4().hex[:6]}"
+    commands.run(engine.docker("context", "create", dead, "--docker", f"host=unix://{tmp_path}/none.sock"),
+                 echo=False)
+    try:
+        line = one_line_error(kit_cli(*base, "--node", f"linux/arm64={dead}"))
+        assert f"node {dead} for linux/arm64 does not answer" in line
+    finally:
+        commands.run(engine.docker("context", "rm", "--force", dead), echo=False)
+    assert "given twice" in one_line_error(kit_cli("build", str(ARTICLE), "--tag", tag, "--platform",
+                                                   "linux/arm64,linux/aarch64"))
+    assert "not among the platforms" in one_line_error(kit_cli(*base, "--node", f"linux/arm/v7={node2}"))
+    unreachable = f"localhost:{free_port()}/kit-split/bad:x"
+    line = one_line_error(kit_cli("build", str(ARTICLE), "--tag", unreachable, "--platform", "linux/amd64,linux/arm64",
+                                  "--node", f"linux/arm64={node2}"))
+    assert "failed to build" in line and "untouched" in line
+    assert _head(tag) is None  # nothing was ever merged under the tag
+
+
+def test_ctrl_c_leaves_the_tag_and_records_what_was_pushed(node2, lab_status, lab_config, tmp_path):
+    context = tmp_path / "slow"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM alpine:3.18\nARG TARGETARCH\nRUN if [ $TARGETARCH = arm64 ]; then "
+                                        "sleep 60; fi\n")
+    tag = f"{lab_config.registry_host}/kit-split/interrupted:{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("multiarch-kit")), "build", str(context), "--tag", tag,
+                             "--platform", "linux/amd64,linux/arm64", "--node", f"linux/arm64={node2}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(15)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "untouched" in lines[0] and "--resume" in lines[0], err
+    assert _head(tag) is None
+    records = list((lab_config.lab_dir / "splits").glob("*.json"))
+    assert any(json.loads(p.read_text()).get("reference") == tag for p in records)
+
+
+def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, tmp_path):
+    from multiarch_kit import bench
+
+    plan = bench.Plan.matrix(["cpu"], [ARM64], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0,
+                             nodes={ARM64: node2})
+    df = bench.run(plan, tmp_path, progress=False)
+    by = {r.platform: r for r in df.itertuples()}
+    assert by[str(lab_status.engine.platform)].node == "default" and by["linux/arm64"].node == node2
+    assert by["linux/arm64"].emulator == ("native" if lab_status.engine.platform == ARM64 else "qemu")
+    assert bench.Plan.load(tmp_path / "runs" / f"{plan.run_id}.json").nodes == {ARM64: node2}

@@ -589,24 +589,51 @@ def at_largest_size(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["size"] == df.groupby(["host_id", "workload"])["size"].transform("max")]
 
 
+def bootstrap_paired(ratios: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95):
+    """The median of per-round ratios with a percentile bootstrap interval (the rounds resampled)."""
+    ratios = np.asarray(ratios, float)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(ratios, (n_boot, len(ratios)), replace=True), axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.median(ratios)), float(np.percentile(medians, tail)), float(np.percentile(medians, 100 - tail))
+
+
+def _paired(h: pd.DataFrame, ref: pd.DataFrame, metric: str) -> np.ndarray | None:
+    """Per-round ratios when both cells were measured in the same interleaved rounds (same run, same repeats)."""
+    keys = ["run_id", "repeat"]
+    if h.duplicated(keys).any() or ref.duplicated(keys).any():
+        return None
+    joined = h.merge(ref, on=keys, suffixes=("", "_native"))
+    if len(joined) != len(h) or len(joined) != len(ref) or len(joined) < 3:
+        return None
+    return (joined[metric] / joined[f"{metric}_native"]).to_numpy()
+
+
 def slowdown(df: pd.DataFrame, metric: str = "wall_s", n_boot: int = 2000) -> pd.DataFrame:
-    """Per host, workload, size, platform and strategy: median time over the native build's, with a 95 % CI.
+    """Per host, workload, size, platform and strategy: time over the native build's, with a 95 % CI.
 
     The reference is the ``native`` strategy of the same host, workload and size (the build platform's own).
+    When both were measured in the same interleaved rounds, the ratio is taken round by round and the median of
+    those ratios is bootstrapped (``pairing`` = "by round"): drift of the machine over the run, which hits both
+    alike within a round, cancels. Otherwise the medians of the two samples are compared ("unpaired").
     """
     rows = []
     for (host, workload, size), g in df.groupby(["host_id", "workload", "size"]):
-        ref = g[g.strategy == NATIVE][metric].to_numpy()
-        if not len(ref):
+        native = g[g.strategy == NATIVE]
+        if not len(native):
             continue
-        reference = g[g.strategy == NATIVE].platform.iloc[0]
+        reference = native.platform.iloc[0]
         for (platform, strat), h in g.groupby(["platform", "strategy"]):
-            ratio, lo, hi = bootstrap_ratio(h[metric].to_numpy(), ref, n_boot)
+            paired = _paired(h, native, metric)
+            if paired is not None:
+                ratio, lo, hi = bootstrap_paired(paired, n_boot)
+            else:
+                ratio, lo, hi = bootstrap_ratio(h[metric].to_numpy(), native[metric].to_numpy(), n_boot)
             rows.append({"host_id": host, "workload": workload, "size": size, "platform": platform, "strategy": strat,
                          "reference": reference, "slowdown": ratio, "ci_low": lo, "ci_high": hi, "n": len(h),
-                         "n_native": len(ref)})
+                         "n_native": len(native), "pairing": "by round" if paired is not None else "unpaired"})
     return pd.DataFrame(rows, columns=["host_id", "workload", "size", "platform", "strategy", "reference", "slowdown",
-                                       "ci_low", "ci_high", "n", "n_native"])
+                                       "ci_low", "ci_high", "n", "n_native", "pairing"])
 
 
 def fit_lines(df: pd.DataFrame, workload: str = "cpu", metric: str = "wall_s") -> pd.DataFrame:
@@ -647,7 +674,8 @@ def answer(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
             if len(r):
                 r = r.iloc[0]
                 verb = "under emulation" if strat == EMULATED else "cross-compiled"
-                parts.append(f"{verb} {r.slowdown:.2f}x native (95 % CI {r.ci_low:.2f} to {r.ci_high:.2f}, n = {r.n})")
+                parts.append(f"{verb} {r.slowdown:.2f}x native (95 % CI {r.ci_low:.2f} to {r.ci_high:.2f}, n = {r.n}"
+                             + (", paired by round)" if r.pairing == "by round" else ")"))
         if parts:
             sentences.append(f"On {host}, {what} for {platform} takes " + "; ".join(parts) +
                              f" ({metric}, native = {g.reference.iloc[0]}, n = {g.n_native.iloc[0]}).")

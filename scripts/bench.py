@@ -190,11 +190,11 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
     overhead = statistics.median([h / b for key in (("c", "native"), ("c", "emulated"))
                                   for h, b in zip(t[("h", key)], t[("b", key)])])
     print(f"harness overhead on c (median of harness/bare ratios)        {overhead:.3f}   target <= 1.03")
-    for w in ("c", "go"):
+    for w in ("c", "go"):  # ratios round by round (the rounds are interleaved), their median bootstrapped
         base = t[("h", (w, "native"))]
-        ratio, lo, hi = bench.bootstrap_ratio(t[("h", (w, "cross"))], base)
+        ratio, lo, hi = bench.bootstrap_paired([x / n for x, n in zip(t[("h", (w, "cross"))], base)])
         print(f"{w}: cross / native                  {ratio:5.2f}  (95 % CI {lo:.2f} to {hi:.2f})   target <= 1.15")
-        ratio, lo, hi = bench.bootstrap_ratio(t[("h", (w, "emulated"))], base)
+        ratio, lo, hi = bench.bootstrap_paired([x / n for x, n in zip(t[("h", (w, "emulated"))], base)])
         half = (hi - lo) / 2 / ratio * 100
         flag = "" if ratio >= 4 else "   BELOW 4: the workload is not doing what it claims"
         print(f"{w}: emulated / native               {ratio:5.2f}  (95 % CI {lo:.2f} to {hi:.2f}, +-{half:.1f} %)   "

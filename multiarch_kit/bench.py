@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, buildbase, buildx, commands, emulation, engine, engines, lab, workloads
+from . import __version__, buildbase, buildx, commands, emulation, engine, lab, workloads
 from .errors import CommandError, KitError
 from .platforms import Platform
 from .workloads import CROSS, EMULATED, NATIVE, Workload
@@ -313,7 +313,6 @@ def options(cell: Cell, contexts: Contexts, builder: str | None = None, node: st
     context) when given."""
     w = workloads.workload(cell.workload)
     return {"platforms": [cell.platform], "output": "type=cacheonly", "builder": builder, "context_name": node,
-            "network": "none" if node and engines.is_lab_context(node) else None,
             "no_cache": not w.measured_stages, "no_cache_filter": list(w.measured_stages) or None,
             "target": w.targets.get(cell.strategy), "build_contexts": contexts.for_workload(w),
             "build_args": {w.size_arg: str(cell.size)} if w.size_arg else None}
@@ -578,8 +577,10 @@ def bootstrap_ratio(a: np.ndarray, b: np.ndarray, n_boot: int = 2000, seed: int 
 def hosts(df: pd.DataFrame) -> pd.DataFrame:
     """One row per host in the results: OS, CPU, engine, Docker version, rows and runs measured."""
     return (df.groupby("host_id")
+            # (not engine=: agg() takes that name for its own computing engine)
             .agg(host_os=("host_os", "first"), cpu=("cpu_model", "first"), cpus=("cpus", "first"),
-                 engine=("engine_platform", "first"), docker=("docker_version", "first"), rows=("wall_s", "size"),
+                 engine_platform=("engine_platform", "first"), docker=("docker_version", "first"),
+                 rows=("wall_s", "size"),
                  runs=("run_id", "nunique"))
             .reset_index())
 
@@ -687,7 +688,8 @@ def hosts_note(df: pd.DataFrame) -> str:
     found = hosts(df)
     if found.empty:
         return "No host has results yet: run notebook 05, or `multiarch-kit bench`."
-    described = "; ".join(f"{r.host_id} ({r.host_os}, {r.cpu}, {r.cpus} CPUs, engine {r.engine}, {r.rows} rows)"
+    described = "; ".join(f"{r.host_id} ({r.host_os}, {r.cpu}, {r.cpus} CPUs, engine {r.engine_platform}, "
+                          f"{r.rows} rows)"
                           for r in found.itertuples())
     if len(found) == 1:
         return (f"Only one host has results: {described}. There is nothing to compare it with yet; the tables "

@@ -455,7 +455,8 @@ def attempt(context: str | Path, *, env: dict[str, str] | None = None, echo: boo
 
 def build_all(jobs: dict[str, Job], *, echo: bool = True, timeout: float = 3600,
               on_done=None) -> dict[str, BuildResult]:
-    """Run several prepared builds at once; on a failure or Ctrl-C the others are stopped too.
+    """Run several prepared builds at once. A failure lets the others finish (their results still count);
+    Ctrl-C stops them all.
 
     ``on_done(name, result)`` is called for each build that succeeded, as soon as it has. A failure is raised
     as a :class:`BuildError` whose ``job`` names the build that failed.
@@ -472,7 +473,7 @@ def build_all(jobs: dict[str, Job], *, echo: bool = True, timeout: float = 3600,
         raise KitError("builds run together must set the same environment", "make them all reproducible, or none")
     try:
         commands.run_all({name: j.argv for name, j in jobs.items()}, echo=echo, timeout=timeout,
-                         env=envs[0] or None, on_completed=finished)
+                         env=envs[0] or None, on_completed=finished, stop_on_failure=False)
     except CommandError as exc:
         name = next(n for n, j in jobs.items() if j.argv == exc.argv)
         err = _build_error(jobs[name].argv, exc, jobs[name].platforms)

@@ -160,12 +160,14 @@ def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, i
 def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, str] | None = None,
             timeout: float | None = None, on_line: Callable[[str, str], None] | None = None,
             on_done: Callable[[str], None] | None = None,
-            on_completed: Callable[[str, Completed], None] | None = None) -> dict[str, Completed]:
+            on_completed: Callable[[str, Completed], None] | None = None,
+            stop_on_failure: bool = True) -> dict[str, Completed]:
     """Run several commands at once (``name -> argv``), each printed first; returns ``name -> Completed``.
 
     ``on_line(name, line)`` receives every output line as it arrives; ``on_done(name)`` and
-    ``on_completed(name, completed)`` each command that succeeded, as soon as it has. When one fails, or on Ctrl-C, the others are stopped too and the first
-    failure is raised (a :class:`CommandError` naming its command).
+    ``on_completed(name, completed)`` each command that succeeded, as soon as it has. When one fails the others
+    are stopped too (or, with ``stop_on_failure=False``, left to finish), and the first failure is raised (a
+    :class:`CommandError` naming its command); Ctrl-C always stops them all.
     """
     results: dict[str, Completed] = {}
     errors: dict[str, BaseException] = {}
@@ -210,7 +212,7 @@ def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, st
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while any(t.is_alive() for t in threads):
-            if errors or (deadline is not None and time.monotonic() > deadline):
+            if (errors and stop_on_failure) or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(0.2)
     finally:

@@ -3,9 +3,14 @@
 A split build (``multiarch-kit build --node``) sends each platform to an engine of its own, named by a
 Docker context. On real machines those are contexts over ssh or tcp (an M2, an Intel Mac, a CI runner); in
 the lab they are extra ``dockerd`` processes beside the first, each with its own data root, exec root, socket,
-pid file and containerd namespace, sharing the machine's containerd, CPUs and kernel (so its QEMU too). They
-have no network bridge (``--bridge=none``): RUN steps on them need ``--network none``, and they reach the lab
-registry on this machine's loopback. The kit names their contexts ``multiarch-kit-node2``, ``...-node3``.
+pid file, containerd namespace and network bridge, sharing the machine's containerd, CPUs and kernel (so its
+QEMU too); they reach the lab registry on this machine's loopback. The kit names their contexts
+``multiarch-kit-node2``, ``...-node3``.
+
+Why a bridge of its own: a second dockerd started with ``--bridge=none`` deletes the host's ``docker0`` on
+start, which the first engine's containers need. So the lab makes a bridge for each extra engine
+(``mkit-br2``..., a private /24), hands it over with ``--bridge``, and keeps the first engine's ``docker0`` and
+firewall rules untouched (``--iptables=false``).
 
 ``classic=True`` starts an engine with the classic image store (no containerd snapshotter), the way many
 Docker Engine installs still are: notebook 08 shows what fails there.
@@ -23,11 +28,12 @@ from pathlib import Path
 
 from . import commands
 from .engine import docker
-from .errors import CommandError, KitError
+from .errors import KitError
 
 CONTEXT_PREFIX = "multiarch-kit-node"
-DESCRIPTION = "multiarch-kit lab engine (no network bridge: RUN steps need --network none)"
+DESCRIPTION = "multiarch-kit lab engine: stands in for another machine"
 CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")
+SUBNET = "10.213.{}.1/24"  # each extra engine's bridge gets its own
 
 
 @dataclass
@@ -46,6 +52,11 @@ class Node:
     @property
     def socket(self) -> Path:
         return self.folder / "docker.sock"
+
+    @property
+    def bridge(self) -> str:
+        """Its network bridge (interface names are capped at 15 characters)."""
+        return f"mkit-br{self.index}{'c' if self.classic else ''}"
 
     @property
     def exec_root(self) -> Path:
@@ -110,13 +121,18 @@ def start(n: Node, *, echo: bool = True) -> bool:
     n.folder.mkdir(parents=True, exist_ok=True)
     (n.folder / "daemon.json").write_text(json.dumps({"features": {"containerd-snapshotter": not n.classic}}) + "\n")
     n.socket.unlink(missing_ok=True)
+    if not Path(f"/sys/class/net/{n.bridge}").exists():
+        commands.run(["ip", "link", "add", "name", n.bridge, "type", "bridge"], echo=echo, timeout=30)
+        subnet = SUBNET.format(n.index + (100 if n.classic else 0))
+        commands.run(["ip", "addr", "add", subnet, "dev", n.bridge], echo=echo, timeout=30)
+    commands.run(["ip", "link", "set", n.bridge, "up"], echo=echo, timeout=30)
     namespace = n.name.replace(CONTEXT_PREFIX, "multiarch-kit-node-")
     argv = (commands.Command("dockerd", "--config-file", n.folder / "daemon.json")
             .flag("--data-root", n.folder / "data").flag("--exec-root", n.exec_root)
             .flag("--pidfile", n.folder / "dockerd.pid").flag("-H", f"unix://{n.socket}")
             .flag("--containerd", CONTAINERD_SOCKET).flag("--containerd-namespace", namespace)
             .flag("--containerd-plugins-namespace", f"{namespace}-plugins")
-            .add("--bridge=none", "--iptables=false", "--ip6tables=false"))
+            .option("--bridge", n.bridge).add("--iptables=false", "--ip6tables=false"))
     commands.start(argv, log=n.folder / "dockerd.log", echo=echo)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -154,17 +170,9 @@ def stop(n: Node, *, echo: bool = True) -> bool:
         if n.running and n.pid:
             os.kill(n.pid, signal.SIGKILL)
     commands.run(docker("context", "rm", "--force", n.name), echo=False, check=False, timeout=30)
+    if Path(f"/sys/class/net/{n.bridge}").exists():
+        commands.run(["ip", "link", "del", n.bridge], echo=echo, check=False, timeout=30)
     return was
-
-
-def is_lab_context(context: str) -> bool:
-    """Whether a Docker context is one of the lab's bridge-less engines (its RUN steps need --network none)."""
-    try:
-        done = commands.run(docker("context", "inspect", context, "--format", "{{.Metadata.Description}}"),
-                            echo=False, timeout=30)
-    except CommandError:
-        return False
-    return done.stdout.strip() == DESCRIPTION
 
 
 def context_exists(context: str) -> bool:

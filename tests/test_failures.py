@@ -7,7 +7,6 @@ Rows already covered elsewhere: engine not running, port taken, buildx missing, 
 
 import http.server
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,38 +18,21 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kit_cli, one_line_error, require
-from multiarch_kit import bench, buildx, manifests
+from multiarch_kit import bench, buildx, engines, manifests
 from multiarch_kit.errors import CommandError, KitError
 
 
 # --- a classic image store ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def classic_engine(lab_status, tmp_path_factory):
-    """A second, real dockerd without the containerd image store, on its own socket and containerd namespace.
-
-    It runs in a network namespace of its own: a dockerd with ``--bridge none`` removes the host's docker0,
-    which the lab's engine needs.
-    """
-    require(os.geteuid() == 0 and shutil.which("dockerd") and shutil.which("unshare")
-            and Path("/run/containerd/containerd.sock").exists(), "needs root, dockerd, unshare and a running containerd")
-    d = tmp_path_factory.mktemp("classic")
-    (d / "daemon.json").write_text("{}")
-    sock = d / "docker.sock"
-    proc = subprocess.Popen(
-        ["unshare", "--net", "dockerd", "--config-file", str(d / "daemon.json"), "--data-root", str(d / "data"), "--exec-root",
-         str(d / "exec"), "--pidfile", str(d / "pid"), "-H", f"unix://{sock}", "--containerd",
-         "/run/containerd/containerd.sock", "--containerd-namespace", "kit-classic", "--containerd-plugins-namespace",
-         "kit-classic-plugins", "--bridge", "none", "--iptables=false", "--ip6tables=false", "--storage-driver", "vfs"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    env = {"DOCKER_HOST": f"unix://{sock}"}
-    for _ in range(120):
-        if subprocess.run(["docker", "info"], env={**os.environ, **env}, capture_output=True).returncode == 0:
-            break
-        time.sleep(0.5)
-    yield env
-    proc.terminate()
-    proc.wait(timeout=60)
+def classic_engine(lab_status, lab_config):
+    """A second, real dockerd with the classic image store (the lab's own way of starting one), as DOCKER_CONTEXT."""
+    ok, why = engines.can_start()
+    require(ok, why)
+    n = engines.node(lab_config.lab_dir, 3, classic=True)
+    engines.start(n, echo=False)
+    yield {"DOCKER_CONTEXT": n.name}
+    engines.stop(n, echo=False)
 
 
 def test_classic_store_lab_up_says_how_to_turn_on_containerd(classic_engine):

@@ -226,12 +226,13 @@ def _cmd_build(args) -> int:
 
     platforms = parse_list(args.platform)
     nodes = split.parse_nodes(args.node or [], platforms)
+    split.check_request(Path(args.context), args.tag, platforms)
+    build_args, named = _pairs(args.build_arg, "--build-arg"), _pairs(args.build_context, "--build-context")
     cfg = lab.LabConfig.from_env()
     status = lab.status()
     result = split.build(Path(args.context), args.tag, platforms, nodes, lab_dir=cfg.lab_dir, base=status.base,
-                         build_args=_pairs(args.build_arg, "--build-arg"),
-                         build_contexts=_pairs(args.build_context, "--build-context"), resume=args.resume,
-                         echo=args.format != "json")
+                         build_args=build_args, build_contexts=named, resume=args.resume,
+                         no_cache=args.no_cache, target=args.target, echo=args.format != "json")
     report = verify.verify(f"{args.tag.rsplit(':', 1)[0]}@{result.index}", echo=False) if args.verify else None
     if args.format == "json":
         data = result.as_json()
@@ -353,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--build-arg", action="append", help="NAME=VALUE, as docker buildx build takes it")
     p.add_argument("--build-context", action="append", help="NAME=VALUE, as docker buildx build takes it")
     p.add_argument("--resume", action="store_true", help="finish an interrupted split build: only missing platforms")
+    p.add_argument("--target", help="the Dockerfile stage to build")
+    p.add_argument("--no-cache", action="store_true", help="run every step (each engine has a cache of its own)")
     p.add_argument("--verify", action="store_true", help="then check every image's binaries (multiarch-kit verify)")
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_cmd_build)

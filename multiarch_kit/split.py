@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import buildx, commands, emulation, engine, engines, manifests, registry
+from . import buildx, commands, emulation, engine, engines, lab, manifests, registry
 from .engine import docker
 from .errors import CommandError, KitError
 from .platforms import Platform
@@ -85,8 +86,11 @@ def parse_nodes(items: list[str], platforms: list[Platform]) -> dict[Platform, s
     return nodes
 
 
-def _state_file(lab_dir: Path, reference: str, context: Path, platforms: list[Platform]) -> Path:
-    key = hashlib.sha256("\0".join([reference, str(Path(context).resolve()), *map(str, platforms)]).encode())
+def _state_file(lab_dir: Path, reference: str, context: Path, platforms: list[Platform],
+                target: str | None) -> Path:
+    # Another stage is another build: its record must not resume this one.
+    key = hashlib.sha256("\0".join([reference, str(Path(context).resolve()), target or "", *map(str, platforms)])
+                         .encode())
     return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
 
 
@@ -107,22 +111,38 @@ def _describe(context: str | None, platform: Platform, base_image: str, echo: bo
         return facts.platform, "emulated"  # the node could not start the probe: it will not run natively anyway
 
 
-def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[Platform, str] | None = None, *,
-          lab_dir: Path, base=None, build_contexts: dict[str, str] | None = None,
-          build_args: dict[str, str] | None = None, resume: bool = False, echo: bool = True) -> SplitResult:
-    """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node."""
+def check_request(context: Path, reference: str, platforms: list[Platform]):
+    """The parsed tag, once the request makes sense (before any engine is asked anything)."""
     ref = parse_reference(reference)
-    if ref.transport != "docker" or ref.digest:
+    if ref.transport != "docker" or ref.digest or not ref.tag:
         raise KitError(f"{reference} is not a tag in a registry", "write it like localhost:5000/name:tag")
+    if not platforms:
+        raise KitError("no platform to build", "name at least one, e.g. --platform linux/amd64,linux/arm64")
     if len(set(platforms)) != len(platforms):
         raise KitError("a platform is given twice", "name each platform once")
+    if not (Path(context) / "Dockerfile").is_file():
+        raise KitError(f"no Dockerfile in {context}", "point the build at the folder that holds the Dockerfile")
+    return ref
+
+
+def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[Platform, str] | None = None, *,
+          lab_dir: Path, base=None, build_contexts: dict[str, str] | None = None,
+          build_args: dict[str, str] | None = None, resume: bool = False, no_cache: bool = False,
+          target: str | None = None, echo: bool = True) -> SplitResult:
+    """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node.
+
+    ``target`` names the Dockerfile stage to build; ``no_cache`` makes every step run (for timing one way
+    against the other: each engine has a cache of its own).
+    """
+    ref = check_request(context, reference, platforms)
     started = time.perf_counter()
     shown: list[str] = []
     named = {**(base.build_contexts if base else {}), **(build_contexts or {})}
-    probe = base.pinned if base else "busybox"
+    # The image that reads a node's binfmt_misc handlers: the lab's base, which every lab engine can pull.
+    probe = (base or lab.base_image(lab.LabConfig.from_env())).pinned
     if not nodes:
         result = buildx.build(context, platforms=platforms, tags=[reference], push=True, build_contexts=named,
-                              build_args=build_args, echo=echo)
+                              build_args=build_args, no_cache=no_cache, target=target, echo=echo)
         shown.append(result.command)
         inspection = manifests.inspect(reference)
         builds = []
@@ -136,7 +156,7 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
         if not engines.context_exists(ctx):
             raise KitError(f"node {ctx} for {p} is not a Docker context here",
                            f"create it (docker context create {ctx} --docker host=ssh://user@machine) or fix the name")
-    state_path = _state_file(lab_dir, reference, context, platforms)
+    state_path = _state_file(lab_dir, reference, context, platforms, target)
     state = _read_state(state_path) if resume else {}
     if resume and not state:
         raise KitError(f"nothing to resume for {reference}: no split build of it was interrupted here",
@@ -153,16 +173,18 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
                 continue
             node = nodes.get(p)
             pushed_as = f"{repo}:{ref.tag}-split-{run_id}-{p.tag_suffix}"
-            network = "none" if node and engines.is_lab_context(node) else None
             jobs[str(p)] = buildx.job(context, Path(tmp), platforms=[p], tags=[pushed_as], push=True,
-                                      build_contexts=named, build_args=build_args, network=network,
-                                      context_name=node)
+                                      build_contexts=named, build_args=build_args, context_name=node,
+                                      no_cache=no_cache, target=target)
         shown += [j.command for j in jobs.values()]
 
+        lock = threading.Lock()  # builds finish on their own threads, sometimes at the same moment
+
         def record(name: str, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
-            done[name] = {"digest": result.digest, "seconds": result.seconds,
-                          "pushed_as": jobs[name].argv[jobs[name].argv.index("--tag") + 1]}
-            _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
+            with lock:
+                done[name] = {"digest": result.digest, "seconds": result.seconds,
+                              "pushed_as": jobs[name].argv[jobs[name].argv.index("--tag") + 1]}
+                _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
 
         _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
         try:

@@ -36,6 +36,8 @@ def corrupt(tmp_path):
     plans.mkdir(parents=True)
     (plans / "20260101T000000-abcdef.json").write_text('{"cells": ')
     (tmp_path / "empty").mkdir()
+    (tmp_path / "context").mkdir()
+    (tmp_path / "context" / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "a-file").write_text("not a folder")
     return tmp_path
 
@@ -62,6 +64,15 @@ CASES = {
     "profile": [["profile"], ["profile", "{tmp}/empty"], ["profile", "no-such-workload"],
                 ["profile", "{tmp}/empty", "--platform", "linux//x"], ["profile", "c", "--build-arg", "FILES"],
                 ["profile", "c", "--build-context", "=x"], ["profile", "c", "--format", "yaml"]],
+    "build": [["build"], ["build", "{tmp}/empty", "--tag", "localhost:5000/x:1", "--platform", "linux//x"],
+              ["build", "{tmp}/empty", "--tag", "localhost:5000/x:1", "--platform", "linux/amd64",
+               "--node", "linux/arm64=node2"],
+              ["build", "{tmp}/empty", "--tag", "Bad Tag", "--platform", "linux/amd64"],
+              ["build", "{tmp}/empty", "--tag", "localhost:5000/x@sha256:" + "0" * 64, "--platform", "linux/amd64"],
+              ["build", "{tmp}/empty", "--tag", "localhost:5000/x:1", "--platform", "linux/amd64,linux/x86_64"],
+              ["build", "{tmp}/empty", "--tag", "localhost:5000/x:1", "--platform", "linux/amd64"],
+              ["build", "{tmp}/context", "--tag", "localhost:5000/x:1", "--platform", "linux/amd64", "--build-arg",
+               "N"]],
     "notebooks": [["notebooks", "--src", "{tmp}/empty", "--out", "{tmp}/out"],
                   ["notebooks", "--src", "{tmp}/empty", "--out", "{tmp}/a-file/sub"]],
 }

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import commands
+from . import commands, dockerfile
 from .buildx import SOURCE_DATE_EPOCH, build_argv
 from .errors import KitError
 from .platforms import Platform
@@ -33,15 +33,8 @@ APPLETS = (
     "sh ash cat cp date dd echo env false grep gzip gunzip head id ln ls md5sum mkdir mount mv printf rm "
     "sed sha256sum sleep sort stat tail tar test touch tr true uname wc xargs zcat"
 ).split()
-_DOCKERFILE = """\
-# Stand-in for alpine:3.18, made by multiarch-kit (see multiarch_kit/base.py).
-FROM scratch
-ARG TARGETARCH
-ARG TARGETVARIANT
-ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /
-ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-CMD ["/bin/sh"]
-"""
+_DOCKERFILE = dockerfile.from_root_filesystems(
+    "Stand-in for alpine:3.18, made by multiarch-kit (see multiarch_kit/base.py).", ["/bin/sh"])
 
 
 @dataclass

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import commands, registry
+from . import commands, dockerfile, registry
 from .buildx import SOURCE_DATE_EPOCH, build_argv
 from .errors import CommandError, KitError
 from .platforms import Platform
@@ -40,16 +40,9 @@ MIN_FREE_GB = 8.0  # three root filesystems, their layers in the engine and in t
 # Documentation, manuals and translations are left out: they are a third of the size and no build reads them.
 _DPKG_OPTIONS = ("path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
                  "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*", "path-exclude=/usr/share/info/*")
-_DOCKERFILE = """\
-# The STAND-IN build base, made by multiarch-kit (see multiarch_kit/buildbase.py): one Debian root filesystem
-# per platform, made by mmdebstrap.
-FROM scratch
-ARG TARGETARCH
-ARG TARGETVARIANT
-ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /
-ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-CMD ["bash"]
-"""
+_DOCKERFILE = dockerfile.from_root_filesystems(
+    "The STAND-IN build base, made by multiarch-kit (see multiarch_kit/buildbase.py): one Debian root filesystem\n"
+    "per platform, made by mmdebstrap.", ["bash"])
 
 
 @dataclass

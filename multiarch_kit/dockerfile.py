@@ -6,6 +6,7 @@ needed for what the kit asks (which stage a step is in, and whether that stage r
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -87,3 +88,13 @@ def images(stages: list[Stage]) -> set[str]:
     """The images the stages start from (not the other stages, not scratch)."""
     names = {s.name for s in stages}
     return {s.base for s in stages if s.base not in names and s.base != "scratch" and not re.match(r"^\$", s.base)}
+
+
+def from_root_filesystems(comment: str, cmd: list[str]) -> str:
+    """A Dockerfile for a multi-platform image made of one root filesystem tar per platform, named
+    ``rootfs-<arch><variant>.tar`` beside it (how the lab's stand-ins are made). ``comment`` opens it."""
+    head = "".join(f"# {line}\n" for line in comment.splitlines())
+    return (f"{head}FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\n"
+            "ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /\n"
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+            f"CMD {json.dumps(cmd)}\n")

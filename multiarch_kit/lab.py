@@ -15,6 +15,8 @@ engine is Docker Desktop, which the reader starts.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -176,6 +178,13 @@ def buildx_facts(context: str | None = None) -> tuple[str, buildx.Builder]:
 # --- registry ------------------------------------------------------------------------------------
 
 
+def _is_guard_process(pid: int) -> bool:
+    try:
+        return b"multiarch_kit.registry_guard" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def _port_state(port: int) -> str:
     """``free``, ``registry`` (something answers the v2 API) or ``other``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -261,6 +270,11 @@ def _wait_for(what, seconds: float) -> bool:
 def start_registry(cfg: LabConfig) -> str:
     """Serve the lab registry on its port (started, or "reused" when a registry already answers there)."""
     state = _port_state(cfg.registry_port)
+    stranded = registry.stranded_guard(cfg.registry_address) if state == "other" else None
+    if stranded and _is_guard_process(stranded):
+        # A guard of the lab's whose registry has gone (its record lost, say): replace the pair.
+        _stop_pid(stranded, "", [])
+        state = "free"
     if state == "other":
         raise KitError(
             f"port {cfg.registry_port} on 127.0.0.1 is taken by a program that is not a registry "
@@ -420,6 +434,29 @@ def answer(status: LabStatus) -> str:
 # --- the lab -----------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def exclusive(cfg: LabConfig):
+    """One ``up`` or ``down`` at a time per lab folder; a second one waits for the first. Two at once would
+    both start a registry on one port, or one would stop what the other is starting."""
+    try:
+        cfg.lab_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(cfg.lab_dir / "lab.lock", "a")  # noqa: SIM115 - held for the whole block below
+    except OSError as exc:
+        raise KitError(f"cannot write the lab folder {cfg.lab_dir} ({exc.strerror})",
+                       "set MULTIARCH_KIT_LAB to a folder you can write") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"another 'lab up' or 'lab down' is at work on {cfg.lab_dir}: waiting for it", file=sys.stderr,
+                  flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False, nodes: int = 1,
        build_base_now: bool = False) -> LabStatus:
     """Bring the lab up (idempotent) and make sure each platform runs: returns the lab's status.
@@ -430,6 +467,13 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = F
     real workloads' build base now rather than on first use.
     """
     cfg = cfg or LabConfig.from_env()
+    if nodes < 1:
+        raise KitError(f"--nodes {nodes}: the lab has at least its own engine", "use --nodes 2 or more for extra engines")
+    with exclusive(cfg):
+        return _up(cfg, check_runs=check_runs, check=check, nodes=nodes, build_base_now=build_base_now)
+
+
+def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base_now: bool) -> LabStatus:
     actions: list[str] = []
     facts = _ensure_engine(cfg, actions)
     version, builder = buildx_facts()
@@ -440,8 +484,6 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = F
         actions.append(f"started the registry on {cfg.registry_address}")
     chosen = _ensure_base(cfg, actions, probe=check)
     status = LabStatus(facts, version, builder, registry_info(cfg), chosen, actions=actions)
-    if nodes < 1:
-        raise KitError(f"--nodes {nodes}: the lab has at least its own engine", "use --nodes 2 or more for extra engines")
     for index in range(2, nodes + 1):
         if engines.start(engines.node(cfg.lab_dir, index)):
             actions.append(f"started engine {engines.node(cfg.lab_dir, index).name}")
@@ -478,6 +520,11 @@ def _stop_pid(pid: int, what: str, stopped: list[str], seconds: float = 30) -> N
 def down(cfg: LabConfig | None = None) -> list[str]:
     """Stop what ``up()`` started (registry, and the engine if the lab provisioned it); returns what stopped."""
     cfg = cfg or LabConfig.from_env()
+    with exclusive(cfg):
+        return _down(cfg)
+
+
+def _down(cfg: LabConfig) -> list[str]:
     stopped: list[str] = []
     state = _read_json(cfg.state_file)
     if state and state.get("container"):

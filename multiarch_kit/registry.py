@@ -28,6 +28,7 @@ from dxf import DXF, DXFBase
 from dxf import exceptions as dxf_errors
 
 from .errors import KitError
+from .registry_guard import GUARD_HEADER
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -294,6 +295,16 @@ def ping(address: str, timeout: float = 2.0) -> bool:
     except requests.RequestException:
         return False
     return resp.headers.get("Docker-Distribution-Api-Version", "").startswith("registry/2")
+
+
+def stranded_guard(address: str, timeout: float = 2.0) -> int | None:
+    """The pid of a lab registry guard at ``address`` whose registry has gone (it answers 502 and names itself)."""
+    try:
+        resp = requests.get(base_url(address) + "/v2/", timeout=timeout)
+    except requests.RequestException:
+        return None
+    pid = resp.headers.get(GUARD_HEADER, "")
+    return int(pid) if resp.status_code == 502 and pid.isdigit() else None
 
 
 def head_manifest(address: str, repository: str, reference: str, timeout: float = 10.0) -> ManifestHead | None:

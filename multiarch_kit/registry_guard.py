@@ -30,12 +30,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import sys
 from collections import defaultdict
 from urllib.parse import parse_qs, urlsplit
 
 HEAD_LIMIT = 64 * 1024
+# Sent with the 502 the guard answers when its registry is gone, naming the guard's pid: the lab then knows the
+# port is held by a stranded guard of its own (not by another program) and replaces it.
+GUARD_HEADER = "X-Multiarch-Kit-Guard"
 MANIFEST_LIMIT = 16 << 20  # distribution refuses manifests over 4 MiB; anything larger is relayed unparsed
 CHUNK = 1 << 20
 UPSTREAM_TIMEOUT = 120.0
@@ -85,6 +89,16 @@ async def _read_head(reader: asyncio.StreamReader, prefix: bytes = b"") -> Messa
     return Message(raw)
 
 
+async def _copy_exactly(reader: asyncio.StreamReader, count: int, out) -> None:
+    """Pass ``count`` bytes from ``reader`` to ``out`` in chunks; the peer closing early is :class:`_Closed`."""
+    while count:
+        data = await reader.read(min(CHUNK, count))
+        if not data:
+            raise _Closed()
+        count -= len(data)
+        await out(data)
+
+
 async def _relay_body(msg: Message, reader: asyncio.StreamReader, writer: asyncio.StreamWriter | None,
                       *, until_eof: bool = False) -> bytes:
     """Copy one message body from ``reader`` to ``writer`` (None: keep it) in its own framing; returns kept bytes."""
@@ -109,21 +123,9 @@ async def _relay_body(msg: Message, reader: asyncio.StreamReader, writer: asynci
                         await out(trailer)
                         if trailer == b"\r\n":
                             return bytes(kept)
-                remaining = size + 2  # data and its CRLF
-                while remaining:
-                    data = await reader.read(min(CHUNK, remaining))
-                    if not data:
-                        raise _Closed()
-                    remaining -= len(data)
-                    await out(data)
+                await _copy_exactly(reader, size + 2, out)  # data and its CRLF
         elif msg.length is not None:
-            remaining = msg.length
-            while remaining:
-                data = await reader.read(min(CHUNK, remaining))
-                if not data:
-                    raise _Closed()
-                remaining -= len(data)
-                await out(data)
+            await _copy_exactly(reader, msg.length, out)
         elif until_eof:
             while data := await reader.read(CHUNK):
                 await out(data)
@@ -253,7 +255,15 @@ class Guard:
                     body = await _relay_body(request, client_r, None)
                 locks, hold = self.plan(method, target, body)
                 if up_w is None:
-                    up_r, up_w = await self._connect()
+                    try:
+                        up_r, up_w = await self._connect()
+                    except OSError:
+                        text = f"registry guard: the registry at {self.upstream} does not answer\n".encode()
+                        head = (f"HTTP/1.1 502 Bad Gateway\r\n{GUARD_HEADER}: {os.getpid()}\r\n"
+                                f"Content-Length: {len(text)}\r\nConnection: close\r\n\r\n")
+                        client_w.write(head.encode() + text)
+                        await client_w.drain()
+                        return
                 held: list[tuple[SharedLock, bool]] = []
                 try:
                     for lock, shared in locks:

@@ -52,6 +52,20 @@ def lab_config():
     return lab.LabConfig.from_env()
 
 
+@pytest.fixture(scope="module")
+def classic_node(lab_status, lab_config):
+    """A second, real dockerd with the classic image store, started the lab's way (as notebook 08 does); its
+    Docker context's name. Module-scoped: each module that needs it starts and stops it."""
+    from multiarch_kit import engines
+
+    ok, why = engines.can_start()
+    require(ok, why)
+    n = engines.node(lab_config.lab_dir, 2, classic=True)
+    engines.start(n, echo=False)
+    yield n.name
+    engines.stop(n, echo=False)
+
+
 def kit_cli(*args: str, env: dict[str, str] | None = None, prefix: list[str] | None = None, timeout: float = 300):
     """Run the installed ``multiarch-kit`` command as a reader would, returning the CompletedProcess."""
     exe = shutil.which("multiarch-kit", path=str(Path(sys.executable).parent)) or "multiarch-kit"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, require
-from multiarch_kit import article, buildx, commands, engine, engines, images, lab
+from conftest import ROOT
+from multiarch_kit import article, buildx, commands, engine, images, lab
 from multiarch_kit.platforms import AMD64, ARM64
 
 NO_HANDLER = ROOT / "notebooks" / "breaks" / "no-handler"
@@ -24,16 +24,6 @@ NOT_AN_IMAGE = "is a manifest list"
 
 
 @pytest.fixture(scope="module")
-def classic(lab_status, lab_config):
-    ok, why = engines.can_start()
-    require(ok, why)
-    n = engines.node(lab_config.lab_dir, 2, classic=True)
-    engines.start(n, echo=False)
-    yield n.name
-    engines.stop(n, echo=False)
-
-
-@pytest.fixture(scope="module")
 def amd64_only(lab_status, lab_config):
     name = f"{lab_config.registry_host}/kit-test/breaks"
     buildx.build(ROOT / "notebooks" / "article", platforms=[AMD64], tags=[f"{name}:amd64"], push=True,
@@ -44,32 +34,32 @@ def amd64_only(lab_status, lab_config):
     return ref
 
 
-def test_no_image_for_the_platform_in_both_stores(amd64_only, classic):
+def test_no_image_for_the_platform_in_both_stores(amd64_only, classic_node):
     containerd = images.pull(amd64_only, ARM64, check=False, echo=False)
     assert containerd.returncode != 0 and CONTAINERD_MISSING in containerd.stderr
-    old = commands.run(engine.docker("pull", "--platform", "linux/arm64/v8", amd64_only, context=classic),
+    old = commands.run(engine.docker("pull", "--platform", "linux/arm64/v8", amd64_only, context=classic_node),
                        check=False, echo=False)
     assert old.returncode != 0 and CLASSIC_MISSING in old.stderr
 
 
-def test_arm64_v8_is_arm64_to_both_stores(lab_status, lab_config, classic):
+def test_arm64_v8_is_arm64_to_both_stores(lab_status, lab_config, classic_node):
     ref = f"{lab_config.registry_host}/kit-test/breaks:index"
     buildx.build(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], tags=[ref], push=True,
                  base=lab_status.base, echo=False)
-    for context in (None, classic):  # /log says which platform the image that ran was built for
+    for context in (None, classic_node):  # /log says which platform the image that ran was built for
         done = commands.run(engine.docker("run", "--rm", "--platform", "linux/arm64/v8", ref, "cat", "/log",
                                           context=context), echo=False)
         assert done.stdout.strip().endswith(" for linux/arm64")
 
 
-def test_the_classic_store_keeps_one_platform_per_tag(lab_status, lab_config, classic):
+def test_the_classic_store_keeps_one_platform_per_tag(lab_status, lab_config, classic_node):
     ref = f"{lab_config.registry_host}/kit-test/breaks:index"
     buildx.build(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], tags=[ref], push=True,
                  base=lab_status.base, echo=False)
-    images.pull(ref, AMD64, context=classic, echo=False)
-    assert images.platform_of(ref, context=classic, echo=False) == AMD64
-    ran = images.run(ARM64, ref, "uname", "-m", context=classic, echo=False)
-    assert ran.stdout.strip() == "aarch64" and images.platform_of(ref, context=classic, echo=False) == ARM64
+    images.pull(ref, AMD64, context=classic_node, echo=False)
+    assert images.platform_of(ref, context=classic_node, echo=False) == AMD64
+    ran = images.run(ARM64, ref, "uname", "-m", context=classic_node, echo=False)
+    assert ran.stdout.strip() == "aarch64" and images.platform_of(ref, context=classic_node, echo=False) == ARM64
 
 
 def test_exec_format_error_at_build_and_at_run_time(lab_status, lab_config):
@@ -103,9 +93,9 @@ def test_docker_manifest_refuses_an_index(lab_status, lab_config):
     assert done.returncode != 0 and NOT_AN_IMAGE in done.stderr
 
 
-def test_the_classic_store_refuses_to_load_two_platforms(lab_status, classic):
+def test_the_classic_store_refuses_to_load_two_platforms(lab_status, classic_node):
     done = buildx.attempt(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], base=lab_status.base,
-                          output="type=docker", context_name=classic, progress="plain", echo=False)
+                          output="type=docker", context_name=classic_node, progress="plain", echo=False)
     assert done.returncode != 0 and CLASSIC_LOAD in done.stderr
 
 

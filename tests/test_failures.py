@@ -18,21 +18,16 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kit_cli, one_line_error, require
-from multiarch_kit import bench, buildx, engines, manifests
+from multiarch_kit import bench, buildx, manifests
 from multiarch_kit.errors import CommandError, KitError
 
 
 # --- a classic image store ------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def classic_engine(lab_status, lab_config):
-    """A second, real dockerd with the classic image store (the lab's own way of starting one), as DOCKER_CONTEXT."""
-    ok, why = engines.can_start()
-    require(ok, why)
-    n = engines.node(lab_config.lab_dir, 3, classic=True)
-    engines.start(n, echo=False)
-    yield {"DOCKER_CONTEXT": n.name}
-    engines.stop(n, echo=False)
+def classic_engine(classic_node):
+    """The classic-store engine as the environment a reader would set: DOCKER_CONTEXT."""
+    return {"DOCKER_CONTEXT": classic_node}
 
 
 def test_classic_store_lab_up_says_how_to_turn_on_containerd(classic_engine):

@@ -2,8 +2,12 @@
 
 import hashlib
 import json
+import os
 import socket
 import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -209,3 +213,25 @@ def test_a_warm_up_proves_the_platforms_only_when_something_changed(lab_status, 
     changed = lab.up(lab_config)  # something changed: proven again
     assert capsys.readouterr().out.count("uname -m") == 3
     assert any("something changed" in a for a in changed.actions)
+
+
+def test_a_second_lab_command_waits_for_the_first(tmp_path):
+    """Two `lab up`/`lab down` on one lab folder take turns: the second says it waits, then does its work."""
+    cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=free_port())
+    env = {"MULTIARCH_KIT_LAB": str(cfg.lab_dir), "MULTIARCH_KIT_REGISTRY_PORT": str(cfg.registry_port)}
+    exe = Path(sys.executable).parent / "multiarch-kit"
+    with lab.exclusive(cfg):
+        second = subprocess.Popen([exe, "lab", "down"], env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert second.poll() is None  # still waiting: this test holds the lab
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert f"another 'lab up' or 'lab down' is at work on {cfg.lab_dir}: waiting for it" in err
+    assert out.strip() == "stopped: nothing (the lab had started nothing)"
+
+
+def test_an_unwritable_lab_folder_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    line = one_line_error(kit_cli("lab", "down", env={"MULTIARCH_KIT_LAB": str(tmp_path / "file" / "lab")}))
+    assert "cannot write the lab folder" in line and "MULTIARCH_KIT_LAB" in line

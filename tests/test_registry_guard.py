@@ -8,14 +8,18 @@ multi-platform builds in a row and two at once to one tag, and check every index
 
 import hashlib
 import json
+import subprocess
+import sys
 import threading
+import time
 import uuid
 
 import pytest
 import requests
 
 from conftest import ROOT, free_port, require
-from multiarch_kit import buildx, lab, manifests
+from multiarch_kit import buildx, lab, manifests, registry
+from multiarch_kit.registry_guard import GUARD_HEADER
 from multiarch_kit.platforms import AMD64, ARM64
 
 ARTICLE = ROOT / "notebooks" / "article"
@@ -106,3 +110,30 @@ def test_thirty_multi_platform_pushes_in_a_row(lab_status, lab_config):
         result = buildx.build(ARTICLE, platforms=[AMD64, ARM64], tags=[tag], push=True, base=lab_status.base,
                               labels={"kit-stress": f"{i}-{uuid.uuid4().hex}"}, echo=False)
         _complete(tag, result.digest)
+
+
+def test_a_stranded_guard_names_itself_and_the_lab_replaces_it(tmp_path):
+    """A guard whose registry has gone answers 502 with its pid; `start_registry` replaces it, and only it."""
+    import shutil
+
+    require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
+    port = free_port()
+    stranded = subprocess.Popen([sys.executable, "-m", "multiarch_kit.registry_guard", "--listen",
+                                 f"127.0.0.1:{port}", "--upstream", f"unix:{tmp_path}/gone.sock"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if registry.stranded_guard(f"localhost:{port}") == stranded.pid:
+                break
+            time.sleep(0.05)
+        answer = requests.get(f"http://127.0.0.1:{port}/v2/", timeout=5)
+        assert answer.status_code == 502 and answer.headers[GUARD_HEADER] == str(stranded.pid)
+        assert "does not answer" in answer.text
+        cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=port)
+        assert lab.start_registry(cfg) == "started"
+        assert stranded.wait(timeout=30) is not None  # stopped by the lab
+        assert registry.ping(f"localhost:{port}") and lab.registry_info(cfg).kind == lab.GUARDED
+        lab.down(cfg)
+    finally:
+        if stranded.poll() is None:
+            stranded.kill()

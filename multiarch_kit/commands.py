@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import threading
@@ -247,6 +248,43 @@ def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True,
                                     start_new_session=True, env={**os.environ, **env} if env else None)
     except FileNotFoundError:
         raise KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0])) from None
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a child of this process that has exited is reaped, not counted)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def stop(pid: int, *, what: str = "", echo: bool = True, seconds: float = 30) -> bool:
+    """Stop a background service that :func:`start` began: SIGTERM, then SIGKILL after ``seconds``.
+
+    Shown as ``$ kill PID``, which does the same by hand. Returns whether it was running.
+    """
+    if not alive(pid):
+        return False
+    if echo:
+        print(f"$ kill {pid}" + (f"  # {what}" if what else ""), flush=True)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # SIGKILL cannot be refused, but the exit takes a moment
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return True
 
 
 def _install_hint(program: str) -> str:

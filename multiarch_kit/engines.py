@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,15 +72,7 @@ class Node:
     @property
     def running(self) -> bool:
         pid = self.pid
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return self.socket.exists()
+        return pid is not None and commands.alive(pid) and self.socket.exists()
 
 
 def node(lab_dir: Path, index: int, *, classic: bool = False) -> Node:
@@ -161,14 +152,7 @@ def stop(n: Node, *, echo: bool = True) -> bool:
     """Stop ``n`` and remove its context; returns whether it was running."""
     was = n.running
     if was and n.pid:
-        if echo:
-            print(f"$ kill {n.pid}  # dockerd of {n.name}", flush=True)
-        os.kill(n.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while n.running and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if n.running and n.pid:
-            os.kill(n.pid, signal.SIGKILL)
+        commands.stop(n.pid, what=f"dockerd of {n.name}", echo=echo, seconds=60)
     commands.run(docker("context", "rm", "--force", n.name), echo=False, check=False, timeout=30)
     if Path(f"/sys/class/net/{n.bridge}").exists():
         commands.run(["ip", "link", "del", n.bridge], echo=echo, check=False, timeout=30)

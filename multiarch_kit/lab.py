@@ -22,7 +22,6 @@ import json
 import os
 import platform as _pyplatform
 import shutil
-import signal
 import socket
 import sys
 import time
@@ -209,22 +208,6 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _alive(pid: int) -> bool:
-    # A process started by this very process lingers as a zombie until reaped; reap it first.
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def _pids(state: dict | None) -> list[int]:
     state = state or {}
     listed = state.get("pids", [state.get("pid")])  # a lab from before the guard recorded one "pid"
@@ -236,7 +219,7 @@ def registry_info(cfg: LabConfig) -> RegistryInfo:
     state = _read_json(cfg.state_file)
     answers = registry.ping(cfg.registry_address)
     ours = bool(state) and state.get("port") == cfg.registry_port and (
-        state.get("kind") == "registry:2 container" or any(_alive(p) for p in _pids(state))
+        state.get("kind") == "registry:2 container" or any(commands.alive(p) for p in _pids(state))
     )
     kind = state["kind"] if ours else "external"
     return RegistryInfo(cfg.registry_address, cfg.registry_host, kind, ours and answers, answers)
@@ -273,7 +256,7 @@ def start_registry(cfg: LabConfig) -> str:
     stranded = registry.stranded_guard(cfg.registry_address) if state == "other" else None
     if stranded and _is_guard_process(stranded):
         # A guard of the lab's whose registry has gone (its record lost, say): replace the pair.
-        _stop_pid(stranded, "", [])
+        commands.stop(stranded, echo=False)
         state = "free"
     if state == "other":
         raise KitError(
@@ -282,12 +265,12 @@ def start_registry(cfg: LabConfig) -> str:
             f"choose another port, e.g. export {ENV_PORT}=5001, or free port {cfg.registry_port}",
         )
     recorded = _read_json(cfg.state_file)
-    ours = [p for p in _pids(recorded) if _alive(p)] if recorded and recorded.get("port") == cfg.registry_port else []
+    ours = [p for p in _pids(recorded) if commands.alive(p)] if recorded and recorded.get("port") == cfg.registry_port else []
     if state == "registry" and (not ours or recorded.get("kind") == GUARDED and len(ours) == 2):
         return "reused"
     # Whatever an earlier lab left running in another shape (half of the pair, or no guard) goes first.
     for pid in ours:
-        _stop_pid(pid, "", [])
+        commands.stop(pid, echo=False)
     logs = cfg.lab_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     binary = shutil.which("docker-registry")
@@ -504,19 +487,6 @@ def status(cfg: LabConfig | None = None) -> LabStatus:
                      nodes=[n for n in engines.known(cfg.lab_dir) if n.running])
 
 
-def _stop_pid(pid: int, what: str, stopped: list[str], seconds: float = 30) -> None:
-    if not _alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + seconds
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    if what:
-        stopped.append(what)
-
-
 def down(cfg: LabConfig | None = None) -> list[str]:
     """Stop what ``up()`` started (registry, and the engine if the lab provisioned it); returns what stopped."""
     cfg = cfg or LabConfig.from_env()
@@ -531,9 +501,9 @@ def _down(cfg: LabConfig) -> list[str]:
         commands.run(docker("rm", "-f", state["container"]), check=False)
         stopped.append("registry container")
     elif state:
-        running = [p for p in _pids(state) if _alive(p)]
+        running = [p for p in _pids(state) if commands.alive(p)]
         for pid in running:
-            _stop_pid(pid, "", [])
+            commands.stop(pid, echo=False)
         if running:
             stopped.append(f"registry and its guard (pids {', '.join(map(str, running))})")
     cfg.state_file.unlink(missing_ok=True)
@@ -546,7 +516,7 @@ def _down(cfg: LabConfig) -> list[str]:
         pid_file = cfg.lab_dir / "run" / f"{name}.pid"
         if pid_file.exists():
             text = pid_file.read_text().strip()
-            if text.isdigit():
-                _stop_pid(int(text), f"{name} (pid {text})", stopped)
+            if text.isdigit() and commands.stop(int(text), echo=False):
+                stopped.append(f"{name} (pid {text})")
             pid_file.unlink()
     return stopped

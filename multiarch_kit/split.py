@@ -162,7 +162,7 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
         raise KitError(f"nothing to resume for {reference}: no split build of it was interrupted here",
                        "run the build without --resume")
     run_id = state.get("run") or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
-    repo = f"{ref.name}"
+    repo = ref.name
     done: dict[str, dict] = {k: v for k, v in state.get("done", {}).items()
                              if registry.Registry(*registry.split_name(repo)).head_manifest(v["digest"])}
     described = {p: _describe(nodes.get(p), p, probe, echo) for p in platforms}

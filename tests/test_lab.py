@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
-from multiarch_kit import base, engine, lab
+from multiarch_kit import base, commands, engine, lab
 from multiarch_kit.errors import KitError
 
 LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
@@ -198,6 +198,25 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
         assert len(stopped) == 1 and stopped[0].startswith("registry")
         assert not lab.registry.ping(f"127.0.0.1:{ours_port}")
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
+
+
+def test_a_service_stops_as_printed_and_is_killed_when_it_ignores_the_request(tmp_path, capsys):
+    """``commands.stop``, which stops the lab's registry, guard and engines: `kill PID`, then SIGKILL if need be."""
+    polite = commands.start(["sleep", "60"], log=tmp_path / "polite.log", echo=False)
+    assert commands.stop(polite.pid, what="a sleep") is True
+    assert capsys.readouterr().out == f"$ kill {polite.pid}  # a sleep\n"
+    assert not commands.alive(polite.pid)
+
+    ignores = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); " \
+              "time.sleep(60)"
+    stubborn = commands.start([sys.executable, "-c", ignores], log=tmp_path / "stubborn.log", echo=False)
+    deadline = time.monotonic() + 30
+    while "ready" not in (tmp_path / "stubborn.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    assert commands.stop(stubborn.pid, echo=False, seconds=1) is True
+    assert 1 <= time.monotonic() - started < 10 and not commands.alive(stubborn.pid)
+    assert commands.stop(stubborn.pid) is False and capsys.readouterr().out == ""  # gone: nothing to print or do
 
 
 def test_a_warm_up_proves_the_platforms_only_when_something_changed(lab_status, lab_config, capsys):

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, buildbase, buildx, commands, emulation, engine, lab, workloads
+from . import __version__, buildbase, buildx, commands, emulation, engine, files, lab, workloads
 from .errors import CommandError, KitError
 from .platforms import Platform
 from .workloads import CROSS, EMULATED, NATIVE, Workload
@@ -190,7 +190,7 @@ class Plan:
                 "builder": self.builder, "nodes": {str(p): c for p, c in self.nodes.items()},
                 "cells": [c.as_dict() for c in self.cells]}
         try:
-            _write_atomically(path, json.dumps(data, indent=2).encode())
+            files.write_json(path, data)
         except OSError as exc:
             raise _write_error(path, exc) from None
         return path
@@ -463,7 +463,7 @@ def prepare(folder: Path) -> None:
     path = Path(folder) / "schema.json"
     try:
         if not path.exists() or json.loads(path.read_text()) != schema:
-            _write_atomically(path, (json.dumps(schema, indent=2) + "\n").encode())
+            files.write_json(path, schema)
     except (OSError, ValueError) as exc:
         raise _write_error(path, exc) from None
 
@@ -472,21 +472,6 @@ def _write_error(path: Path, exc: Exception) -> KitError:
     return KitError(f"cannot write {path} ({getattr(exc, 'strerror', None) or exc})",
                     f"free disk space or choose a writable folder with {ENV_RESULTS}=DIR or --results DIR; "
                     "files already there are intact")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def append_rows(path: Path, rows: list[dict]) -> None:
@@ -506,7 +491,7 @@ def append_rows(path: Path, rows: list[dict]) -> None:
         writer.writeheader()
     writer.writerows(rows)
     try:
-        _write_atomically(path, old + buf.getvalue().encode())
+        files.write_atomically(path, old + buf.getvalue().encode())
     except OSError as exc:
         unsaved = buf.getvalue()
         raise KitError(f"cannot write {path} ({exc.strerror or exc}); the previous file is intact; unsaved rows: "

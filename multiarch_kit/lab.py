@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import base, buildbase, buildx, commands, emulation, engine, engines, images, registry
+from . import base, buildbase, buildx, commands, emulation, engine, engines, files, images, registry
 from .engine import docker
 from .errors import CommandError, KitError
 from .platforms import LAB_PLATFORMS, Platform
@@ -201,13 +201,6 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
-
-
 def _pids(state: dict | None) -> list[int]:
     state = state or {}
     listed = state.get("pids", [state.get("pid")])  # a lab from before the guard recorded one "pid"
@@ -296,7 +289,7 @@ def start_registry(cfg: LabConfig) -> str:
         done = commands.run(docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{cfg.registry_port}:5000",
                                    "-v", f"{data}:/var/lib/registry", "registry:2"), timeout=300)
         record = {"kind": "registry:2 container", "container": done.stdout.strip(), "port": cfg.registry_port}
-    _write_json(cfg.state_file, record)
+    files.write_json(cfg.state_file, record)
     if not _wait_for(lambda: registry.ping(cfg.registry_address, timeout=0.5), 10):
         raise KitError(f"the registry did not answer on {cfg.registry_address} within 10 s",
                        f"see {logs / 'registry.log'} and {logs / 'registry-guard.log'}")
@@ -313,7 +306,7 @@ def _want_standin(cfg: LabConfig, *, probe: bool = False) -> bool:
     recorded = _read_json(cfg.base_choice_file)
     if recorded is None or probe:
         recorded = {"hub_reachable": registry.hub_reachable(), "probed": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        _write_json(cfg.base_choice_file, recorded)
+        files.write_json(cfg.base_choice_file, recorded)
     return not recorded.get("hub_reachable")
 
 
@@ -392,7 +385,7 @@ def _prove(cfg: LabConfig, status: LabStatus, check: bool) -> None:
             pass  # an unreadable proof is made again
     status.runs = check_platforms(status, cfg.platforms)
     status.proven_at = time.strftime("%Y-%m-%dT%H:%M:%S")
-    _write_json(cfg.proof_file, {"fingerprint": fingerprint, "at": status.proven_at,
+    files.write_json(cfg.proof_file, {"fingerprint": fingerprint, "at": status.proven_at,
                                  "ok": all(r.ok for r in status.runs),
                                  "runs": [{**asdict(r), "platform": str(r.platform)} for r in status.runs]})
     if proof is None or proof.get("fingerprint") != fingerprint:

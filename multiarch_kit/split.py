@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import buildx, commands, emulation, engine, engines, lab, manifests, registry
+from . import buildx, commands, emulation, engine, engines, files, lab, manifests, registry
 from .engine import docker
 from .errors import CommandError, KitError
 from .platforms import Platform
@@ -184,9 +184,9 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
             with lock:
                 done[name] = {"digest": result.digest, "seconds": result.seconds,
                               "pushed_as": jobs[name].argv[jobs[name].argv.index("--tag") + 1]}
-                _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
+                files.write_json(state_path, {"run": run_id, "reference": reference, "done": done})
 
-        _write_state(state_path, {"run": run_id, "reference": reference, "done": done})
+        files.write_json(state_path, {"run": run_id, "reference": reference, "done": done})
         try:
             if jobs:
                 buildx.build_all(jobs, echo=echo, on_done=record)
@@ -244,10 +244,3 @@ def _read_state(path: Path) -> dict:
         raise KitError(f"the record of the interrupted build {path} is damaged",
                        "delete it and run the build without --resume")
     return data
-
-
-def _write_state(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)

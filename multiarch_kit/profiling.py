@@ -144,11 +144,10 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
                          "slowdown": round(s.seconds / n.seconds, 2) if n and n.seconds > 0 else float("nan"),
                          "share": round(s.seconds / totals[str(p)], 3) if totals[str(p)] else float("nan"),
                          "runs_emulated": emulated})
-    for p in [native]:
-        for key, s in native_steps.items():
-            rows.append({"platform": str(p), "stage": key[0], "step": s.position, "instruction": s.instruction,
-                         "native_s": round(s.seconds, 3), "emulated_s": float("nan"), "slowdown": float("nan"),
-                         "share": float("nan"), "runs_emulated": False})
+    for key, s in native_steps.items():
+        rows.append({"platform": str(native), "stage": key[0], "step": s.position, "instruction": s.instruction,
+                     "native_s": round(s.seconds, 3), "emulated_s": float("nan"), "slowdown": float("nan"),
+                     "share": float("nan"), "runs_emulated": False})
     steps = _tidy(pd.DataFrame(rows, columns=["platform", "stage", "step", "instruction", "native_s", "emulated_s",
                                               "slowdown", "share", "runs_emulated"]), stages, totals,
                   [str(p) for p in [native, *others]])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import commands, runlog
+from . import commands, registry, runlog
 from .commands import Command
 from .emulation import missing_emulator_error
 from .engine import IMAGE_STORE_FIX, docker
@@ -285,7 +285,7 @@ class BuildResult:
     command: str  # the shell line, as printed before the build
     argv: list[str]
     seconds: float  # wall time of the whole command
-    digest: str | None  # containerimage.digest from --metadata-file (the index's for multi-platform)
+    digest: str | None  # what the build made, from --metadata-file (the index's for multi-platform): built_digest
     metadata: dict
     progress: Progress
 
@@ -384,7 +384,7 @@ class Job:
     def result(self, done: commands.Completed) -> BuildResult:
         result = BuildResult(self.command, list(self.argv), done.seconds, None, _read_metadata(self.metadata_file),
                              parse_rawjson(done.stderr))
-        result.digest = result.metadata.get("containerimage.digest")
+        result.digest = built_digest(result.metadata)
         runlog.record("build", target=self.target_name, platforms=",".join(map(str, self.platforms)),
                       digest=result.digest or "", seconds=round(done.seconds, 2))
         return result
@@ -480,6 +480,25 @@ def build_all(jobs: dict[str, Job], *, echo: bool = True, timeout: float = 3600,
         err.job = name
         raise err from None
     return results
+
+
+def built_digest(metadata: dict) -> str | None:
+    """The digest of what this build made, from its ``--metadata-file``.
+
+    Taken from ``containerimage.descriptor`` when that names a manifest or an index. With the docker driver,
+    buildx pushes through the engine after the build and then overwrites ``containerimage.digest`` with
+    whatever the tag holds in the registry at that moment: another push to the same tag in between (a second
+    CI job, a second engine) makes it name that push's manifest, even one platform's child of it (3 of 48
+    concurrent pushes on the lab's two engines). The descriptor is what this build exported and pushed. The
+    classic image store's exporter puts an image config there, not a manifest: its pushed digest is then
+    only the one buildx read back.
+    """
+    descriptor = metadata.get("containerimage.descriptor")
+    if isinstance(descriptor, dict) and descriptor.get("mediaType") in registry.MANIFEST_TYPES \
+            and isinstance(descriptor.get("digest"), str):
+        return descriptor["digest"]
+    digest = metadata.get("containerimage.digest")
+    return digest if isinstance(digest, str) else None
 
 
 def _read_metadata(path: Path) -> dict:

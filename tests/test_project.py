@@ -1,7 +1,12 @@
 """The project's own files agree with each other."""
 
+import ast
 import re
+import shutil
 import tomllib
+from pathlib import Path
+
+import pytest
 
 from conftest import ROOT
 
@@ -53,20 +58,67 @@ def test_architecture_table_lists_every_module_once():
     assert sorted(listed) == modules
 
 
-def test_every_import_goes_down_the_layers():
-    """A module imports only modules listed before it in ARCHITECTURE.md's table (imports in functions too)."""
-    import ast
+def upward_imports(package: Path, layers: list[list[str]]) -> list[str]:
+    """Every import in ``package`` of a module not listed before the importer in ``layers``, one line each.
 
-    order = [m for layer in _layers() for m in layer]
+    Reads every spelling of an import of the package's own modules, at module level or inside a function:
+    ``import pkg.x``, ``import pkg.x as y``, ``from pkg import x``, ``from pkg.x import y``, ``from . import x``
+    and ``from .x import y``.
+    """
+    order = [m for layer in layers for m in layer]
     rank = {m: i for i, m in enumerate(order)}
+    name = package.name
     wrong = []
-    for path in (ROOT / "multiarch_kit").glob("*.py"):
+    for path in sorted(package.glob("*.py")):
         if path.stem == "__init__":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                targets = [a.name for a in node.names] if node.module is None else [node.module.split(".")[0]]
-                for target in targets:
-                    if target in rank and rank[target] >= rank[path.stem]:
-                        wrong.append(f"{path.stem} imports {target}")
-    assert wrong == []
+            if isinstance(node, ast.Import):
+                parts = [a.name.split(".") for a in node.names]
+                targets = [p[1] for p in parts if p[0] == name and len(p) > 1]
+            elif isinstance(node, ast.ImportFrom):
+                module = (node.module or "").split(".")
+                if node.level == 0 and module[0] != name:
+                    continue
+                inside = module[1:] if node.level == 0 else [m for m in module if m]
+                # `from pkg import x` and `from . import x` name modules; `from pkg.x import y` names x's contents.
+                targets = [inside[0]] if inside else [a.name for a in node.names]
+            else:
+                continue
+            wrong += [f"{path.name}:{node.lineno} imports {t}: {ast.unparse(node)}"
+                      for t in targets if t in rank and (path.stem not in rank or rank[t] >= rank[path.stem])]
+    return wrong
+
+
+def test_every_import_goes_down_the_layers():
+    """A module imports only modules listed before it in ARCHITECTURE.md's table (imports in functions too)."""
+    assert upward_imports(ROOT / "multiarch_kit", _layers()) == []
+
+
+# Every way to spell an import of the package's own top module; `{}` is the top module's name.
+IMPORT_FORMS = [
+    "import multiarch_kit.{}",
+    "import multiarch_kit.{} as planted",
+    "from multiarch_kit import {}",
+    "from multiarch_kit import __version__, {}",
+    "from multiarch_kit.{} import main",
+    "from . import {}",
+    "from .{} import main",
+    "def planted():\n    from multiarch_kit import {}\n",
+    "def planted():\n    import multiarch_kit.{}\n",
+]
+
+
+@pytest.mark.parametrize("form", IMPORT_FORMS)
+def test_the_layer_check_sees_every_import_form(tmp_path, form):
+    """Plant an upward import in a copy of the package, in each spelling: the same check names it."""
+    layers = _layers()
+    bottom, top = layers[0][0], layers[-1][-1]
+    copy = tmp_path / "multiarch_kit"
+    shutil.copytree(ROOT / "multiarch_kit", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert upward_imports(copy, layers) == []  # the copy is clean before the plant
+    planted = copy / f"{bottom}.py"
+    lines = planted.read_text().count("\n")
+    planted.write_text(planted.read_text() + "\n" + form.format(top) + "\n")
+    wrong = upward_imports(copy, layers)
+    assert len(wrong) == 1 and wrong[0].startswith(f"{bottom}.py:{lines + 2 + form.startswith('def')} imports {top}: ")

@@ -20,8 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import commands, registry, runlog
 from .commands import Command
@@ -29,6 +28,9 @@ from .emulation import missing_emulator_error
 from .engine import IMAGE_STORE_FIX, docker
 from .errors import CommandError, KitError, InvalidPlatform
 from .platforms import Platform
+
+if TYPE_CHECKING:  # pandas is imported by the tables that need it, so `lab up` never loads it
+    import pandas as pd
 
 # The article's publication time. Builds asked to be reproducible set SOURCE_DATE_EPOCH to it, so the
 # same inputs give the same digests on every machine.
@@ -189,6 +191,8 @@ class Progress:
     messages: list[str]
 
     def table(self) -> pd.DataFrame:
+        import pandas as pd
+
         rows = [{"name": s.name, "seconds": s.seconds, "cached": s.cached, "error": s.error, "started": s.started,
                  "completed": s.completed, "digest": s.digest, "log": s.log} for s in self.steps]
         return pd.DataFrame(rows, columns=["name", "seconds", "cached", "error", "started", "completed", "digest",
@@ -306,6 +310,8 @@ class BuildResult:
 
 def run_steps(results: dict[Platform, BuildResult]) -> pd.DataFrame:
     """The RUN steps of several builds in one table: platform, step, seconds, and whether the cache answered."""
+    import pandas as pd
+
     rows = [{"platform": str(p), "step": s.instruction, "seconds": round(s.seconds, 3), "cached": s.cached}
             for p, r in results.items() for s in r.progress.steps if s.is_run]
     return pd.DataFrame(rows, columns=["platform", "step", "seconds", "cached"])

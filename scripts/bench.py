@@ -36,6 +36,8 @@ def report(name: str, samples: list[float], target: str) -> None:
 
 def bench_lab() -> None:
     """Warm `lab up` (everything already up: it checks cheaply) and cold `lab up` (after `lab down`)."""
+    report("import multiarch_kit.lab (no pandas)",
+           [timed([sys.executable, "-c", "import multiarch_kit.lab"]) for _ in range(5)], "none (reported)")
     subprocess.run([KIT, "lab", "up"], check=True, stdout=subprocess.DEVNULL)
     report("lab up, warm", [timed([KIT, "lab", "up"]) for _ in range(5)], "<= 2 s")
     report("lab up --check, warm", [timed([KIT, "lab", "up", "--check"]) for _ in range(3)], "none (reported)")

@@ -3,6 +3,8 @@
 import ast
 import re
 import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -122,3 +124,11 @@ def test_the_layer_check_sees_every_import_form(tmp_path, form):
     planted.write_text(planted.read_text() + "\n" + form.format(top) + "\n")
     wrong = upward_imports(copy, layers)
     assert len(wrong) == 1 and wrong[0].startswith(f"{bottom}.py:{lines + 2 + form.startswith('def')} imports {top}: ")
+
+
+def test_lab_and_cli_import_without_pandas_or_matplotlib():
+    """ARCHITECTURE.md's promise that `lab up` starts fast: the lab and the CLI load no table or plot library."""
+    probe = ("import sys, multiarch_kit.lab, multiarch_kit.cli\n"
+             "print(sorted(m for m in ('pandas', 'matplotlib', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import tarfile
+from pathlib import PurePosixPath
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,18 +34,28 @@ shaped = st.recursive(leaves, lambda inner: st.lists(inner, max_size=4)
                       max_leaves=40)
 
 
-def _only_kit_errors(fn, *args):
+def _refused(says: tuple[str, ...], fn, *args):
+    """``fn(*args)``, or None when the kit refuses with a KitError whose message starts with one of ``says``.
+
+    Any other exception, or a refusal that says something else, fails the test: each input has its own reason.
+    """
     try:
         return fn(*args)
-    except KitError:
+    except KitError as exc:
+        expected = tuple(" ".join(x.split()) for x in says)  # a KitError's message is one line, spaces folded
+        assert exc.message.startswith(expected), exc.message
         return None
+
+
+# What a manifest parser may say when it refuses bytes.
+NOT_A_MANIFEST = ("malformed manifest: ", "this is a Docker schema 1 manifest", "unknown manifest media type")
 
 
 def _exercise(parsed):
     """Use what parsed the way the kit does: tables, selection, explanation."""
     if isinstance(parsed, manifests.Index):
         for want in platforms.LAB_PLATFORMS:
-            _only_kit_errors(manifests.select, parsed.manifests, want)
+            _refused((f"no image for {want} in this index",), manifests.select, parsed.manifests, want)
             manifests.explain(parsed.manifests, want)
         manifests.who_gets(parsed.manifests)
         for d in parsed.manifests:
@@ -54,7 +65,7 @@ def _exercise(parsed):
 @BUDGET
 @given(st.binary(max_size=300))
 def test_manifest_bytes(raw):
-    _exercise(_only_kit_errors(manifests.parse, raw))
+    _exercise(_refused(NOT_A_MANIFEST, manifests.parse, raw))
 
 
 @BUDGET
@@ -62,8 +73,8 @@ def test_manifest_bytes(raw):
                                 "application/vnd.docker.distribution.manifest.v2+json"]))
 def test_manifest_shapes(obj, header):
     raw = json.dumps(obj, allow_nan=True).encode()
-    _exercise(_only_kit_errors(manifests.parse, raw, header))
-    _only_kit_errors(manifests.parse_config, raw)
+    _exercise(_refused(NOT_A_MANIFEST, manifests.parse, raw, header))
+    _refused(NOT_A_MANIFEST, manifests.parse_config, raw)
 
 
 REAL = json.loads((DATA / "buildx-index-with-attestations.json").read_bytes())
@@ -90,14 +101,15 @@ def test_mutated_real_index(path, value):
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    _exercise(_only_kit_errors(manifests.parse, json.dumps(obj, allow_nan=True).encode()))
+    _exercise(_refused(NOT_A_MANIFEST, manifests.parse, json.dumps(obj, allow_nan=True).encode()))
 
 
 @BUDGET
 @given(st.text(max_size=60) | st.from_regex(r"(docker://|oci:|oci-archive:|docker-archive:)?[a-zA-Z0-9:/@._-]{0,60}",
                                             fullmatch=True))
 def test_references(text):
-    ref = _only_kit_errors(references.parse_reference, text)
+    # Not the whole text: after a transport the message quotes what follows it ('docker://' names '').
+    ref = _refused(("invalid reference ",), references.parse_reference, text)
     if ref is not None:
         assert references.parse_reference(str(ref)) == ref  # what parses prints back to itself
 
@@ -105,7 +117,7 @@ def test_references(text):
 @BUDGET
 @given(st.text(max_size=40) | st.from_regex(r"[a-z0-9()+./_-]{0,30}", fullmatch=True))
 def test_platforms(text):
-    p = _only_kit_errors(platforms.parse, text)
+    p = _refused((f"invalid platform {text!r}: ",), platforms.parse, text)
     if p is not None:
         matching.only(p).match(p)
         assert matching.only(p).match(platforms.parse(platforms.format(p)))
@@ -149,15 +161,32 @@ def _tar(files: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _read_every_way(tmp, data: bytes):
+def _names_the_archive(path, fn, *args):
+    """``fn(*args)``, or None when the kit refuses with a KitError that names the archive at fault."""
+    try:
+        return fn(*args)
+    except KitError as exc:
+        assert str(path) in exc.message, exc.message
+        return None
+
+
+def _read_every_way(tmp, data: bytes) -> dict[str, list[str] | None]:
+    """Per transport, the platforms the archive holds, or None where the kit refused it (naming the file)."""
     path = tmp / "image.tar"
     path.write_bytes(data)
+    read = {}
     for transport in ("oci-archive", "docker-archive"):
         ref = f"{transport}:{path}"
-        result = _only_kit_errors(manifests.inspect, ref)
+        result = _names_the_archive(path, manifests.inspect, ref)
         if result is not None:
             result.table(), result.tree()
-        _only_kit_errors(manifests.raw, ref)
+        _names_the_archive(path, manifests.raw, ref)  # reads only the top manifest, so it may succeed alone
+        read[transport] = None if result is None else [str(e.platform) for e in result.images()]
+    return read
+
+
+# The valid layout read each way: an OCI archive with one linux/arm64 image, and no manifest.json for docker load.
+VALID = {"oci-archive": ["linux/arm64"], "docker-archive": None}
 
 
 def test_the_valid_layout_reads(tmp_path):
@@ -170,7 +199,16 @@ def test_the_valid_layout_reads(tmp_path):
 @given(st.integers(0, 10_000))
 def test_truncated_archives(tmp_path_factory, cut):
     data = _tar(_valid_layout())
-    _read_every_way(tmp_path_factory.mktemp("cut"), data[: cut % len(data)])
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    last_byte = max(m.offset_data + m.size for m in members)
+    last_block = -(-last_byte // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    cut %= len(data)
+    read = _read_every_way(tmp_path_factory.mktemp("cut"), data[:cut])
+    if cut < last_byte:  # a member lost bytes: refused, naming the file
+        assert read == {"oci-archive": None, "docker-archive": None}
+    elif cut >= last_block:  # only the end-of-archive zeros are gone: nothing is lost
+        assert read == VALID
 
 
 @BUDGET
@@ -178,18 +216,33 @@ def test_truncated_archives(tmp_path_factory, cut):
 def test_wrong_types_in_archive_json(tmp_path_factory, name, value):
     files = _valid_layout()
     files[name] = json.dumps(value, allow_nan=True).encode()
-    _read_every_way(tmp_path_factory.mktemp("types"), _tar(files))
+    read = _read_every_way(tmp_path_factory.mktemp("types"), _tar(files))
+    # Only index.json matters to an OCI archive (oci-layout is not read); a docker archive is refused either way.
+    assert read == ({"oci-archive": None, "docker-archive": None} if name == "index.json" else VALID)
 
 
 @BUDGET
 @given(st.lists(st.sampled_from(sorted(_valid_layout())), max_size=3, unique=True))
 def test_missing_blobs_and_files(tmp_path_factory, missing):
     files = {k: v for k, v in _valid_layout().items() if k not in missing}
-    _read_every_way(tmp_path_factory.mktemp("missing"), _tar(files))
+    read = _read_every_way(tmp_path_factory.mktemp("missing"), _tar(files))
+    needed = set(missing) - {"oci-layout"}  # index.json and every blob are read; oci-layout is not
+    assert read == ({"oci-archive": None, "docker-archive": None} if needed else VALID)
 
 
 NAMES = st.sampled_from(["../../../etc/passwd", "/etc/passwd", "blobs/../../x", "a\u0000b", "", "..",
-                         "blobs/sha256/../../../etc/hostname"]) | st.text(max_size=20)
+                         "blobs/sha256/../../../etc/hostname", "./../x", "config.json", "layer.tar"]) | st.text(max_size=20)
+
+# A docker-archive image of another platform: what a reader that followed the names given would find.
+LAYER = _tar({"hello": b"hi\n"})
+ELSEWHERE = json.dumps({"architecture": "s390x", "os": "linux",
+                        "rootfs": {"type": "layers", "diff_ids": [_digest(LAYER)]}}).encode()
+
+
+def _leaves(name: str) -> bool:
+    """The rule, spelled out: a member name that is absolute, climbs with `..` or hides a NUL leaves the archive."""
+    pure = PurePosixPath(name.removeprefix("./"))
+    return pure.is_absolute() or ".." in pure.parts or "\0" in name
 
 
 @BUDGET
@@ -197,7 +250,25 @@ NAMES = st.sampled_from(["../../../etc/passwd", "/etc/passwd", "blobs/../../x", 
 def test_docker_archive_names_that_leave_the_archive(tmp_path_factory, config_name, layer_name):
     files = _valid_layout()
     files["manifest.json"] = json.dumps([{"Config": config_name, "RepoTags": ["x:y"], "Layers": [layer_name]}]).encode()
-    _read_every_way(tmp_path_factory.mktemp("names"), _tar(files))
+    # Each name is also a member holding a good image, so following a name that leaves would read it, not fail.
+    planted = {n: data for n, data in ((layer_name, LAYER), (config_name, ELSEWHERE))
+               if n and "\0" not in n and n not in files}
+    path = tmp_path_factory.mktemp("names") / "image.tar"
+    path.write_bytes(_tar({**files, **planted}))
+    bad = next((n for n in (config_name, layer_name) if not n or _leaves(n)), None)
+    if bad is not None:
+        with pytest.raises(KitError) as caught:
+            manifests.inspect(f"docker-archive:{path}")
+        why = "is not text" if bad == "" else "points outside the archive"
+        assert caught.value.message == f"{path}: file name {bad!r} {why}"
+        return
+    plain = all(n == str(PurePosixPath(n)) and n != "." for n in (config_name, layer_name))
+    if plain and {config_name, layer_name} <= planted.keys():  # both are members: their image is read
+        assert [str(e.platform) for e in manifests.inspect(f"docker-archive:{path}").images()] == ["linux/s390x"]
+    else:  # names that are not members are missing, never looked for elsewhere
+        with pytest.raises(KitError) as caught:
+            manifests.inspect(f"docker-archive:{path}")
+        assert str(path) in caught.value.message and "outside" not in caught.value.message
 
 
 def test_symlinks_never_stand_in_for_blobs(tmp_path):

@@ -168,9 +168,23 @@ def test_parse_rawjson_keeps_text_apart():
                                                                                  "RUN make")
 
 
-@pytest.mark.parametrize("text", ['{"vertexes": "no"}', '{"vertexes": [{"digest": 3}]}', '[1, 2]',
-                                  '{"logs": [{"vertex": "d", "data": 5}]}', '{"vertexes": [{"digest": "d", '
-                                  '"started": "yesterday"}]}', '{broken', ''])
-def test_parse_rawjson_tolerates_what_it_cannot_read(text):
+# (text, the lines kept as messages, each step as (digest, name, started, log)): what could not be read is
+# dropped or kept as text, and what could is still read.
+MANGLED = [
+    ('{"vertexes": "no"}', [], []),
+    ('{"vertexes": [{"digest": 3}]}', [], []),
+    ('[1, 2]', ["[1, 2]"], []),
+    ('{"vertexes": [{"digest": "d", "name": "RUN x"}]}\n{"logs": [{"vertex": "d", "data": 5}, '
+     '{"vertex": "d", "data": "aGk="}]}', [], [("d", "RUN x", None, "hi")]),
+    ('{"vertexes": [{"digest": "d", "started": "yesterday"}]}', [], [("d", "", None, "")]),
+    ('{broken', ["{broken"], []),
+    ('', [], []),
+]
+
+
+@pytest.mark.parametrize(("text", "messages", "steps"), MANGLED)
+def test_parse_rawjson_tolerates_what_it_cannot_read(text, messages, steps):
     progress = buildx.parse_rawjson(text)
-    assert all(s.digest == "d" for s in progress.steps)
+    assert progress.messages == messages
+    assert [(s.digest, s.name, s.started, s.log) for s in progress.steps] == steps
+    assert [s.seconds != s.seconds for s in progress.steps] == [True] * len(steps)  # no time read: NaN, not 0

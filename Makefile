@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KIT := $(VENV)/bin/multiarch-kit
 
-.PHONY: venv lab run test test-fast test-tools jupyter bench down
+.PHONY: venv lab run test test-fast test-tools jupyter bench mutants down
 
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -40,6 +40,10 @@ jupyter: lab
 
 bench: lab
 	$(PY) scripts/bench.py
+
+# Remove a check from a copy of the package, one at a time; the tests that name it must fail.
+mutants: venv
+	$(PY) scripts/mutants.py
 
 down: venv
 	$(KIT) lab down

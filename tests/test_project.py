@@ -1,6 +1,7 @@
 """The project's own files agree with each other."""
 
 import ast
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -132,3 +133,27 @@ def test_lab_and_cli_import_without_pandas_or_matplotlib():
              "print(sorted(m for m in ('pandas', 'matplotlib', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _mutants():
+    spec = importlib.util.spec_from_file_location("mutants", ROOT / "scripts" / "mutants.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mutants"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_cli_case_fails_when_its_check_is_removed():
+    """One of `make mutants`' mutants, here in the suite: without parse_list's duplicate check, its case fails."""
+    mutants = _mutants()
+    (twice,) = [m for m in mutants.MUTANTS if m.name == "a platform given twice"]
+    killed, why = mutants.try_mutant(twice)
+    assert killed, why
+
+
+def test_a_mutant_whose_check_is_gone_stops_the_run():
+    mutants = _mutants()
+    with pytest.raises(mutants.NotFound, match="must match exactly one line of multiarch_kit, not no line"):
+        mutants.locate(ROOT / "multiarch_kit", r"if no_such_check:")
+    with pytest.raises(mutants.NotFound, match="not multiarch_kit/"):  # found twice is as wrong as never
+        mutants.locate(ROOT / "multiarch_kit", r"if not \w+:")

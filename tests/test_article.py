@@ -174,8 +174,8 @@ MANGLED = [
     ('{"vertexes": "no"}', [], []),
     ('{"vertexes": [{"digest": 3}]}', [], []),
     ('[1, 2]', ["[1, 2]"], []),
-    ('{"vertexes": [{"digest": "d", "name": "RUN x"}]}\n{"logs": [{"vertex": "d", "data": 5}, '
-     '{"vertex": "d", "data": "aGk="}]}', [], [("d", "RUN x", None, "hi")]),
+    (('{"vertexes": [{"digest": "d", "name": "RUN x"}]}\n{"logs": [{"vertex": "d", "data": 5}, '
+      '{"vertex": "d", "data": "aGk="}]}'), [], [("d", "RUN x", None, "hi")]),
     ('{"vertexes": [{"digest": "d", "started": "yesterday"}]}', [], [("d", "", None, "")]),
     ('{broken', ["{broken"], []),
     ('', [], []),

@@ -149,6 +149,13 @@ def test_damaged_results_keep_every_file_as_it_was(corrupt):
     assert {p: b for p, b in after.items() if p in before} == before  # nothing measured or written was lost
 
 
+def test_a_damaged_results_file_is_named_where_it_breaks(corrupt):
+    proc = kit_cli("report", "--results", str(corrupt / "results"))
+    assert "no results in" in one_line_error(proc)
+    (note,) = proc.stdout.splitlines()  # the file, the line and what is wrong there; nothing else was read
+    assert note.startswith(f"skipped h1.csv: {corrupt}/results/h1.csv line 2: ") and note.endswith("('x')")
+
+
 def test_json_outputs_are_json(tmp_path):
     proc = kit_cli("doctor", "--format", "json", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     rows = json.loads(proc.stdout)

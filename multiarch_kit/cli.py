@@ -145,11 +145,11 @@ def _sizes(text: str | None) -> dict[str, int]:
 
 
 def _cmd_bench(args) -> int:
-    from . import bench, engine, split, workloads
+    from . import bench, engine, hostinfo, lab, plans, split, store, workloads
 
-    folder = Path(args.results) if args.results else bench.results_dir()
+    folder = Path(args.results) if args.results else store.results_dir()
     if args.resume:
-        rows = bench.resume(folder, progress=not args.no_progress)
+        rows = bench.resume(folder, lab.LabConfig.from_env(), progress=not args.no_progress)
     else:
         names = _csv_list(args.workloads)
         for name in names:
@@ -157,15 +157,16 @@ def _cmd_bench(args) -> int:
         platforms = parse_list(args.platforms)
         strategies = [workloads.check_strategy(s) for s in _csv_list(args.strategies)]
         sizes = _sizes(args.sizes)
-        bench.check_counts(args.repeats, args.warmup)  # every mistake is named before the engine is asked
+        plans.check_counts(args.repeats, args.warmup)  # every mistake is named before the engine is asked
         build_platform = engine.facts().platform
         nodes = split.parse_nodes(args.node or [], platforms)
-        plan = bench.Plan.matrix(names, platforms, build_platform, sizes=sizes, strategies=strategies,
+        cfg = lab.LabConfig.from_env()
+        plan = plans.Plan.matrix(names, platforms, build_platform, sizes=sizes, strategies=strategies,
                                  full=args.full, repeats=args.repeats, warmup=args.warmup, builder=args.builder,
-                                 nodes=nodes)
+                                 nodes=nodes, host_id=hostinfo.host_id(cfg.lab_dir))
         print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
               f"results in {folder / (plan.host_id + '.csv')}")
-        rows = bench.run(plan, folder, progress=not args.no_progress)
+        rows = bench.run(plan, folder, cfg, lab.status(cfg), progress=not args.no_progress)
     print(f"measured {len(rows)} builds")
     return 0
 
@@ -174,19 +175,19 @@ def _cmd_report(args) -> int:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; the notebooks show the same plots inline
-    from . import bench, plots
+    from . import plots, stats, store
 
-    folders = [Path(f) for f in args.results] if args.results else [bench.results_dir()]
-    df = bench.load_results(*folders)
+    folders = [Path(f) for f in args.results] if args.results else [store.results_dir()]
+    df = store.load_results(*folders)
     if df.empty:
         raise KitError(f"no results in {', '.join(map(str, folders))}", "measure first with 'multiarch-kit bench'")
-    _print_frame(bench.summarize(df, args.metric).round(3))
-    slow = bench.slowdown(df, args.metric)
+    _print_frame(stats.summarize(df, args.metric).round(3))
+    slow = stats.slowdown(df, args.metric)
     if len(slow):
         print("\nagainst the native build (median ratio, 95 % bootstrap CI):")
         _print_frame(slow.round(3))
     print()
-    for sentence in bench.answer(df, args.metric):
+    for sentence in stats.answer(df, args.metric):
         print(sentence)
     out = Path(args.plots) if args.plots else folders[0] / "plots"
     written = []

@@ -10,7 +10,6 @@ import json
 import os
 import platform as _pyplatform
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import commands
 from .commands import Command
@@ -148,7 +147,6 @@ def engine_fix(system: str, is_root: bool, debian: bool, default_socket: bool) -
 def is_debian() -> bool:
     """Whether this host runs Debian (the one system the lab provisions by itself)."""
     try:
-        text = Path("/etc/os-release").read_text()
+        return _pyplatform.freedesktop_os_release()["ID"] == "debian"
     except OSError:
         return False
-    return any(line.strip() == "ID=debian" for line in text.splitlines())

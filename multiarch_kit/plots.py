@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .bench import at_largest_size, summarize
+from .stats import at_largest_size, summarize
 from .workloads import STRATEGIES, workload as get_workload
 
 SIZE = (8, 4.5)

@@ -160,19 +160,20 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
     whole builds too, because at small sizes the cross build's extra stage is a fixed cost that the ratio shows
     rather than the compiler's speed.
     """
-    from multiarch_kit import bench, lab, workloads
+    from multiarch_kit import bench, lab, plans, stats, workloads
     from multiarch_kit.platforms import AMD64, ARM64
 
     sizes = sizes or {"c": 10, "go": 30}
     full = {w: workloads.workload(w).full_size for w in sizes}
-    status = lab.status()
+    cfg = lab.LabConfig.from_env()
+    status = lab.status(cfg)
     native = status.engine.platform
     target = AMD64 if native == ARM64 else ARM64
-    cells = {(w, s, sizes[w]): bench.Cell(w, s, native if s == "native" else target, sizes[w])
+    cells = {(w, s, sizes[w]): plans.Cell(w, s, native if s == "native" else target, sizes[w])
              for w in ("c", "go") for s in ("native", "emulated", "cross")}
-    cells.update({(w, s, full[w]): bench.Cell(w, s, native if s == "native" else target, full[w])
+    cells.update({(w, s, full[w]): plans.Cell(w, s, native if s == "native" else target, full[w])
                   for w in ("c", "go") for s in ("native", "cross")})
-    contexts = bench.prepare_contexts(list(cells.values()), status, echo=False)
+    contexts = bench.prepare_contexts(list(cells.values()), cfg, status, echo=False)
 
     def harness(cell) -> float:
         start = time.perf_counter()
@@ -202,7 +203,7 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
     def ratio(w: str, strategy: str, size: int) -> tuple[float, float, float]:
         # Ratios round by round (the rounds are interleaved), their median bootstrapped.
         base = t[("h", (w, "native", size))]
-        return bench.bootstrap_paired([x / n for x, n in zip(t[("h", (w, strategy, size))], base)])
+        return stats.bootstrap_paired([x / n for x, n in zip(t[("h", (w, strategy, size))], base)])
 
     for w in ("c", "go"):
         r, lo, hi = ratio(w, "cross", full[w])
@@ -220,15 +221,15 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
 
 def bench_split(rounds: int = 3) -> None:
     """The c workload pushed for amd64 and arm64: one engine (one command) against two (split, merged by digest)."""
-    from multiarch_kit import bench, lab, split, workloads
+    from multiarch_kit import bench, lab, plans, split, workloads
     from multiarch_kit.platforms import AMD64, ARM64
 
     cfg = lab.LabConfig.from_env()
     status = lab.up(check_runs=False, nodes=2)
     node = next(n.name for n in status.nodes if n.index == 2 and not n.classic)
     c = workloads.workload("c")
-    contexts = bench.prepare_contexts([bench.Cell("c", "native", status.engine.platform, c.default_size)], status,
-                                      echo=False)
+    contexts = bench.prepare_contexts([plans.Cell("c", "native", status.engine.platform, c.default_size)], cfg,
+                                      status, echo=False)
     # Uncached and compiled in each target's image: each engine has a cache of its own, and the in-target
     # stage is how most Dockerfiles build.
     options = {"lab_dir": cfg.lab_dir, "build_contexts": contexts.for_workload(c),

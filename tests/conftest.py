@@ -163,3 +163,14 @@ def private_registry(tmp_path):
     """A registry on loopback that answers 401 to the kit: ``localhost:PORT``."""
     with loopback_registry(tmp_path, auth=True) as address:
         yield address
+
+
+def result_row(**over) -> dict:
+    """One row of a results CSV (host h1, the cpu workload, native, 1 s), with ``over`` changed."""
+    from multiarch_kit import store
+
+    row = {c: "" for c in store.COLUMNS}
+    row.update(run_id="r1", host_id="h1", workload="cpu", strategy="native", platform="linux/amd64", size=8,
+               size_unit="MB", repeat=0, wall_s=1.0, run_s=0.5, cpus=2)
+    row.update(over)
+    return row

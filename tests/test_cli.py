@@ -9,7 +9,7 @@ import tarfile
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import bench, cli
+from multiarch_kit import cli, store
 
 
 def _subcommands() -> set[str]:
@@ -32,7 +32,7 @@ def corrupt(tmp_path):
     (tmp_path / "half.tar").write_bytes((tmp_path / "truncated-index.tar").read_bytes()[:700])
     results = tmp_path / "results"
     results.mkdir()
-    (results / "h1.csv").write_text(",".join(bench.COLUMNS) + "\n" + ",".join(["x"] * len(bench.COLUMNS)) + "\n")
+    (results / "h1.csv").write_text(",".join(store.COLUMNS) + "\n" + ",".join(["x"] * len(store.COLUMNS)) + "\n")
     plans = tmp_path / "plans" / "runs"
     plans.mkdir(parents=True)
     (plans / "20260101T000000-abcdef.json").write_text('{"cells": ')

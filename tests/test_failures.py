@@ -2,7 +2,7 @@
 
 Rows already covered elsewhere: engine not running, port taken, buildx missing, not root (test_lab); 404,
 401, unreachable registry, malformed manifest, digest mismatch, invalid reference and platform
-(test_inspect); platform without emulator (test_article); disk full, Ctrl-C (test_bench).
+(test_inspect); platform without emulator (test_article); disk full (test_store), Ctrl-C (test_bench).
 """
 
 import http.server
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kit_cli, one_line_error, require
-from multiarch_kit import bench, buildx, manifests
+from multiarch_kit import buildx, manifests, store
 from multiarch_kit.errors import CommandError, KitError
 
 
@@ -175,7 +175,7 @@ def test_engine_stopping_mid_bench_keeps_rows_and_resume_completes(lab_status, t
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "the engine stopped answering after" in lines[0] and "--resume" in lines[0], err
     csv = next((tmp_path / "res").glob("*.csv"))
-    kept = len(bench.read_rows(csv))
+    kept = len(store.read_rows(csv))
     assert 2 <= kept < 6
     relay = _Relay(sock)  # the engine is back
     try:
@@ -184,7 +184,7 @@ def test_engine_stopping_mid_bench_keeps_rows_and_resume_completes(lab_status, t
     finally:
         relay.cut()
     assert done.returncode == 0, done.stderr
-    assert sorted(bench.read_rows(csv).repeat.astype(int)) == [0, 1, 2, 3, 4, 5]
+    assert sorted(store.read_rows(csv).repeat.astype(int)) == [0, 1, 2, 3, 4, 5]
 
 
 # --- load ----------------------------------------------------------------------------------------------------------

@@ -209,13 +209,13 @@ def test_ctrl_c_leaves_the_tag_and_records_what_was_pushed(node2, lab_status, la
     assert any(json.loads(p.read_text()).get("reference") == tag for p in records)
 
 
-def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, tmp_path):
-    from multiarch_kit import bench
+def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, lab_config, tmp_path):
+    from multiarch_kit import bench, plans
 
-    plan = bench.Plan.matrix(["cpu"], [ARM64], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0,
+    plan = plans.Plan.matrix(["cpu"], [ARM64], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0,
                              nodes={ARM64: node2})
-    df = bench.run(plan, tmp_path, progress=False)
+    df = bench.run(plan, tmp_path, lab_config, lab_status, progress=False)
     by = {r.platform: r for r in df.itertuples()}
     assert by[str(lab_status.engine.platform)].node == "default" and by["linux/arm64"].node == node2
     assert by["linux/arm64"].emulator == ("native" if lab_status.engine.platform == ARM64 else "qemu")
-    assert bench.Plan.load(tmp_path / "runs" / f"{plan.run_id}.json").nodes == {ARM64: node2}
+    assert plans.Plan.load(tmp_path / "runs" / f"{plan.run_id}.json").nodes == {ARM64: node2}

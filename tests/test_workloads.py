@@ -14,7 +14,8 @@ import uuid
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import bench, buildbase, buildx, images, lab, manifests, profiling, verify, workloads
+from multiarch_kit import (bench, buildbase, buildx, images, lab, manifests, plans, profiling, store, verify,
+                           workloads)
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7, Platform
 from multiarch_kit.references import open_source
@@ -60,13 +61,13 @@ def test_build_platform_gets_the_cross_compilers_from_the_architecture_table():
 
 
 def test_plan_matrix_native_on_the_build_platform_emulated_and_cross_elsewhere():
-    plan = bench.Plan.matrix(["c", "cpu"], [ARM64, ARMV7], AMD64, sizes={"c": 4}, repeats=2, warmup=0)
+    plan = plans.Plan.matrix(["c", "cpu"], [ARM64, ARMV7], AMD64, sizes={"c": 4}, repeats=2, warmup=0)
     cells = [(c.workload, c.strategy, str(c.platform), c.size) for c in plan.cells]
     assert cells == [("c", "native", "linux/amd64", 4), ("c", "emulated", "linux/arm64", 4),
                      ("c", "emulated", "linux/arm/v7", 4), ("c", "cross", "linux/arm64", 4),
                      ("c", "cross", "linux/arm/v7", 4), ("cpu", "native", "linux/amd64", 32),
                      ("cpu", "emulated", "linux/arm64", 32), ("cpu", "emulated", "linux/arm/v7", 32)]
-    full = bench.Plan.matrix(["go"], [ARM64], AMD64, full=True, strategies=["cross"])
+    full = plans.Plan.matrix(["go"], [ARM64], AMD64, full=True, strategies=["cross"])
     assert [(c.strategy, c.size) for c in full.cells] == [("cross", 66)]
 
 
@@ -80,7 +81,7 @@ def test_plan_matrix_native_on_the_build_platform_emulated_and_cross_elsewhere()
 def test_plan_refuses_bad_input(kwargs, message):
     args = {"workload_names": ["c"], "platforms": [ARM64], "build_platform": AMD64, **kwargs}
     with pytest.raises(KitError) as err:
-        bench.Plan.matrix(**args)
+        plans.Plan.matrix(**args)
     assert message in err.value.message
 
 
@@ -154,10 +155,10 @@ def test_profile_refuses_a_platform_without_emulator_before_building(tmp_path):
 # --- real builds ------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def real(lab_status):
+def real(lab_status, lab_config):
     """Everything the real workloads need: the build base (made on first use) and the Brotli sources."""
-    cells = [bench.Cell(w, "native", lab_status.engine.platform, 1) for w in ("c", "go")]
-    return bench.prepare_contexts(cells, lab_status, echo=False)
+    cells = [plans.Cell(w, "native", lab_status.engine.platform, 1) for w in ("c", "go")]
+    return bench.prepare_contexts(cells, lab_config, lab_status, echo=False)
 
 
 def _other(lab_status) -> Platform:
@@ -187,7 +188,7 @@ def test_in_target_builds_run_where_the_strategy_says(real, lab_status, workload
     other = _other(lab_status)
     runs = {}
     for strategy, platform in (("native", native), ("emulated", other), ("cross", other)):
-        result = bench.measure(bench.Cell(workload, strategy, platform, 2), real)
+        result = bench.measure(plans.Cell(workload, strategy, platform, 2), real)
         runs[strategy] = _steps_log(result)
     assert f"on {native.arch.uname}" in runs["native"]
     assert f"on {other.arch.uname}" in runs["emulated"]  # the compiler itself ran under emulation
@@ -252,13 +253,13 @@ def test_profile_cli_bad_input_is_one_line(tmp_path, lab_status):
     assert "is not NAME=VALUE" in one_line_error(kit_cli("profile", "c", "--build-arg", "FILES"))
 
 
-def test_bench_rows_of_real_builds(real, lab_status, tmp_path):
+def test_bench_rows_of_real_builds(real, lab_status, lab_config, tmp_path):
     other = _other(lab_status)
-    plan = bench.Plan.matrix(["c"], [other], lab_status.engine.platform, sizes={"c": 2}, repeats=1, warmup=0)
-    df = bench.run(plan, tmp_path, progress=False)
+    plan = plans.Plan.matrix(["c"], [other], lab_status.engine.platform, sizes={"c": 2}, repeats=1, warmup=0)
+    df = bench.run(plan, tmp_path, lab_config, lab_status, progress=False)
     assert list(df.strategy) == ["native", "emulated", "cross"]
     assert list(df.emulator) == ["native", "qemu", "native"]
     assert set(df.size_unit) == {"files"} and set(df["size"]) == {2} and (df.run_s > 0).all()
     assert (tmp_path / f"{plan.host_id}.csv").exists()
-    again = bench.read_rows(tmp_path / f"{plan.host_id}.csv")
+    again = store.read_rows(tmp_path / f"{plan.host_id}.csv")
     assert list(again.wall_s) == list(df.wall_s)

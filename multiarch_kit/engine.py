@@ -141,7 +141,7 @@ def engine_fix(system: str, is_root: bool, debian: bool, default_socket: bool) -
     if system != "Linux" or not debian:
         return "install and start Docker Engine (https://docs.docker.com/engine/install/), then retry"
     if not is_root:
-        return "provisioning an engine needs root: run 'sudo make run' (or 'sudo scripts/provision-debian.sh' once)"
+        return "provisioning an engine needs root: run 'sudo make run' (or 'sudo multiarch-kit lab up' once)"
     return "run 'multiarch-kit lab up' (it provisions the engine on Debian) or start dockerd yourself"
 
 

@@ -2,6 +2,7 @@
 
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import require
@@ -70,6 +71,5 @@ def test_a_tls_context_gives_the_api_client_its_certificates(docker_config, tmp_
     found = engine._context_endpoint("kit-tls")
     assert found.host == "tcp://127.0.0.1:2376" and found.tls.verify is not False
     cert, key = found.tls.cert
-    assert open(cert).read() == (tmp_path / "cert.pem").read_text()
-    assert open(key).read() == (tmp_path / "key.pem").read_text()
-    assert open(found.tls.ca_cert).read() == (tmp_path / "ca.pem").read_text()
+    stored = [Path(p).read_text() for p in (cert, key, found.tls.ca_cert)]
+    assert stored == [(tmp_path / name).read_text() for name in ("cert.pem", "key.pem", "ca.pem")]

@@ -171,10 +171,12 @@ def facts(context: str | None = None) -> EngineFacts:
     )
 
 
-def answers(context: str | None = None) -> bool:
-    """Whether the engine answers at all (its API answers a ping)."""
+def answers(context: str | None = None, *, host: str | None = None) -> bool:
+    """Whether the engine answers at all (its API answers a ping); ``host`` (``unix://...``) asks an engine
+    that no context names yet, such as one just started."""
     try:
-        with client(context, timeout=20) as api:
+        with (docker_sdk.APIClient(base_url=host, version="auto", timeout=20) if host
+              else client(context, timeout=20)) as api:
             return api.ping() is True
     except (KitError, docker_sdk.errors.DockerException, requests.exceptions.RequestException):
         return False

@@ -73,3 +73,8 @@ def test_a_tls_context_gives_the_api_client_its_certificates(docker_config, tmp_
     cert, key = found.tls.cert
     stored = [Path(p).read_text() for p in (cert, key, found.tls.ca_cert)]
     assert stored == [(tmp_path / name).read_text() for name in ("cert.pem", "key.pem", "ca.pem")]
+
+
+def test_an_engine_no_context_names_yet_is_asked_at_its_socket(lab_status, tmp_path):
+    assert engine.answers(host=f"unix://{engine.DEFAULT_SOCKET}") is True
+    assert engine.answers(host=f"unix://{tmp_path / 'no-engine.sock'}") is False

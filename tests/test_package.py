@@ -170,7 +170,7 @@ def _site_packages(venv: Path) -> Path:
     return next(venv.glob("lib/python3*/site-packages"))
 
 
-def test_a_wheel_installed_outside_the_checkout_runs_doctor_inspect_and_lab_up(lab_status, tmp_path):
+def test_a_wheel_installed_outside_the_checkout_runs_doctor_inspect_lab_up_and_a_notebook(lab_status, tmp_path):
     # Built from a copy holding only what a source distribution would, so no stray file can get in.
     src = tmp_path / "src"
     shutil.copytree(PACKAGE, src / "multiarch_kit", ignore=shutil.ignore_patterns("__pycache__"))
@@ -196,6 +196,7 @@ def test_a_wheel_installed_outside_the_checkout_runs_doctor_inspect_and_lab_up(l
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")  # lent too: nbconvert's templates
 
     def kit(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([venv / "bin" / "multiarch-kit", *args], cwd=elsewhere, env=env,
@@ -222,4 +223,12 @@ def test_a_wheel_installed_outside_the_checkout_runs_doctor_inspect_and_lab_up(l
     up = kit("lab", "up")
     assert up.returncode == 0, up.stderr
     assert "changed: nothing (already up)" in up.stdout
-    assert not (elsewhere / "results").exists() and list(elsewhere.iterdir()) == []
+    assert list(elsewhere.iterdir()) == []  # nothing written where the reader stands
+
+    # A notebook run by the installed kit, its kernel importing the installed package.
+    shutil.copytree(ROOT / "notebooks", elsewhere / "nb", ignore=shutil.ignore_patterns("0[1-9]-*", "1*-*"))
+    ran = kit("notebooks", "--src", "nb", "--out", "out")
+    assert ran.returncode == 0, ran.stderr
+    executed = json.loads((elsewhere / "out" / "00-lab.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", []))
+    assert f"{lab_status.engine.platform}" in printed and "Traceback" not in printed

@@ -6,11 +6,12 @@ KIT := $(VENV)/bin/multiarch-kit
 
 .PHONY: venv lab run test test-fast test-tools jupyter bench mutants down
 
-# Reinstall only when the dependency list changes.
-$(VENV)/.installed: pyproject.toml
+# Reinstall only when the dependency list or the tested versions change; constraints.txt holds the versions
+# the notebooks' stored outputs were checked with, so a new pandas release cannot change a table under nbval.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,dev]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,dev]'
 	touch $@
 
 venv: $(VENV)/.installed

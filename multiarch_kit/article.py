@@ -2,20 +2,29 @@
 
 The article pushes ``zerok/multiarch-test`` to Docker Hub; the kit pushes the same names to the lab
 registry (``localhost:5000/multiarch-test``) or to a registry the reader chooses, never to a personal
-Docker Hub account. The Dockerfile in ``notebooks/article/`` is the article's, unchanged.
+Docker Hub account. The Dockerfile is the article's, unchanged; the package carries it (``context()``), and the
+notebooks keep a copy in their own folder so that the commands they print name ``article`` (a test keeps the two
+equal).
 """
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
+from . import workloads
 from .commands import Command
 from .engine import docker
 from .platforms import AMD64, ARM64, Platform
 
 REPOSITORY = "multiarch-test"
-CONTEXT = "article"  # the build context, relative to the notebooks' folder
+CONTEXT = "article"  # the notebooks' build context, relative to their folder (the commands they print name it)
 PLATFORMS = [AMD64, ARM64]  # the article's two
+
+
+def context() -> Path:
+    """The article's build context inside the package: its Dockerfile, found wherever the kit is installed."""
+    return workloads.workload("article").context()
 
 
 def image(registry_host: str) -> str:

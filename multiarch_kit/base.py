@@ -98,8 +98,8 @@ def find_debs(deb_dir: Path, platforms: tuple[Platform, ...]) -> dict[Platform, 
         raise KitError(
             f"Docker Hub is not reachable and the stand-in base needs busybox-static for {', '.join(missing)} "
             f"in {deb_dir}",
-            "on Debian run 'sudo scripts/provision-debian.sh'; elsewhere connect to the internet so alpine:3.18 "
-            "can be pulled",
+            "on Debian run 'sudo make lab' (it provisions the machine); elsewhere connect to the internet so "
+            "alpine:3.18 can be pulled",
         )
     return found
 

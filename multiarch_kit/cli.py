@@ -329,12 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
     p.add_argument("--builder", help="buildx builder to use (passed to --builder), e.g. a multi-node one")
     p.add_argument("--node", action="append", help="PLATFORM=CONTEXT: build that platform on that Docker context")
-    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS or results/reference)")
+    p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS, else results/reference "
+                   "under the current folder)")
     p.add_argument("--resume", action="store_true", help="finish this host's newest unfinished run")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("report", help="tables, the answer and plots from every host's results")
-    p.add_argument("--results", action="append", help="a results folder (repeatable; default results/reference)")
+    p.add_argument("--results", action="append", help="a results folder (repeatable; default: "
+                   "$MULTIARCH_KIT_RESULTS, else results/reference under the current folder)")
     p.add_argument("--plots", help="where the plots go (default: <first results folder>/plots)")
     p.add_argument("--metric", choices=["wall_s", "run_s"], default="wall_s")
     p.set_defaults(func=_cmd_report)

@@ -289,7 +289,7 @@ def stop(pid: int, *, what: str = "", echo: bool = True, seconds: float = 30) ->
 
 def _install_hint(program: str) -> str:
     hints = {
-        "docker": "install Docker Desktop (macOS) or run 'sudo scripts/provision-debian.sh' (Debian)",
+        "docker": "install Docker Desktop (macOS) or run 'sudo multiarch-kit lab up' (Debian: it provisions the engine)",
         "skopeo": "install skopeo (Debian: apt-get install skopeo; macOS: brew install skopeo)",
         "docker-registry": "install Debian's docker-registry package, or let the lab run the registry:2 container",
         "mmdebstrap": "install it (Debian: apt-get install mmdebstrap arch-test), or run 'multiarch-kit lab up'",

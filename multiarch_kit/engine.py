@@ -1,4 +1,10 @@
-"""The Docker engine the lab builds on, read through the ``docker`` CLI (the kit's one transport to it).
+"""The Docker engine the lab builds on: what the kit asks it for itself, and the ``docker`` command lines.
+
+Two ways in, one rule (ARCHITECTURE.md): the reader's commands (build, load, push, run...) are ``docker``
+command lines, built by :func:`docker` and printed as they run; what the kit asks the engine for its own use
+(its version and info, as :class:`EngineFacts`) goes through docker-py's API client, with typed answers and
+nothing printed. Both reach the same engine: DOCKER_HOST, else the Docker context (named, ``DOCKER_CONTEXT``
+or the current one).
 
 The engine's platform is what matters for "native or emulated", not the Python process's: on an M2
 Mac with Docker Desktop the engine is linux/arm64 even when a notebook runs under an x86 Python.
@@ -10,10 +16,16 @@ import json
 import os
 import platform as _pyplatform
 from dataclasses import dataclass
+from pathlib import Path
+
+import docker as docker_sdk
+import requests
+from docker.context import ContextAPI
+from docker.tls import TLSConfig
 
 from . import commands
 from .commands import Command
-from .errors import CommandError, KitError
+from .errors import KitError
 from .platforms import Platform, from_uname, normalize
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -55,13 +67,74 @@ class EngineFacts:
                 and self.kernel == _pyplatform.release())
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a Docker context points: its host and, for TLS, its certificates."""
+
+    host: str
+    tls: TLSConfig | bool = False
+
+
+def _context_endpoint(name: str) -> Endpoint | None:
+    """The named context's endpoint, read by the docker CLI (None: no such context).
+
+    docker-py's ``ContextAPI.get_context`` finds the CLI's context store only beside a ``config.json``, which
+    a machine that never logged in or switched contexts does not have; the CLI always finds it.
+    """
+    done = commands.run(docker("context", "inspect", name), echo=False, check=False, timeout=30)
+    try:
+        ctx = json.loads(done.stdout)[0] if done.returncode == 0 else {}
+    except (ValueError, IndexError, KeyError):
+        ctx = {}
+    endpoint = (ctx.get("Endpoints") or {}).get("docker") or {}
+    if not endpoint.get("Host"):
+        return None
+    material = set((ctx.get("TLSMaterial") or {}).get("docker") or [])
+    if not material:
+        return Endpoint(endpoint["Host"])
+    tls_dir = Path((ctx.get("Storage") or {}).get("TLSPath", "")) / "docker"
+    has_cert = {"cert.pem", "key.pem"} <= material
+    cert = (str(tls_dir / "cert.pem"), str(tls_dir / "key.pem")) if has_cert else None
+    ca = str(tls_dir / "ca.pem") if "ca.pem" in material else None
+    return Endpoint(endpoint["Host"], TLSConfig(client_cert=cert, ca_cert=ca,
+                                                verify=not endpoint.get("SkipTLSVerify", False)))
+
+
+def context_name(context: str | None = None) -> str | None:
+    """The Docker context the docker CLI would use: ``context``, else (without DOCKER_HOST) ``DOCKER_CONTEXT``
+    or the current one; None for DOCKER_HOST or the default context."""
+    if context or os.environ.get("DOCKER_HOST"):
+        return context or None
+    current = os.environ.get("DOCKER_CONTEXT") or getattr(ContextAPI.get_current_context(), "Name", "default")
+    return None if current == "default" else current
+
+
 def endpoint(context: str | None = None) -> str:
     """Where the engine is expected: the context's host, DOCKER_HOST, else the default local socket."""
-    if context:
-        done = commands.run(docker("context", "inspect", context, "--format", "{{.Endpoints.docker.Host}}"),
-                            echo=False, check=False, timeout=30)
-        return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else f"context {context}"
+    name = context_name(context)
+    if name:
+        found = _context_endpoint(name)
+        return found.host if found else f"context {name}"
     return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+
+
+def client(context: str | None = None, timeout: float = 60) -> docker_sdk.APIClient:
+    """A docker-py API client for the engine the docker CLI would reach (same DOCKER_HOST, same context).
+
+    The API version is negotiated with the engine, so an older or newer engine answers in its own version.
+    Raises the one-line "engine not answering" :class:`KitError` when nothing answers there.
+    """
+    name = context_name(context)
+    found = _context_endpoint(name) if name else None
+    if name and found is None:
+        raise not_answering_error(f"context {name!r} does not exist", name)
+    try:
+        if found is None:  # DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), else the default socket
+            return docker_sdk.APIClient(version="auto", timeout=timeout, **docker_sdk.utils.kwargs_from_env())
+        return docker_sdk.APIClient(base_url=found.host, tls=found.tls, version="auto", timeout=timeout,
+                                    use_ssh_client=found.host.startswith("ssh://"))
+    except (docker_sdk.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise not_answering_error(str(exc), name) from None
 
 
 def uses_default_socket() -> bool:
@@ -69,28 +142,17 @@ def uses_default_socket() -> bool:
     return endpoint() in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock")
 
 
-def _json(argv: Command, context: str | None) -> dict:
-    try:
-        done = commands.run(argv, echo=False, timeout=60)
-    except CommandError as exc:
-        raise not_answering_error(exc.stderr, context) from None
-    try:
-        data = json.loads(done.stdout)
-    except ValueError:
-        raise KitError(f"`{commands.shell_line(argv)}` did not print JSON", "check the docker CLI installation") from None
-    if not isinstance(data, dict):
-        raise KitError(f"`{commands.shell_line(argv)}` printed {type(data).__name__}, not an object",
-                       "check the docker CLI installation")
-    return data
-
-
 def facts(context: str | None = None) -> EngineFacts:
-    """Read the engine's facts, or raise a one-line :class:`KitError` when it does not answer."""
-    info = _json(docker("info", "--format", "{{json .}}", context=context), context)
-    if not info.get("ServerVersion"):  # the CLI prints client facts and exits 0 on some versions
-        raise not_answering_error(" ".join(map(str, info.get("ServerErrors") or [])), context)
-    version = _json(docker("version", "--format", "{{json .}}", context=context), context)
-    server = version.get("Server") if isinstance(version.get("Server"), dict) else {}
+    """Read the engine's facts (its info and version, through the API), or raise a one-line :class:`KitError`
+    when it does not answer."""
+    try:
+        with client(context) as api:
+            info, server = api.info(), api.version()
+    except (docker_sdk.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise not_answering_error(str(exc), context_name(context)) from None
+    if not isinstance(info, dict) or not isinstance(server, dict) or not info.get("ServerVersion"):
+        raise KitError(f"the engine at {endpoint(context)} sent info or version that is not an object",
+                       "check that DOCKER_HOST or the context points at a Docker engine")
     components = server.get("Components") if isinstance(server.get("Components"), list) else []
     containerd = next((c for c in components if isinstance(c, dict) and c.get("Name") == "containerd"), {})
     driver_status = dict(tuple(x) for x in info.get("DriverStatus") or [] if isinstance(x, list) and len(x) == 2)
@@ -109,11 +171,15 @@ def facts(context: str | None = None) -> EngineFacts:
     )
 
 
-def answers(context: str | None = None) -> bool:
-    """Whether the engine answers at all (``docker version`` reaches the server)."""
-    done = commands.run(docker("version", "--format", "{{.Server.Version}}", context=context), echo=False,
-                        check=False, timeout=20)
-    return done.returncode == 0 and bool(done.stdout.strip())
+def answers(context: str | None = None, *, host: str | None = None) -> bool:
+    """Whether the engine answers at all (its API answers a ping); ``host`` (``unix://...``) asks an engine
+    that no context names yet, such as one just started."""
+    try:
+        with (docker_sdk.APIClient(base_url=host, version="auto", timeout=20) if host
+              else client(context, timeout=20)) as api:
+            return api.ping() is True
+    except (KitError, docker_sdk.errors.DockerException, requests.exceptions.RequestException):
+        return False
 
 
 def not_answering_error(stderr: str = "", context: str | None = None) -> KitError:
@@ -140,13 +206,13 @@ def engine_fix(system: str, is_root: bool, debian: bool, default_socket: bool) -
     if system != "Linux" or not debian:
         return "install and start Docker Engine (https://docs.docker.com/engine/install/), then retry"
     if not is_root:
-        return "provisioning an engine needs root: run 'sudo make run' (or 'sudo scripts/provision-debian.sh' once)"
+        return "provisioning an engine needs root: run 'sudo make run' (or 'sudo multiarch-kit lab up' once)"
     return "run 'multiarch-kit lab up' (it provisions the engine on Debian) or start dockerd yourself"
 
 
 def is_debian() -> bool:
     """Whether this host runs Debian (the one system the lab provisions by itself)."""
     try:
-        return _pyplatform.freedesktop_os_release()["ID"] == "debian"
-    except OSError:
+        return _pyplatform.freedesktop_os_release().get("ID") == "debian"
+    except OSError:  # no os-release file: not a Linux distribution
         return False

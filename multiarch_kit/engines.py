@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import commands
+from . import commands, engine
 from .engine import docker
 from .errors import KitError
 
@@ -127,9 +127,7 @@ def start(n: Node, *, echo: bool = True) -> bool:
     commands.start(argv, log=n.folder / "dockerd.log", echo=echo)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        done = commands.run(docker("-H", f"unix://{n.socket}", "version", "--format", "{{.Server.Version}}"),
-                            echo=False, check=False, timeout=10)
-        if done.returncode == 0:
+        if engine.answers(host=f"unix://{n.socket}"):
             _ensure_context(n, echo=echo)
             return True
         time.sleep(0.3)

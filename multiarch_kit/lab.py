@@ -37,7 +37,7 @@ ENV_LAB_DIR = "MULTIARCH_KIT_LAB"
 ENV_PORT = "MULTIARCH_KIT_REGISTRY_PORT"
 ENV_BASE = "MULTIARCH_KIT_BASE"  # auto (default), docker-hub or stand-in
 DEFAULT_PORT = 5000
-PROVISION_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "provision-debian.sh"
+PROVISION_SCRIPT = Path(__file__).resolve().parent / "data" / "provision-debian.sh"  # package data
 REGISTRY_CONTAINER = "multiarch-kit-registry"
 GUARDED = "docker-registry + guard"  # Debian's distribution on a Unix socket, served by the lab's guard
 

@@ -21,9 +21,10 @@ from . import files
 from .errors import KitError
 
 ENV_RESULTS = "MULTIARCH_KIT_RESULTS"
-ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "results" / "reference"  # committed: written only by an explicit `multiarch-kit bench`
-LOCAL = ROOT / "results" / "local"  # git ignores it: notebooks and experiments
+# Relative to the current folder (a clone's top, where make runs), never to the package, which may be installed
+# read-only in site-packages; the notebooks, one folder down, put ".." before them.
+REFERENCE = Path("results") / "reference"  # committed: written only by an explicit `multiarch-kit bench`
+LOCAL = Path("results") / "local"  # git ignores it: notebooks and experiments
 SCHEMA_VERSION = 2
 # name, type, unit, meaning: the columns of every <host-id>.csv, in order.
 SCHEMA = [

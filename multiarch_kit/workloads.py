@@ -65,11 +65,7 @@ class Workload:
     source: Source | None = None
 
     def context(self) -> Path:
-        if self.name == "article":
-            here = Path(__file__).resolve().parents[1] / "notebooks" / "article"
-            if not (here / "Dockerfile").exists():
-                raise KitError("the article's Dockerfile is not next to the package", "run from a clone of multiarch-kit")
-            return here
+        """The workload's Dockerfile folder: package data, so an installed kit has it too."""
         return Path(str(files("multiarch_kit") / "workloads" / self.name))
 
     def size(self, value: int | None) -> int:

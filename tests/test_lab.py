@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
+from conftest import free_port, kit_cli, loopback_registry, one_line_error, require
 from multiarch_kit import base, commands, engine, lab
 from multiarch_kit.errors import KitError
 
@@ -152,9 +152,9 @@ def _root_with_unshare() -> bool:
 def test_provision_script_refuses_non_root():
     require(_root_with_unshare(), "needs root and util-linux's setpriv (Linux)")
     proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash",
-                           str(ROOT / "scripts" / "provision-debian.sh")], capture_output=True, text=True)
+                           str(lab.PROVISION_SCRIPT)], capture_output=True, text=True)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == ("provision-debian: run as root (sudo " + str(ROOT / "scripts" / "provision-debian.sh")
+    assert proc.stderr.strip() == ("provision-debian: run as root (sudo " + str(lab.PROVISION_SCRIPT)
                                    + "): it installs packages and starts dockerd.")
 
 

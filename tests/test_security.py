@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kit_cli, require
-from multiarch_kit import buildx, images, manifests
+from multiarch_kit import buildx, images, lab, manifests
 from multiarch_kit.errors import CommandError
 from multiarch_kit.platforms import AMD64
 from multiarch_kit.references import open_source
@@ -81,7 +81,7 @@ def _fake_os_release(tmp_path: Path, text: str) -> list[str]:
     fake = tmp_path / "os-release"
     fake.write_text(text)
     return ["unshare", "-m", "sh", "-c", f'mount --bind "{fake}" /etc/os-release && exec bash "$0"',
-            str(ROOT / "scripts" / "provision-debian.sh")]
+            str(lab.PROVISION_SCRIPT)]
 
 
 def test_provision_script_refuses_other_systems(tmp_path):
@@ -114,11 +114,11 @@ ALLOWED = {"/etc/docker/daemon.json", "/etc/apt/sources.list.d/multiarch-kit-tri
 def test_provision_script_changes_only_the_files_it_lists(lab_status, lab_config):
     require(os.geteuid() == 0 and lab_config.lab_dir.exists(), "needs root on a provisioned Debian lab")
     before = _snapshot()
-    proc = subprocess.run(["bash", str(ROOT / "scripts" / "provision-debian.sh")], capture_output=True, text=True,
+    proc = subprocess.run(["bash", str(lab.PROVISION_SCRIPT)], capture_output=True, text=True,
                           env={**os.environ, "MULTIARCH_KIT_LAB": str(lab_config.lab_dir)})
     assert proc.returncode == 0, proc.stderr
     after = _snapshot()
     changed = {p for p in set(before) | set(after) if before.get(p) != after.get(p)}
     assert changed <= ALLOWED, changed - ALLOWED
-    listed = (ROOT / "scripts" / "provision-debian.sh").read_text()
+    listed = (lab.PROVISION_SCRIPT).read_text()
     assert all(p.split("/")[-1] in listed for p in ALLOWED)

@@ -15,7 +15,7 @@ from pathlib import Path
 from . import commands
 from .commands import Command
 from .errors import CommandError, KitError
-from .platforms import Platform, from_uname, normalize
+from .platforms import Platform, from_uname
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_STORE_FIX = (
@@ -101,7 +101,7 @@ def facts(context: str | None = None) -> EngineFacts:
         engine_id=str(info.get("ID", "")),
         server_version=str(info.get("ServerVersion", "")),
         api_version=str(server.get("ApiVersion", "")),
-        platform=normalize(Platform(str(info.get("OSType") or "linux"), arch.architecture, arch.variant)),
+        platform=Platform(str(info.get("OSType") or "linux"), arch.architecture, arch.variant),
         kernel=str(info.get("KernelVersion", "")),
         operating_system=str(info.get("OperatingSystem", "")),
         storage_driver=str(info.get("Driver", "")),

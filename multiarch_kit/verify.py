@@ -32,7 +32,7 @@ from elftools.elf.elffile import ELFFile
 
 from . import buildx, images, manifests
 from .errors import KitError
-from .platforms import ARCHITECTURES, Platform, architecture_for_elf, normalize
+from .platforms import ARCHITECTURES, Platform, architecture_for_elf
 from .references import open_source, parse_reference
 # ARM build attribute Tag_CPU_arch -> architecture major version (ARM IHI 0045: 6 = v6, 10 = v7, 14 = v8...).
 ARM_TAG_VERSION = {0: 4, 1: 4, 2: 4, 3: 5, 4: 5, 5: 5, 6: 6, 7: 6, 8: 6, 9: 6, 10: 7, 11: 6, 12: 6, 13: 7,
@@ -81,12 +81,12 @@ def read_elf(fileobj) -> ElfInfo | None:
 
 def judge(info: ElfInfo, platform: Platform) -> str | None:
     """Why a binary does not fit ``platform``, or None when it does."""
-    p = normalize(platform)
-    if info.architecture != p.architecture:
-        return f"{info.architecture} binary in a {p} image"
-    if p.architecture == "arm" and info.arm_version and p.variant.startswith("v") and p.variant[1:].isdigit():
-        if info.arm_version > int(p.variant[1:]):
-            return f"ARMv{info.arm_version} binary in a {p} image (needs a newer CPU)"
+    if info.architecture != platform.architecture:
+        return f"{info.architecture} binary in a {platform} image"
+    variant = platform.variant
+    if platform.architecture == "arm" and info.arm_version and variant.startswith("v") and variant[1:].isdigit():
+        if info.arm_version > int(variant[1:]):
+            return f"ARMv{info.arm_version} binary in a {platform} image (needs a newer CPU)"
     return None
 
 
@@ -261,7 +261,7 @@ def verify(reference: str, *, run: bool = False, echo: bool = True) -> Report:
         claimed = entry.platform
         layers = [scan_layer(source.open_blob(layer.digest), claimed, i, layer.digest)
                   for i, layer in enumerate(entry.manifest.layers)]
-        report = EntryReport(normalize(claimed), entry.digest, normalize(entry.config.platform), layers)
+        report = EntryReport(claimed, entry.digest, entry.config.platform, layers)
         if run:
             name = ref.name
             report.machine = images.run(report.platform, f"{name}@{entry.digest}", "uname", "-m",

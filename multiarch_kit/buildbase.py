@@ -180,19 +180,17 @@ def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool =
     mirror = apt_mirror()
     print(f"Making the build base (once per machine, a few minutes): Debian {SUITE} for "
           f"{', '.join(map(str, missing))} with mmdebstrap from {mirror}", flush=True)
-    names = {str(p): p for p in missing}
-    argvs = {name: _rootfs_argv(p, wanted[p], mirror, folder / f"rootfs-{p.tag_suffix}.tar.part") for name, p in names.items()}
+    argvs = {p: _rootfs_argv(p, wanted[p], mirror, folder / f"rootfs-{p.tag_suffix}.tar.part") for p in missing}
     started = time.monotonic()
-    width = max(map(len, names))
+    width = max(len(str(p)) for p in missing)
 
-    def progress(name: str, line: str) -> None:
+    def progress(p: Platform, line: str) -> None:
         if line.startswith(("I: ", "E: ", "W: ")):  # mmdebstrap's own steps, warnings and errors
-            print(f"  [{name:<{width}} {time.monotonic() - started:5.0f} s] {line}", flush=True)
+            print(f"  [{p!s:<{width}} {time.monotonic() - started:5.0f} s] {line}", flush=True)
 
-    def finished(name: str) -> None:  # kept at once: a later failure or Ctrl-C does not lose it
-        suffix = names[name].tag_suffix
-        (folder / f"rootfs-{suffix}.tar.part").rename(folder / f"rootfs-{suffix}.tar")
-        print(f"  [{name:<{width}} {time.monotonic() - started:5.0f} s] root filesystem done", flush=True)
+    def finished(p: Platform) -> None:  # kept at once: a later failure or Ctrl-C does not lose it
+        (folder / f"rootfs-{p.tag_suffix}.tar.part").rename(tars[p])
+        print(f"  [{p!s:<{width}} {time.monotonic() - started:5.0f} s] root filesystem done", flush=True)
 
     try:
         commands.run_all(argvs, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, on_line=progress,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import commands, registry, runlog
-from .commands import Command
+from .commands import Command, Name
 from .emulation import missing_emulator_error
 from .engine import IMAGE_STORE_FIX, docker
 from .errors import CommandError, KitError, InvalidPlatform
@@ -342,7 +342,7 @@ class BuildError(CommandError):
     def __init__(self, argv, returncode, stderr, progress: Progress, fix=None, reason=None):
         super().__init__(argv, returncode, stderr, fix=fix, reason=reason)
         self.progress = progress
-        self.job = ""
+        self.job = None  # the key build_all's caller gave the failed build
 
 
 def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
@@ -459,17 +459,17 @@ def attempt(context: str | Path, *, env: dict[str, str] | None = None, echo: boo
         return commands.run(j.argv, echo=echo, env=merged or None, timeout=timeout, check=False)
 
 
-def build_all(jobs: dict[str, Job], *, echo: bool = True, timeout: float = 3600,
-              on_done=None) -> dict[str, BuildResult]:
+def build_all(jobs: dict[Name, Job], *, echo: bool = True, timeout: float = 3600,
+              on_done=None) -> dict[Name, BuildResult]:
     """Run several prepared builds at once. A failure lets the others finish (their results still count);
     Ctrl-C stops them all.
 
     ``on_done(name, result)`` is called for each build that succeeded, as soon as it has. A failure is raised
-    as a :class:`BuildError` whose ``job`` names the build that failed.
+    as a :class:`BuildError` whose ``job`` is the key of the build that failed (keys are any values: platforms...).
     """
-    results: dict[str, BuildResult] = {}
+    results: dict[Name, BuildResult] = {}
 
-    def finished(name: str, done: commands.Completed) -> None:
+    def finished(name: Name, done: commands.Completed) -> None:
         results[name] = jobs[name].result(done)
         if on_done:
             on_done(name, results[name])

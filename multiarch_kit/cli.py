@@ -227,21 +227,21 @@ def _cmd_build(args) -> int:
 
     platforms = parse_list(args.platform)
     nodes = split.parse_nodes(args.node or [], platforms)
-    split.check_request(Path(args.context), args.tag, platforms)
+    ref = split.check_request(Path(args.context), args.tag, platforms)  # parsed once, passed on as a value
     build_args, named = _pairs(args.build_arg, "--build-arg"), _pairs(args.build_context, "--build-context")
     cfg = lab.LabConfig.from_env()
     status = lab.status()
-    result = split.build(Path(args.context), args.tag, platforms, nodes, lab_dir=cfg.lab_dir, base=status.base,
+    result = split.build(Path(args.context), ref, platforms, nodes, lab_dir=cfg.lab_dir, base=status.base,
                          build_args=build_args, build_contexts=named, resume=args.resume,
                          no_cache=args.no_cache, target=args.target, echo=args.format != "json")
-    report = verify.verify(f"{args.tag.rsplit(':', 1)[0]}@{result.index}", echo=False) if args.verify else None
+    report = verify.verify(ref.at(result.index), echo=False) if args.verify else None
     if args.format == "json":
         data = result.as_json()
         if report is not None:
             data["verified"] = report.ok
         print(json.dumps(data, indent=2))
     else:
-        print(f"\n{result.reference}: index {result.index}")
+        print(f"\n{result.reference.docker}: index {result.index}")
         _print_frame(result.table())
         if nodes:
             print(f"merge and checks after the slowest platform: {result.merge_seconds:.1f} s")

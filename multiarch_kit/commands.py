@@ -19,8 +19,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .errors import CommandError, KitError
 
@@ -158,11 +159,15 @@ def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, i
     return "".join(out), "".join(err), proc.returncode
 
 
-def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, str] | None = None,
-            timeout: float | None = None, on_line: Callable[[str, str], None] | None = None,
-            on_done: Callable[[str], None] | None = None,
-            on_completed: Callable[[str, Completed], None] | None = None,
-            stop_on_failure: bool = True) -> dict[str, Completed]:
+# What names each command run together: a label, a Platform... (any value that can key a dict).
+Name = TypeVar("Name", bound=Hashable)
+
+
+def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, str] | None = None,
+            timeout: float | None = None, on_line: Callable[[Name, str], None] | None = None,
+            on_done: Callable[[Name], None] | None = None,
+            on_completed: Callable[[Name, Completed], None] | None = None,
+            stop_on_failure: bool = True) -> dict[Name, Completed]:
     """Run several commands at once (``name -> argv``), each printed first; returns ``name -> Completed``.
 
     ``on_line(name, line)`` receives every output line as it arrives; ``on_done(name)`` and
@@ -170,13 +175,13 @@ def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, st
     are stopped too (or, with ``stop_on_failure=False``, left to finish), and the first failure is raised (a
     :class:`CommandError` naming its command); Ctrl-C always stops them all.
     """
-    results: dict[str, Completed] = {}
-    errors: dict[str, BaseException] = {}
-    procs: dict[str, subprocess.Popen] = {}
+    results: dict[Name, Completed] = {}
+    errors: dict[Name, BaseException] = {}
+    procs: dict[Name, subprocess.Popen] = {}
     full_env = {**os.environ, **env} if env else None
     lock = threading.Lock()
 
-    def one(name: str, argv: list[str]):
+    def one(name: Name, argv: list[str]):
         start_time = time.perf_counter()
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -227,7 +232,8 @@ def run_all(argvs: dict[str, list[str]], *, echo: bool = True, env: dict[str, st
     if errors:
         raise next(iter(errors.values()))
     if deadline is not None and len(results) < len(argvs):
-        raise KitError(f"{', '.join(sorted(set(argvs) - set(results)))} did not finish within {timeout:g} s",
+        late = ", ".join(sorted(map(str, set(argvs) - set(results))))
+        raise KitError(f"{late} did not finish within {timeout:g} s",
                        "check the machine's load and network, then run it again")
     return results
 

@@ -13,6 +13,8 @@ import pandas as pd
 
 from . import buildbase, emulation, engine, engines, images, lab
 from .errors import KitError
+from .matching import runs_natively
+from .platforms import Platform
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_FREE_GB_WARN, MIN_FREE_GB_FAIL = 5.0, 1.0
@@ -69,9 +71,9 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
                       f"{base_img.source}: {base_img.ref}" + (f" @ {base_img.digest}" if base_img.digest else ""),
                       "" if base_ok else "run 'multiarch-kit lab up' to build and push the stand-in"))
     rows.append(_build_base(cfg, facts, base_img))
-    emulation_rows = _emulation_rows(cfg, facts, base_img if base_ok else None)
+    emulation_rows, ran = _emulation_rows(cfg, facts, base_img if base_ok else None)
     if builder is not None:
-        rows.append(_builder_platforms(cfg, builder, facts, emulation_rows))
+        rows.append(_builder_platforms(cfg, builder, facts, ran))
     rows.extend(emulation_rows)
     rows.extend(_nodes(cfg))
     rows.append(_disk(cfg))
@@ -106,13 +108,12 @@ def _nodes(cfg: lab.LabConfig) -> list[Check]:
     return rows
 
 
-def _builder_platforms(cfg, builder, facts, emulation_rows: list[Check]) -> Check:
+def _builder_platforms(cfg, builder, facts, ran: dict[Platform, bool]) -> Check:
     # BuildKit lists the emulators it detected when the engine started; a platform missing there still
-    # builds when its handler works now, which the run rows below prove.
-    ran = {r.check.removeprefix("run "): r.status == PASS for r in emulation_rows}
+    # builds when its handler works now, which the run rows below prove (``ran``).
     unlisted = [p for p in cfg.platforms
-                if p not in builder.platforms and p.architecture != facts.platform.architecture]
-    failing = [p for p in unlisted if not ran.get(str(p))]
+                if p not in builder.platforms and not runs_natively(facts.platform, p)]
+    failing = [p for p in unlisted if not ran.get(p)]
     detail = ", ".join(map(str, builder.platforms))
     if unlisted and not failing:
         detail += f" (not listed at engine start but runs now: {', '.join(map(str, unlisted))})"
@@ -121,17 +122,20 @@ def _builder_platforms(cfg, builder, facts, emulation_rows: list[Check]) -> Chec
                  if failing else "")
 
 
-def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> list[Check]:
+def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts,
+                    base_img) -> tuple[list[Check], dict[Platform, bool]]:
+    """The emulation rows, and for each platform whether a container of it ran."""
     if base_img is None:
-        return [Check("emulation", FAIL, "needs the base image to start test containers", "run 'multiarch-kit lab up'")]
+        return [Check("emulation", FAIL, "needs the base image to start test containers",
+                      "run 'multiarch-kit lab up'")], {}
     try:
         handlers = emulation.read_handlers(base_img.pinned, facts.platform, local=facts.shares_this_kernel,
                                            echo=False)  # the doctor only looks, quietly
     except KitError as exc:
         # No probe container, so no run can work either: one row says why instead of four.
         return [Check("emulation", FAIL, f"cannot start a container of the base image: {exc.message}",
-                      exc.fix or "run 'multiarch-kit lab up'")]
-    rows = []
+                      exc.fix or "run 'multiarch-kit lab up'")], {}
+    rows, ran = [], {}
     relevant = [h for h in handlers if h.architecture]
     no_f = [h.name for h in relevant if h.enabled and not h.fix_binary]
     rows.append(Check("binfmt handlers", WARN if no_f else PASS,
@@ -145,11 +149,13 @@ def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> 
             run = images.run_check(p, base_img.pinned, how, echo=False)
         except KitError as exc:
             rows.append(Check(f"run {p}", FAIL, f"{how}: {exc.message}", exc.fix or ""))
+            ran[p] = False
             continue
         rows.append(Check(f"run {p}", PASS if run.ok else FAIL,
                           f"{how}: uname -m = {run.machine} (expected {run.expected})",
                           "" if run.ok else emulation.missing_emulator_error(p).fix or ""))
-    return rows
+        ran[p] = run.ok
+    return rows, ran
 
 
 def _disk(cfg: lab.LabConfig) -> Check:

@@ -14,7 +14,8 @@ from pathlib import Path
 from . import commands
 from .engine import docker
 from .errors import KitError
-from .platforms import ARCHITECTURES, Platform, normalize
+from .matching import runs_natively
+from .platforms import ARCHITECTURES, Platform
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 ROSETTA = "rosetta"  # Docker Desktop's handler for amd64 on Apple silicon
@@ -96,23 +97,28 @@ def read_handlers(image: str, engine_platform: Platform, *, local: bool = False,
 
 
 def emulator_for(platform: Platform, engine: Platform, handlers: list[BinfmtHandler]) -> str:
-    """How the engine runs ``platform``: ``native``, ``rosetta``, ``qemu`` or ``none``."""
-    arch = normalize(platform).architecture
-    if arch == normalize(engine).architecture:
-        return "native"
-    usable = [h for h in handlers if h.enabled and h.architecture == arch]
+    """How an engine on ``engine`` runs ``platform``: ``native``, ``rosetta``, ``qemu`` or ``none``.
+
+    The kernel asks binfmt_misc before its own loaders, so an enabled handler for another architecture is what
+    runs it, even where the CPU could (arm/v7 on an arm64 that has the 32-bit mode); without one, what
+    :func:`~multiarch_kit.matching.runs_natively` accepts runs natively (386 on amd64), the rest not at all.
+    """
+    # The engine's own architecture counts as native whatever binfmt_misc lists (a handler for it would send
+    # every program through QEMU; installers skip it).
+    usable = [h for h in handlers
+              if h.enabled and h.architecture == platform.architecture != engine.architecture]
     # Docker Desktop keeps a qemu-x86_64 entry beside Rosetta's; Rosetta wins when it is enabled.
     for h in sorted(usable, key=lambda h: h.emulator != ROSETTA):
         return h.emulator
-    return "none"
+    return "native" if runs_natively(engine, platform) else "none"
 
 
 def missing_emulator_error(platform: Platform) -> KitError:
     """The one-line error for a platform the engine cannot run, naming the handler and the fix."""
-    p = normalize(platform)
-    handler = next((a.qemu for a in ARCHITECTURES if a.architecture == p.architecture), f"qemu-{p.architecture}")
+    arch = platform.architecture
+    handler = next((a.qemu for a in ARCHITECTURES if a.architecture == arch), f"qemu-{arch}")
     return KitError(
-        f"the engine cannot run {p}: binfmt handler {handler} is missing or disabled",
+        f"the engine cannot run {platform}: binfmt handler {handler} is missing or disabled",
         "on Debian: apt-get install qemu-user-static binfmt-support && update-binfmts --enable; "
-        f"elsewhere: docker run --privileged --rm tonistiigi/binfmt --install {p.architecture}",
+        f"elsewhere: docker run --privileged --rm tonistiigi/binfmt --install {arch}",
     )

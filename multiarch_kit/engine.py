@@ -26,7 +26,7 @@ from docker.tls import TLSConfig
 from . import commands
 from .commands import Command
 from .errors import KitError
-from .platforms import Platform, from_uname, normalize
+from .platforms import Platform, from_uname
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_STORE_FIX = (
@@ -162,7 +162,7 @@ def facts(context: str | None = None) -> EngineFacts:
         engine_id=str(info.get("ID", "")),
         server_version=str(info.get("ServerVersion", "")),
         api_version=str(server.get("ApiVersion", "")),
-        platform=normalize(Platform(str(info.get("OSType") or "linux"), arch.architecture, arch.variant)),
+        platform=Platform(str(info.get("OSType") or "linux"), arch.architecture, arch.variant),
         kernel=str(info.get("KernelVersion", "")),
         operating_system=str(info.get("OperatingSystem", "")),
         storage_driver=str(info.get("Driver", "")),

@@ -24,7 +24,7 @@ import pandas as pd
 from .errors import KitError
 from .matching import only, only_strict
 from .platforms import Platform
-from .references import open_source
+from .references import Reference, open_source
 from .registry import (DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST,
                        hub_reachable, sha256_digest)
 
@@ -427,7 +427,10 @@ def _human(n: int) -> str:
 
 
 def follow(source: Source, reference: str) -> Inspection:
-    """Read the top-level manifest from ``source`` and follow it to every entry's manifest and config."""
+    """Read the top-level manifest from ``source`` and follow it to every entry's manifest and config.
+
+    ``reference`` is how the result names what it read (the text the reader gave, or a Reference printed).
+    """
     raw, media_type = source.top()
     top = parse(raw, media_type)
     if not isinstance(top, Index):
@@ -467,7 +470,7 @@ def _config(source: Source, manifest: ImageManifest) -> ImageConfig | None:
     return parse_config(source.blob(manifest.config.digest))
 
 
-def raw(reference: str, platform: Platform | None = None) -> bytes:
+def raw(reference: str | Reference, platform: Platform | None = None) -> bytes:
     """The manifest bytes exactly as stored (``skopeo inspect --raw``); with ``platform``, those of the child a
     runtime on that platform pulls. Fetches only what that takes."""
     source = open_source(reference)
@@ -477,13 +480,13 @@ def raw(reference: str, platform: Platform | None = None) -> bytes:
     top = parse(top_raw, media_type)
     if isinstance(top, Index):
         return source.manifest(select(top.manifests, platform).digest)
-    follow(source, reference).select(platform)  # a single image: check it can run there
+    follow(source, str(reference)).select(platform)  # a single image: check it can run there
     return top_raw
 
 
-def inspect(reference: str) -> Inspection:
+def inspect(reference: str | Reference) -> Inspection:
     """What ``reference`` holds (skopeo's transports: ``docker://``, ``oci-archive:``, ``docker-archive:``, ``oci:``)."""
-    return follow(open_source(reference), reference)
+    return follow(open_source(reference), str(reference))
 
 
 # --- the article's example -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Which platforms run where: containerd's ``Only`` and ``OnlyStrict`` matchers.
+"""Which platforms run where: containerd's ``Only`` and ``OnlyStrict`` matchers, and :func:`runs_natively`.
 
 A matcher knows platforms only, never index entries, registries or engines (as in containerd/platforms);
 :func:`multiarch_kit.manifests.select` uses it to choose an index entry.
@@ -6,7 +6,7 @@ A matcher knows platforms only, never index entries, registries or engines (as i
 
 from __future__ import annotations
 
-from .platforms import Platform, format, normalize
+from .platforms import Platform, format
 
 
 def _vector(p: Platform) -> list[Platform]:
@@ -25,7 +25,7 @@ def _vector(p: Platform) -> list[Platform]:
         if level and level > 5:
             vector += [like("arm", f"v{v}") for v in range(level - 1, 4, -1)]
     elif p.architecture == "arm64":
-        variant = p.variant or "v8"
+        variant = p.variant or "v8"  # a normalised arm64 leaves its default v8 unwritten
         major_s, _, minor_s = variant.removeprefix("v").partition(".")
         if not major_s.isdigit() or (minor_s and not minor_s.isdigit()):
             return vector
@@ -35,7 +35,7 @@ def _vector(p: Platform) -> list[Platform]:
             vector += [like("arm64", "v8" + (f".{m}" if m else "")) for m in range(min(minor + 5, 9), -1, -1)]
         if major in (8, 9):  # and containerd lets every arm64 take 32-bit arm up to v8
             vector += _vector(like("arm", "v8"))
-    return [normalize(v) for v in vector]
+    return vector
 
 
 def _version(variant: str) -> int | None:
@@ -51,9 +51,8 @@ class Matcher:
 
     def rank(self, p: Platform) -> int | None:
         """The index of the first wanted platform ``p`` satisfies, or None."""
-        q = normalize(p)
         for i, w in enumerate(self.wanted):
-            if (w.os, w.architecture, w.variant) == (q.os, q.architecture, q.variant) and _os_version_ok(w, p):
+            if (w.os, w.architecture, w.variant) == (p.os, p.architecture, p.variant) and _os_version_ok(w, p):
                 return i
         return None
 
@@ -73,9 +72,19 @@ def _os_version_ok(wanted: Platform, p: Platform) -> bool:
 
 def only(p: Platform) -> Matcher:
     """containerd's ``Only``: ``p`` and the platforms containerd accepts in its place, ranked best first."""
-    return Matcher(_vector(normalize(p)))
+    return Matcher(_vector(p))
 
 
 def only_strict(p: Platform) -> Matcher:
-    """containerd's ``OnlyStrict``: ``p`` alone, after normalisation."""
-    return Matcher([normalize(p)])
+    """containerd's ``OnlyStrict``: ``p`` alone (normalised, as every platform is)."""
+    return Matcher([p])
+
+
+def runs_natively(engine: Platform, p: Platform) -> bool:
+    """Whether an engine on ``engine`` runs ``p`` without an emulator, as containerd decides it: ``only(engine)``
+    accepts ``p`` (amd64 runs 386; arm64 runs arm64 and 32-bit arm up to v8).
+
+    This is the CPU's answer. Which program the kernel actually uses also depends on its binfmt_misc handlers,
+    which it asks first: :func:`multiarch_kit.emulation.emulator_for` puts the two together.
+    """
+    return only(engine).match(p)

@@ -2,9 +2,11 @@
 
 ``parse``, ``format`` and ``normalize`` follow containerd's ``Parse``, ``Format`` and ``Normalize``. Text is
 parsed once, where it enters the kit (the CLI, a notebook's call); inside, platforms travel as
-:class:`Platform` values. ``str(platform)`` is the kit's one spelling of a platform (containerd's format of
-the normalised value: ``linux/arm/v7``, never ``linux/arm``; ``linux/arm64``, never ``linux/arm64/v8``), so
-results written on different machines agree.
+:class:`Platform` values. A :class:`Platform` is normalised when it is made (containerd's ``Normalize``:
+``linux/aarch64``, ``linux/arm64/v8`` and an OCI ``{"architecture": "arm64", "variant": "v8"}`` are one
+value), so platforms that mean the same compare equal, hash alike and can key a dict. ``str(platform)`` is
+the kit's one spelling of a platform (``linux/arm/v7``, never ``linux/arm``; ``linux/arm64``, never
+``linux/arm64/v8``), so results written on different machines agree.
 
 :data:`ARCHITECTURES` is the single table every module reads: Go name and variant, what ``uname -m`` says,
 the QEMU binfmt handler, the Debian architecture, the ELF machine and the GNU triplet of the cross compiler.
@@ -34,9 +36,45 @@ _COMPONENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 _OS_PART = re.compile(r"^([A-Za-z0-9_.-]+)(?:\(([A-Za-z0-9_.-]*)((?:\+[A-Za-z0-9_.-]+)*)\))?$")
 
 
+# containerd's Normalize, field by field; every Platform applies it to itself when it is made.
+def _normalize_os(os_name: str) -> str:
+    os_name = os_name.lower()
+    return "darwin" if os_name == "macos" else os_name
+
+
+def _normalize_arch(arch: str, variant: str) -> tuple[str, str]:
+    arch, variant = arch.lower(), variant.lower()
+    if arch == "i386":
+        return "386", ""
+    if arch in ("x86_64", "x86-64", "amd64"):
+        return "amd64", "" if variant == "v1" else variant
+    if arch in ("aarch64", "arm64"):
+        if variant in ("8", "v8", "v8.0"):
+            variant = ""
+        elif variant in ("9", "9.0", "v9.0"):
+            variant = "v9"
+        return "arm64", variant
+    if arch == "armhf":
+        return "arm", "v7"
+    if arch == "armel":
+        return "arm", "v6"
+    if arch == "arm":
+        if variant in ("", "7"):
+            variant = "v7"
+        elif variant in ("5", "6", "8"):
+            variant = "v" + variant
+        return "arm", variant
+    return arch, variant
+
+
 @dataclass(frozen=True)
 class Platform:
-    """An OCI platform: what an image's entry in an index says it runs on."""
+    """An OCI platform: what an image's entry in an index says it runs on, normalised as containerd does.
+
+    However it is spelled when made (``Platform("linux", "aarch64", "v8")``, :meth:`parse`, :meth:`from_oci`,
+    :func:`from_uname`), the fields hold containerd's normalised value: lower-case OS, Go architecture,
+    canonical variant (empty for arm64/v8 and amd64/v1, written out for arm's default v7).
+    """
 
     os: str
     architecture: str
@@ -44,13 +82,22 @@ class Platform:
     os_version: str = ""
     os_features: tuple[str, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        # Normalised here, once, so that equality and hashing mean "the same platform"; frozen, hence
+        # object.__setattr__.
+        architecture, variant = _normalize_arch(self.architecture, self.variant)
+        object.__setattr__(self, "os", _normalize_os(self.os))
+        object.__setattr__(self, "architecture", architecture)
+        object.__setattr__(self, "variant", variant)
+        object.__setattr__(self, "os_features", tuple(self.os_features))
+
     def __str__(self) -> str:
-        return format(normalize(self))
+        return format(self)
 
     @classmethod
     def parse(cls, text: str) -> Platform:
-        """Text to the normalised value the kit passes around (``linux/aarch64`` -> ``linux/arm64``)."""
-        return normalize(parse(text))
+        """Text to the value the kit passes around (``linux/aarch64`` -> ``linux/arm64``); see :func:`parse`."""
+        return parse(text)
 
     @classmethod
     def from_oci(cls, obj: dict) -> Platform:
@@ -67,8 +114,7 @@ class Platform:
     @property
     def tag_suffix(self) -> str:
         """``amd64``, ``arm64``, ``armv7``: architecture and variant run together, as TARGETARCH+TARGETVARIANT."""
-        p = normalize(self)
-        return p.architecture + p.variant
+        return self.architecture + self.variant
 
     @property
     def arch(self) -> Arch:
@@ -116,12 +162,11 @@ ARCHITECTURES: tuple[Arch, ...] = (
 
 
 def arch_of(p: Platform) -> Arch:
-    """The table's row for ``p`` (normalised first), or a KitError naming the platforms it knows."""
-    q = normalize(p)
+    """The table's row for ``p``, or a KitError naming the platforms it knows."""
     for row in ARCHITECTURES:
-        if (row.architecture, row.variant) == (q.architecture, q.variant):
+        if (row.architecture, row.variant) == (p.architecture, p.variant):
             return row
-    raise KitError(f"the kit has no architecture table entry for {format(q)}",
+    raise KitError(f"the kit has no architecture table entry for {p}",
                    "use one of: " + ", ".join(str(a.platform) for a in ARCHITECTURES))
 
 
@@ -139,8 +184,7 @@ def from_uname(machine: str) -> Platform:
     for row in ARCHITECTURES:
         if row.uname == m:
             return row.platform
-    arch, variant = _normalize_arch(m, "")
-    return Platform("linux", arch, variant)
+    return Platform("linux", m)
 
 
 AMD64 = Platform("linux", "amd64")
@@ -153,49 +197,17 @@ LAB_PLATFORMS: tuple[Platform, ...] = (AMD64, ARM64, ARMV7)
 # --- containerd's Parse, Format, Normalize --------------------------------------------------------------
 
 
-def _normalize_os(os_name: str) -> str:
-    os_name = os_name.lower()
-    return "darwin" if os_name == "macos" else os_name
-
-
-def _normalize_arch(arch: str, variant: str) -> tuple[str, str]:
-    arch, variant = arch.lower(), variant.lower()
-    if arch == "i386":
-        return "386", ""
-    if arch in ("x86_64", "x86-64", "amd64"):
-        return "amd64", "" if variant == "v1" else variant
-    if arch in ("aarch64", "arm64"):
-        if variant in ("8", "v8", "v8.0"):
-            variant = ""
-        elif variant in ("9", "9.0", "v9.0"):
-            variant = "v9"
-        return "arm64", variant
-    if arch == "armhf":
-        return "arm", "v7"
-    if arch == "armel":
-        return "arm", "v6"
-    if arch == "arm":
-        if variant in ("", "7"):
-            variant = "v7"
-        elif variant in ("5", "6", "8"):
-            variant = "v" + variant
-        return "arm", variant
-    return arch, variant
-
-
 def normalize(p: Platform) -> Platform:
     """containerd's ``Normalize``: lower-case OS (macos -> darwin), Go architecture, canonical variant.
 
-    arm64/v8 and amd64/v1 come out with an empty variant; arm's default v7 is written out.
+    arm64/v8 and amd64/v1 come out with an empty variant; arm's default v7 is written out. A
+    :class:`Platform` is normalised when made, so this returns ``p`` itself; it stays for containerd's API.
     """
-    arch, variant = _normalize_arch(p.architecture, p.variant)
-    return Platform(_normalize_os(p.os), arch, variant, p.os_version, p.os_features)
+    return p
 
 
-def _process_arch() -> tuple[str, str]:
-    machine = _pyplatform.machine()
-    p = from_uname(machine)
-    return p.architecture, p.variant
+def _this_machine() -> Platform:
+    return from_uname(_pyplatform.machine())
 
 
 def parse(text: str) -> Platform:
@@ -205,8 +217,8 @@ def parse(text: str) -> Platform:
     client's OS); a lone OS gets this process's architecture, as containerd does. Raises
     :class:`~multiarch_kit.errors.InvalidPlatform` (a ``ValueError`` and a ``KitError``) on empty text, empty
     components (leading or trailing slash), characters outside ``[A-Za-z0-9_.-]``, wildcards, or more than
-    three parts. The result is containerd's, not yet normalised (``linux/arm`` keeps an empty variant); use
-    :meth:`Platform.parse` for the kit's canonical value.
+    three parts. Unlike containerd's ``Parse``, the result is already normalised (``linux/arm`` is
+    ``linux/arm/v7``, ``linux/arm64/v8`` is ``linux/arm64``), as every :class:`Platform` is.
     """
     if not isinstance(text, str):
         raise InvalidPlatform(f"{text!r}: a platform is text like linux/arm64")
@@ -226,21 +238,15 @@ def parse(text: str) -> Platform:
     features = tuple(f for f in (m.group(3) or "").split("+") if f)
     if len(parts) == 1:
         if os_name in KNOWN_OS:
-            arch, variant = _process_arch()
-            return Platform(os_name, arch, "" if (arch, variant) == ("arm", "v7") else variant, os_version, features)
+            here = _this_machine()
+            return Platform(os_name, here.architecture, here.variant, os_version, features)
         if m.group(2) is not None:
             raise InvalidPlatform(f"{text!r}: unknown operating system")
-        arch, variant = _normalize_arch(parts[0], "")
-        if arch not in KNOWN_ARCH:
+        p = Platform("linux", parts[0])
+        if p.architecture not in KNOWN_ARCH:
             raise InvalidPlatform(f"{text!r}: unknown operating system or architecture")
-        return Platform("linux", arch, "" if (arch, variant) == ("arm", "v7") else variant)
-    if len(parts) == 2:
-        arch, variant = _normalize_arch(parts[1], "")
-        return Platform(os_name, arch, "" if (arch, variant) == ("arm", "v7") else variant, os_version, features)
-    arch, variant = _normalize_arch(parts[1], parts[2])
-    if arch == "arm64" and variant == "":
-        variant = "v8"
-    return Platform(os_name, arch, variant, os_version, features)
+        return p
+    return Platform(os_name, parts[1], parts[2] if len(parts) == 3 else "", os_version, features)
 
 
 def format(p: Platform) -> str:  # noqa: A001 - containerd's name, part of the contract

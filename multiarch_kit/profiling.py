@@ -58,7 +58,7 @@ class Profile:
     native: Platform
     platforms: list[Platform]
     steps: pd.DataFrame  # one row per step and platform
-    totals: dict[str, float]  # wall seconds of each build, by platform
+    totals: dict[Platform, float]  # wall seconds of each build
     commands: list[str]
     hints: list[dict] = field(default_factory=list)
 
@@ -72,25 +72,29 @@ class Profile:
 
         rows = [{k: clean(v) for k, v in r.items()} for r in self.table().to_dict(orient="records")]
         return {"context": str(self.context), "native": str(self.native), "platforms": [str(p) for p in self.platforms],
-                "totals": self.totals, "steps": rows, "advice": self.hints, "commands": self.commands}
+                "totals": {str(p): s for p, s in self.totals.items()}, "steps": rows, "advice": self.hints,
+                "commands": self.commands}
 
 
-def _tidy(steps: pd.DataFrame, stages: list[dockerfile.Stage], totals: dict[str, float],
-          platforms: list[str]) -> pd.DataFrame:
-    """Dockerfile steps in Dockerfile order, platform by platform; BuildKit's own work (loading contexts,
-    metadata) as one row per platform."""
+def _tidy(steps: pd.DataFrame, stages: list[dockerfile.Stage], totals: dict[Platform, float]) -> pd.DataFrame:
+    """Dockerfile steps in Dockerfile order, platform by platform (``totals``' order); BuildKit's own work
+    (loading contexts, metadata) as one row per platform."""
     order = {s.name: s.index for s in stages}
+    names = [str(p) for p in totals]  # the table's platform column holds the platforms as they print
     own = steps[steps.stage != ""].copy()
-    own["_order"] = [(platforms.index(p), order.get(st, 99), int(pos.split("/")[0]) if pos else 0)
+    own["_order"] = [(names.index(p), order.get(st, 99), int(pos.split("/")[0]) if pos else 0)
                      for p, st, pos in zip(own.platform, own.stage, own.step)]
     own = own.sort_values("_order", kind="stable").drop(columns="_order")
     rest = []
-    for platform, g in steps[steps.stage == ""].groupby("platform", sort=False):
+    for platform, total in totals.items():
+        g = steps[(steps.stage == "") & (steps.platform == str(platform))]
+        if g.empty:
+            continue
         native, emulated = g.native_s.sum(), g.emulated_s.sum(min_count=1)
-        rest.append({"platform": platform, "stage": "", "step": "", "instruction": "(BuildKit: load definition, "
-                     "contexts, metadata)", "native_s": round(native, 3), "emulated_s": emulated,
+        rest.append({"platform": str(platform), "stage": "", "step": "", "instruction": "(BuildKit: load "
+                     "definition, contexts, metadata)", "native_s": round(native, 3), "emulated_s": emulated,
                      "slowdown": round(emulated / native, 2) if native and emulated == emulated else float("nan"),
-                     "share": round(emulated / totals[platform], 3) if emulated == emulated else float("nan"),
+                     "share": round(emulated / total, 3) if emulated == emulated else float("nan"),
                      "runs_emulated": False})
     return pd.concat([own, pd.DataFrame(rest, columns=steps.columns)], ignore_index=True)
 
@@ -126,7 +130,7 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
         result = buildx.build(context, platforms=[p], output="type=cacheonly", no_cache=True, target=target,
                               build_args=build_args, build_contexts=build_contexts, echo=echo)
         builds[p] = result
-        totals[str(p)] = round(result.seconds, 3)
+        totals[p] = round(result.seconds, 3)
         shown.append(result.command)
     native_steps = {_key(s, single): s for s in builds[native].progress.steps if s.instruction and s.started}
     by_stage = {s.name: s for s in stages}
@@ -142,15 +146,14 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
                          "instruction": s.instruction, "native_s": round(n.seconds, 3) if n else float("nan"),
                          "emulated_s": round(s.seconds, 3),
                          "slowdown": round(s.seconds / n.seconds, 2) if n and n.seconds > 0 else float("nan"),
-                         "share": round(s.seconds / totals[str(p)], 3) if totals[str(p)] else float("nan"),
+                         "share": round(s.seconds / totals[p], 3) if totals[p] else float("nan"),
                          "runs_emulated": emulated})
     for key, s in native_steps.items():
         rows.append({"platform": str(native), "stage": key[0], "step": s.position, "instruction": s.instruction,
                      "native_s": round(s.seconds, 3), "emulated_s": float("nan"), "slowdown": float("nan"),
                      "share": float("nan"), "runs_emulated": False})
     steps = _tidy(pd.DataFrame(rows, columns=["platform", "stage", "step", "instruction", "native_s", "emulated_s",
-                                              "slowdown", "share", "runs_emulated"]), stages, totals,
-                  [str(p) for p in [native, *others]])
+                                              "slowdown", "share", "runs_emulated"]), stages, totals)
     hints = []
     emulated = steps[(steps.platform != str(native)) & steps.runs_emulated & (steps.share >= MIN_SHARE)
                      & (steps.emulated_s >= MIN_SECONDS)]

@@ -5,7 +5,10 @@
 * ``docker-archive:PATH[:TAG]`` - a docker-load tar (``buildx --output type=docker,dest=PATH``, ``docker save``).
 * ``oci:DIR[:NAME]`` - an OCI layout directory.
 
-Paths are taken relative to the current folder (in a notebook, the notebook's folder).
+Paths are taken relative to the current folder (in a notebook, the notebook's folder). A reference is parsed
+once, where it enters; inside, it travels as a :class:`Reference` and is never cut as a string:
+``ref.at(digest)`` names one image of its repository, ``ref.with_tag(tag)`` another tag, ``ref.docker`` is
+what the docker CLI takes.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class Reference:
     """A parsed reference."""
 
     transport: str
-    name: str  # image name for docker, path otherwise
+    name: str  # image name for docker (the repository, with its registry), path otherwise
     tag: str = ""  # tag for docker; the image name or tag inside an archive or layout
     digest: str = ""
 
@@ -42,14 +45,44 @@ class Reference:
         """What to ask the registry for: the digest when given, else the tag."""
         return self.digest or self.tag or "latest"
 
+    @property
+    def docker(self) -> str:
+        """The reference as the docker CLI takes it (``localhost:5000/app:tag``, ``localhost:5000/app@sha256:...``)."""
+        self._in_registry("the docker CLI")
+        return self.name + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
+
+    def at(self, digest: str) -> Reference:
+        """The image ``digest`` in this reference's repository (no tag: the digest alone names it)."""
+        self._in_registry("a digest")
+        if not isinstance(digest, str) or not _DIGEST.match(digest):
+            raise KitError(f"{digest!r} is not a sha256 digest", "a digest is sha256: and 64 hex digits")
+        return Reference("docker", self.name, "", digest)
+
+    def with_tag(self, tag: str) -> Reference:
+        """The tag ``tag`` in this reference's repository."""
+        self._in_registry("a tag")
+        if not isinstance(tag, str) or not _TAG.match(tag):
+            raise KitError(f"{tag!r} is not a tag", "letters, digits, _ . -; at most 128, not starting with . or -")
+        return Reference("docker", self.name, tag)
+
+    def _in_registry(self, what: str) -> None:
+        if self.transport != "docker":
+            raise KitError(f"{self} is not in a registry, so {what} cannot name it",
+                           "use a registry reference, like localhost:5000/name:tag")
+
     def __str__(self) -> str:
         if self.transport == "docker":
             return f"docker://{self.name}" + (f":{self.tag}" if self.tag else "") + (f"@{self.digest}" if self.digest else "")
         return f"{self.transport}:{self.name}" + (f":{self.tag}" if self.tag else "")
 
 
-def parse_reference(text: str) -> Reference:
-    """Parse ``text``; raises :class:`KitError` on anything skopeo would not accept."""
+def parse_reference(text: str | Reference) -> Reference:
+    """Parse ``text``; raises :class:`KitError` on anything skopeo would not accept.
+
+    A :class:`Reference` is returned as it is, so the package's entry points can take either.
+    """
+    if isinstance(text, Reference):
+        return text
     if not isinstance(text, str) or not text.strip() or text != text.strip():
         raise KitError(f"invalid reference {text!r}: empty or padded with spaces", _FIX)
     transport, sep, rest = text.partition(":")
@@ -106,7 +139,7 @@ class RegistrySource:
 
 def open_source(reference: str | Reference):
     """The source that serves ``reference``."""
-    ref = reference if isinstance(reference, Reference) else parse_reference(reference)
+    ref = parse_reference(reference)
     if ref.transport == "docker":
         return RegistrySource(ref)
     if ref.transport == "docker-archive":

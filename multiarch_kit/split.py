@@ -28,7 +28,7 @@ from . import buildx, commands, emulation, engine, engines, files, lab, manifest
 from .engine import docker
 from .errors import CommandError, KitError
 from .platforms import Platform
-from .references import parse_reference
+from .references import Reference, parse_reference
 
 
 @dataclass
@@ -41,7 +41,7 @@ class PlatformBuild:
     emulator: str  # how that engine ran the platform: native, qemu, rosetta, emulated
     digest: str  # what the node pushed: its platform's image with its attestation
     seconds: float
-    pushed_as: str
+    pushed_as: Reference
 
     def as_dict(self) -> dict:
         return {"platform": str(self.platform), "node": self.node or "(default)",
@@ -53,7 +53,7 @@ class PlatformBuild:
 class SplitResult:
     """The tag, its index, and each platform's build."""
 
-    reference: str
+    reference: Reference
     index: str
     builds: list[PlatformBuild]
     seconds: float  # the whole command: builds, merge and checks
@@ -65,7 +65,7 @@ class SplitResult:
                             columns=["platform", "node", "engine", "emulator", "digest", "seconds"])
 
     def as_json(self) -> dict:
-        return {"index": self.index, "reference": self.reference,
+        return {"index": self.index, "reference": self.reference.docker,
                 "platforms": [{k: v for k, v in b.as_dict().items() if k != "engine"} for b in self.builds]}
 
 
@@ -86,11 +86,23 @@ def parse_nodes(items: list[str], platforms: list[Platform]) -> dict[Platform, s
     return nodes
 
 
-def _state_file(lab_dir: Path, reference: str, context: Path, platforms: list[Platform],
+@dataclass(frozen=True)
+class _Pushed:
+    """One platform pushed by its node: what the record of an interrupted build keeps of it."""
+
+    digest: str
+    seconds: float
+    pushed_as: Reference
+
+    def as_json(self) -> dict:
+        return {"digest": self.digest, "seconds": self.seconds, "pushed_as": self.pushed_as.docker}
+
+
+def _state_file(lab_dir: Path, reference: Reference, context: Path, platforms: list[Platform],
                 target: str | None) -> Path:
     # Another stage is another build: its record must not resume this one.
-    key = hashlib.sha256("\0".join([reference, str(Path(context).resolve()), target or "", *map(str, platforms)])
-                         .encode())
+    key = hashlib.sha256("\0".join([reference.docker, str(Path(context).resolve()), target or "",
+                                    *map(str, platforms)]).encode())
     return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
 
 
@@ -101,7 +113,7 @@ def _describe(context: str | None, platform: Platform, base_image: str, echo: bo
     except KitError as exc:
         raise KitError(f"node {context or '(default)'} for {platform} does not answer ({exc.message})",
                        exc.fix or "start it, or choose another node") from None
-    if facts.platform.architecture == platform.architecture:
+    if platform == facts.platform:  # the engine's own platform: no handler to read
         return facts.platform, "native"
     try:
         handlers = emulation.read_handlers(base_image, facts.platform, context=context, echo=echo,
@@ -111,8 +123,11 @@ def _describe(context: str | None, platform: Platform, base_image: str, echo: bo
         return facts.platform, "emulated"  # the node could not start the probe: it will not run natively anyway
 
 
-def check_request(context: Path, reference: str, platforms: list[Platform]):
-    """The parsed tag, once the request makes sense (before any engine is asked anything)."""
+def check_request(context: Path, reference: str | Reference, platforms: list[Platform]) -> Reference:
+    """The parsed tag, once the request makes sense (before any engine is asked anything).
+
+    A reference without a tag means ``:latest``, as for docker.
+    """
     ref = parse_reference(reference)
     if ref.transport != "docker" or ref.digest or not ref.tag:
         raise KitError(f"{reference} is not a tag in a registry", "write it like localhost:5000/name:tag")
@@ -125,7 +140,8 @@ def check_request(context: Path, reference: str, platforms: list[Platform]):
     return ref
 
 
-def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[Platform, str] | None = None, *,
+def build(context: Path, reference: str | Reference, platforms: list[Platform],
+          nodes: dict[Platform, str] | None = None, *,
           lab_dir: Path, base=None, build_contexts: dict[str, str] | None = None,
           build_args: dict[str, str] | None = None, resume: bool = False, no_cache: bool = False,
           target: str | None = None, echo: bool = True) -> SplitResult:
@@ -141,73 +157,71 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
     # The image that reads a node's binfmt_misc handlers: the lab's base, which every lab engine can pull.
     probe = (base or lab.base_image(lab.LabConfig.from_env())).pinned
     if not nodes:
-        result = buildx.build(context, platforms=platforms, tags=[reference], push=True, build_contexts=named,
+        result = buildx.build(context, platforms=platforms, tags=[ref.docker], push=True, build_contexts=named,
                               build_args=build_args, no_cache=no_cache, target=target, echo=echo)
         shown.append(result.command)
-        inspection = manifests.inspect(reference)
+        inspection = manifests.inspect(ref)
         builds = []
         for p in platforms:
             own, how = _describe(None, p, probe, echo)
             entry = inspection.select(p)
-            builds.append(PlatformBuild(p, "", own, how, entry.digest, result.seconds, reference))
-        return SplitResult(reference, result.digest or inspection.digest, builds, time.perf_counter() - started,
+            builds.append(PlatformBuild(p, "", own, how, entry.digest, result.seconds, ref))
+        return SplitResult(ref, result.digest or inspection.digest, builds, time.perf_counter() - started,
                            0.0, shown)
     for p, ctx in nodes.items():
         if not engines.context_exists(ctx):
             raise KitError(f"node {ctx} for {p} is not a Docker context here",
                            f"create it (docker context create {ctx} --docker host=ssh://user@machine) or fix the name")
-    state_path = _state_file(lab_dir, reference, context, platforms, target)
-    state = _read_state(state_path) if resume else {}
-    if resume and not state:
-        raise KitError(f"nothing to resume for {reference}: no split build of it was interrupted here",
+    state_path = _state_file(lab_dir, ref, context, platforms, target)
+    recorded_run, recorded = _read_state(state_path) if resume else (None, {})
+    if resume and recorded_run is None:
+        raise KitError(f"nothing to resume for {ref.docker}: no split build of it was interrupted here",
                        "run the build without --resume")
-    run_id = state.get("run") or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
-    repo = ref.name
-    done: dict[str, dict] = {k: v for k, v in state.get("done", {}).items()
-                             if registry.Registry(*registry.split_name(repo)).head_manifest(v["digest"])}
+    run_id = recorded_run or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
+    repo = registry.Registry(*registry.split_name(ref.name))
+    done = {p: pushed for p, pushed in recorded.items() if repo.head_manifest(pushed.digest)}
     described = {p: _describe(nodes.get(p), p, probe, echo) for p in platforms}
-    jobs = {}
+    # Each node pushes under a tag of its own in the same repository; the final tag is written only by the merge.
+    tags = {p: ref.with_tag(f"{ref.tag}-split-{run_id}-{p.tag_suffix}") for p in platforms}
+    jobs: dict[Platform, buildx.Job] = {}
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-split-") as tmp:
         for p in platforms:
-            if str(p) in done:
+            if p in done:
                 continue
-            node = nodes.get(p)
-            pushed_as = f"{repo}:{ref.tag}-split-{run_id}-{p.tag_suffix}"
-            jobs[str(p)] = buildx.job(context, Path(tmp), platforms=[p], tags=[pushed_as], push=True,
-                                      build_contexts=named, build_args=build_args, context_name=node,
-                                      no_cache=no_cache, target=target)
+            jobs[p] = buildx.job(context, Path(tmp), platforms=[p], tags=[tags[p].docker], push=True,
+                                 build_contexts=named, build_args=build_args, context_name=nodes.get(p),
+                                 no_cache=no_cache, target=target)
         shown += [j.command for j in jobs.values()]
 
         lock = threading.Lock()  # builds finish on their own threads, sometimes at the same moment
 
-        def record(name: str, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
+        def record(p: Platform, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
             with lock:
-                done[name] = {"digest": result.digest, "seconds": result.seconds,
-                              "pushed_as": jobs[name].argv[jobs[name].argv.index("--tag") + 1]}
-                files.write_json(state_path, {"run": run_id, "reference": reference, "done": done})
+                done[p] = _Pushed(result.digest, result.seconds, tags[p])
+                _write_state(state_path, run_id, ref, done)
 
-        files.write_json(state_path, {"run": run_id, "reference": reference, "done": done})
+        _write_state(state_path, run_id, ref, done)
         try:
             if jobs:
                 buildx.build_all(jobs, echo=echo, on_done=record)
         except buildx.BuildError as exc:
-            p = Platform.parse(exc.job)
-            raise KitError(f"node {nodes.get(p) or '(default)'} failed to build {p}: {exc.message}; {reference} is "
+            p = exc.job
+            raise KitError(f"node {nodes.get(p) or '(default)'} failed to build {p}: {exc.message}; {ref.docker} is "
                            f"untouched, {len(done)} platform(s) already pushed are recorded",
                            (exc.fix + "; then " if exc.fix else "") + "fix that node, then run the same command with "
                            "--resume") from None
         except KeyboardInterrupt:
-            raise KitError(f"interrupted: {reference} is untouched; {len(done)} of {len(platforms)} platform(s) "
+            raise KitError(f"interrupted: {ref.docker} is untouched; {len(done)} of {len(platforms)} platform(s) "
                            "pushed are recorded", "run the same command with --resume to build the rest") from None
     slowest_done = time.perf_counter()
-    sources = [f"{repo}@{done[str(p)]['digest']}" for p in platforms]
-    merge = docker("buildx", "imagetools", "create", "--tag", reference, *sources)
+    sources = [ref.at(done[p].digest).docker for p in platforms]
+    merge = docker("buildx", "imagetools", "create", "--tag", ref.docker, *sources)
     shown.append(commands.shell_line(merge))
     commands.run(merge, echo=echo, timeout=600)
-    index = registry.Registry(*registry.split_name(repo)).head_manifest(ref.tag)
-    builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[str(p)]["digest"],
-                            float(done[str(p)]["seconds"]), done[str(p)]["pushed_as"]) for p in platforms]
-    result = SplitResult(reference, index.digest if index else "", builds, time.perf_counter() - started, 0.0, shown)
+    index = repo.head_manifest(ref.tag)
+    builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[p].digest, done[p].seconds,
+                            done[p].pushed_as) for p in platforms]
+    result = SplitResult(ref, index.digest if index else "", builds, time.perf_counter() - started, 0.0, shown)
     check(result)
     result.merge_seconds = time.perf_counter() - slowest_done
     state_path.unlink(missing_ok=True)
@@ -217,7 +231,9 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
 def check(result: SplitResult) -> None:
     """The merged index holds exactly the requested platforms, each with the image its node pushed (the
     attestation, if any, still naming it), and every config says its platform."""
-    inspection = manifests.inspect(f"{result.reference.rsplit(':', 1)[0]}@{result.index}")
+    if not result.index:
+        raise KitError(f"{result.reference.docker} is not in the registry after the merge", "run the build again")
+    inspection = manifests.inspect(result.reference.at(result.index))
     images = {e.platform: e for e in inspection.images()}
     wanted = {b.platform for b in result.builds}
     if set(images) != wanted:
@@ -232,15 +248,27 @@ def check(result: SplitResult) -> None:
         raise KitError("an attestation in the merged index names an image that is not there", "run the build again")
 
 
-def _read_state(path: Path) -> dict:
+def _write_state(path: Path, run_id: str, reference: Reference, done: dict[Platform, _Pushed]) -> None:
+    files.write_json(path, {"run": run_id, "reference": reference.docker,
+                            "done": {str(p): pushed.as_json() for p, pushed in done.items()}})
+
+
+def _read_state(path: Path) -> tuple[str | None, dict[Platform, _Pushed]]:
+    """The interrupted run's id and what it pushed, read once into values (no run: None)."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        return {}
+        return None, {}
     except (OSError, ValueError) as exc:
         raise KitError(f"the record of the interrupted build {path} cannot be read ({exc})",
                        "delete it and run the build without --resume") from None
-    if not isinstance(data, dict) or not isinstance(data.get("done"), dict):
-        raise KitError(f"the record of the interrupted build {path} is damaged",
+    damaged = KitError(f"the record of the interrupted build {path} is damaged",
                        "delete it and run the build without --resume")
-    return data
+    if not isinstance(data, dict) or not isinstance(data.get("done"), dict) or not isinstance(data.get("run"), str):
+        raise damaged
+    try:
+        done = {Platform.parse(k): _Pushed(str(v["digest"]), float(v["seconds"]), parse_reference(v["pushed_as"]))
+                for k, v in data["done"].items()}
+    except (KitError, KeyError, TypeError, ValueError):
+        raise damaged from None
+    return data["run"], done

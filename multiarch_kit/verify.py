@@ -32,8 +32,8 @@ from elftools.elf.elffile import ELFFile
 
 from . import buildx, images, manifests
 from .errors import KitError
-from .platforms import ARCHITECTURES, Platform, architecture_for_elf, normalize
-from .references import open_source, parse_reference
+from .platforms import ARCHITECTURES, Platform, architecture_for_elf
+from .references import Reference, open_source, parse_reference
 # ARM build attribute Tag_CPU_arch -> architecture major version (ARM IHI 0045: 6 = v6, 10 = v7, 14 = v8...).
 ARM_TAG_VERSION = {0: 4, 1: 4, 2: 4, 3: 5, 4: 5, 5: 5, 6: 6, 7: 6, 8: 6, 9: 6, 10: 7, 11: 6, 12: 6, 13: 7,
                    14: 8, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9}
@@ -81,12 +81,12 @@ def read_elf(fileobj) -> ElfInfo | None:
 
 def judge(info: ElfInfo, platform: Platform) -> str | None:
     """Why a binary does not fit ``platform``, or None when it does."""
-    p = normalize(platform)
-    if info.architecture != p.architecture:
-        return f"{info.architecture} binary in a {p} image"
-    if p.architecture == "arm" and info.arm_version and p.variant.startswith("v") and p.variant[1:].isdigit():
-        if info.arm_version > int(p.variant[1:]):
-            return f"ARMv{info.arm_version} binary in a {p} image (needs a newer CPU)"
+    if info.architecture != platform.architecture:
+        return f"{info.architecture} binary in a {platform} image"
+    variant = platform.variant
+    if platform.architecture == "arm" and info.arm_version and variant.startswith("v") and variant[1:].isdigit():
+        if info.arm_version > int(variant[1:]):
+            return f"ARMv{info.arm_version} binary in a {platform} image (needs a newer CPU)"
     return None
 
 
@@ -248,26 +248,25 @@ class Report:
                                            "explained"])
 
 
-def verify(reference: str, *, run: bool = False, echo: bool = True) -> Report:
+def verify(reference: str | Reference, *, run: bool = False, echo: bool = True) -> Report:
     """Check every image entry of ``reference``: config, ELF binaries in every layer, and optionally a run."""
     ref = parse_reference(reference)
     if run and ref.transport != "docker":
         raise KitError("the run check needs a registry reference (the engine pulls it)",
                        "push the image first, or verify without --run")
     source = open_source(ref)
-    inspection = manifests.follow(source, reference)
+    inspection = manifests.follow(source, str(reference))
     entries = []
     for entry in inspection.images():
         claimed = entry.platform
         layers = [scan_layer(source.open_blob(layer.digest), claimed, i, layer.digest)
                   for i, layer in enumerate(entry.manifest.layers)]
-        report = EntryReport(normalize(claimed), entry.digest, normalize(entry.config.platform), layers)
+        report = EntryReport(claimed, entry.digest, entry.config.platform, layers)
         if run:
-            name = ref.name
-            report.machine = images.run(report.platform, f"{name}@{entry.digest}", "uname", "-m",
+            report.machine = images.run(report.platform, ref.at(entry.digest).docker, "uname", "-m",
                                         echo=echo).stdout.strip()
         entries.append(report)
-    return Report(reference, entries)
+    return Report(str(reference), entries)
 
 
 # --- comparing ------------------------------------------------------------------------------------------------
@@ -297,11 +296,11 @@ def compare(ref_a: str, ref_b: str) -> pd.DataFrame:
     """Per platform: same image in both? Where not, every differing config field, layer and file, one row each."""
     src_a, src_b = open_source(ref_a), open_source(ref_b)
     a, b = manifests.follow(src_a, ref_a), manifests.follow(src_b, ref_b)
-    by_b = {str(e.platform): e for e in b.images()}
+    by_b = {e.platform: e for e in b.images()}
     rows = []
     for ea in a.images():
         p = str(ea.platform)
-        eb = by_b.get(p)
+        eb = by_b.get(ea.platform)
         if eb is None:
             rows.append({"platform": p, "where": "index", "path": "", "difference": f"only in {ref_a}"})
             continue
@@ -363,17 +362,17 @@ def diff(ref_a: str, ref_b: str) -> pd.DataFrame:
     a, b = manifests.inspect(ref_a), manifests.inspect(ref_b)
 
     def platforms_of(x):
-        return {str(e.platform): e.digest for e in x.images()}
+        return {e.platform: e.digest for e in x.images()}
 
     pa, pb = platforms_of(a), platforms_of(b)
     rows = [
         ("media type", manifests.SHORT_NAMES.get(a.media_type, a.media_type),
          manifests.SHORT_NAMES.get(b.media_type, b.media_type)),
         ("digest", a.digest, b.digest),
-        ("platforms", ", ".join(sorted(pa)), ", ".join(sorted(pb))),
+        ("platforms", ", ".join(sorted(map(str, pa))), ", ".join(sorted(map(str, pb)))),
         ("attestations", str(len(a.attestations())), str(len(b.attestations()))),
     ]
-    for p in sorted(set(pa) | set(pb)):
+    for p in sorted(set(pa) | set(pb), key=str):
         rows.append((f"{p} image", pa.get(p, "-"), pb.get(p, "-")))
     df = pd.DataFrame(rows, columns=["aspect", "a", "b"])
     df["same"] = df.a == df.b

@@ -30,6 +30,10 @@ def test_parse_recorded_handlers():
         ("linux/arm64", "arm64", ["qemu-aarch64"], "native"),
         ("linux/aarch64", "amd64", ["qemu-aarch64"], "qemu"),  # any spelling of the platform
         ("linux/arm", "amd64", ["qemu-arm"], "qemu"),
+        ("linux/386", "amd64", [], "native"),  # what containerd runs natively needs no handler
+        ("linux/arm/v7", "arm64", [], "native"),
+        ("linux/arm/v7", "arm64", ["qemu-arm"], "qemu"),  # binfmt_misc is asked before the kernel's own loader
+        ("linux/amd64", "arm64", [], "none"),
     ],
 )
 def test_emulator_for(platform, engine_arch, names, expected):

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from multiarch_kit import manifests
 from multiarch_kit import platforms as pf
 from multiarch_kit.errors import KitError
-from multiarch_kit.matching import only, only_strict
+from multiarch_kit.matching import only, only_strict, runs_natively
 from multiarch_kit.platforms import Platform
 
 
@@ -22,19 +22,19 @@ from multiarch_kit.platforms import Platform
         ("linux/i386", ("linux", "386", "")),
         ("linux/aarch64", ("linux", "arm64", "")),
         ("linux/arm64", ("linux", "arm64", "")),
-        ("linux/arm64/v8", ("linux", "arm64", "v8")),  # three parts keep v8
-        ("linux/aarch64/8", ("linux", "arm64", "v8")),
+        ("linux/arm64/v8", ("linux", "arm64", "")),  # parsed values are normalised: v8 is arm64's default
+        ("linux/aarch64/8", ("linux", "arm64", "")),
         ("linux/arm64/v9.0", ("linux", "arm64", "v9")),
-        ("linux/arm", ("linux", "arm", "")),  # two parts: v7 shown as plain arm
+        ("linux/arm", ("linux", "arm", "v7")),  # and arm's default v7 is written out
         ("linux/arm/v7", ("linux", "arm", "v7")),
         ("linux/arm/7", ("linux", "arm", "v7")),
         ("linux/arm/6", ("linux", "arm", "v6")),
-        ("linux/armhf", ("linux", "arm", "")),
+        ("linux/armhf", ("linux", "arm", "v7")),
         ("linux/armel", ("linux", "arm", "v6")),
         ("Linux/AMD64", ("linux", "amd64", "")),
         ("macos/arm64", ("darwin", "arm64", "")),
         ("aarch64", ("linux", "arm64", "")),  # a lone architecture: linux
-        ("armhf", ("linux", "arm", "")),
+        ("armhf", ("linux", "arm", "v7")),
         ("arm64", ("linux", "arm64", "")),
         ("windows(10.0.17763+win32k)/amd64", ("windows", "amd64", "")),
     ],
@@ -281,3 +281,74 @@ def test_parse_list_refuses_a_platform_given_twice():
     assert pf.parse_list("linux/amd64, linux/arm/v7") == [pf.AMD64, pf.ARMV7]
     with pytest.raises(KitError, match="linux/arm64 is given twice"):
         pf.parse_list("linux/arm64,linux/aarch64")
+
+
+# --- one value per platform, however containerd lets it be spelled ---------------------------------------
+
+ONE_PLATFORM = settings(max_examples=300, deadline=None, derandomize=True)
+# Every spelling containerd accepts for one platform: text for parse, an OCI platform object, a uname -m.
+SPELLINGS = {
+    "linux/arm64": ["linux/arm64", "linux/arm64/v8", "linux/arm64/8", "linux/arm64/v8.0", "linux/aarch64",
+                    "linux/aarch64/v8", "arm64", "aarch64", {"os": "linux", "architecture": "arm64", "variant": "v8"},
+                    {"os": "linux", "architecture": "arm64", "variant": "8"},
+                    {"os": "linux", "architecture": "arm64", "variant": ""}, {"os": "linux", "architecture": "arm64"},
+                    {"os": "linux", "architecture": "aarch64", "variant": "v8"}, ("uname", "aarch64")],
+    "linux/arm/v7": ["linux/arm/v7", "linux/arm", "linux/armhf", "arm", "armhf", "linux/arm/7",
+                     {"os": "linux", "architecture": "arm", "variant": "v7"},
+                     {"os": "linux", "architecture": "arm", "variant": "7"}, {"os": "linux", "architecture": "arm"},
+                     ("uname", "armv7l")],
+    "linux/amd64": ["linux/amd64", "linux/amd64/v1", "linux/x86_64", "linux/x86-64", "amd64", "x86_64", "x86-64",
+                    {"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "amd64", "variant": "v1"},
+                    {"os": "linux", "architecture": "x86_64", "variant": ""}, ("uname", "x86_64")],
+}
+
+
+def _make(spelling, upper: list[bool]) -> Platform:
+    def case(text: str) -> str:  # containerd ignores case in OS, architecture and variant
+        return "".join(c.upper() if up else c for c, up in zip(text, upper + [False] * len(text)))
+
+    if isinstance(spelling, dict):
+        return Platform.from_oci({k: case(v) for k, v in spelling.items()})
+    if isinstance(spelling, tuple):
+        return pf.from_uname(case(spelling[1]))
+    return Platform.parse(case(spelling))
+
+
+@ONE_PLATFORM
+@given(st.sampled_from(sorted(SPELLINGS)).flatmap(lambda c: st.tuples(st.just(c), st.sampled_from(SPELLINGS[c]))),
+       st.lists(st.booleans(), max_size=20))
+def test_every_spelling_of_a_platform_is_one_value(canonical_and_spelling, upper):
+    canonical, spelling = canonical_and_spelling
+    p, want = _make(spelling, upper), Platform.parse(canonical)
+    assert p == want and hash(p) == hash(want)
+    assert str(p) == canonical and {want: "found"}[p] == "found"
+    assert (p.os, p.architecture, p.variant) == (want.os, want.architecture, want.variant)
+
+
+@ONE_PLATFORM
+@given(st.sampled_from(sorted(SPELLINGS)), st.sampled_from(sorted(SPELLINGS)))
+def test_different_platforms_stay_different(a, b):
+    assert (Platform.parse(a) == Platform.parse(b)) is (a == b)
+
+
+def test_from_oci_and_parse_agree_on_arm64_v8():
+    oci = Platform.from_oci({"os": "linux", "architecture": "arm64", "variant": "v8"})
+    assert oci == Platform.parse("linux/arm64") and hash(oci) == hash(Platform.parse("linux/arm64"))
+    assert oci.variant == "" and Platform("linux", "aarch64", "v8") == pf.ARM64
+
+
+@pytest.mark.parametrize("engine, platform, native", [
+    ("linux/amd64", "linux/amd64", True),
+    ("linux/amd64", "linux/386", True),  # containerd's amd64 vector ends with 386
+    ("linux/amd64", "linux/arm64", False),
+    ("linux/amd64", "linux/arm/v7", False),
+    ("linux/arm64", "linux/arm64", True),
+    ("linux/arm64", "linux/aarch64/v8", True),
+    ("linux/arm64", "linux/arm/v7", True),  # and arm64's takes 32-bit arm up to v8
+    ("linux/arm64", "linux/arm/v8", True),
+    ("linux/arm64", "linux/amd64", False),
+    ("linux/arm/v7", "linux/arm64", False),
+    ("linux/arm/v7", "linux/arm/v6", True),
+])
+def test_runs_natively(engine, platform, native):
+    assert runs_natively(P(engine), P(platform)) is native

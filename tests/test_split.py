@@ -5,6 +5,7 @@ what a split build must guarantee whatever the machines (the tag is written once
 platform succeeded; failures name the node; --resume builds only what is missing).
 """
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -20,6 +21,7 @@ from conftest import ROOT, free_port, kit_cli, one_line_error, require
 from multiarch_kit import buildx, commands, engine, engines, lab, manifests, registry, split, verify
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import AMD64, ARM64
+from multiarch_kit.references import parse_reference
 
 ARTICLE = ROOT / "notebooks" / "article"
 
@@ -43,9 +45,9 @@ def node2(lab_status):
     return n.name
 
 
-def _head(ref: str) -> str | None:
-    name, tag = ref.rsplit(":", 1)
-    found = registry.Registry(*registry.split_name(name)).head_manifest(tag)
+def _head(text: str) -> str | None:
+    ref = parse_reference(text)
+    found = registry.Registry(*registry.split_name(ref.name)).head_manifest(ref.tag)
     return found.digest if found else None
 
 
@@ -71,7 +73,7 @@ def test_split_build_merges_the_platforms_by_digest(node2, lab_status, lab_confi
     attested = {e.descriptor.attests for e in inspection.entries if e.kind == "attestation"}
     assert attested == {e.digest for e in inspection.images()}  # each attestation still names its image
     for e in inspection.images():  # the image each node pushed is the one in the index
-        pushed = manifests.inspect(f"{tag.rsplit(':', 1)[0]}@{by[e.platform].digest}")
+        pushed = manifests.inspect(parse_reference(tag).at(by[e.platform].digest))
         assert e.digest in {x.digest for x in pushed.images()}
     report = verify.verify(tag, run=True, echo=False)
     assert report.ok and {str(e.platform): e.machine for e in report.entries} == {"linux/amd64": "x86_64",
@@ -108,6 +110,22 @@ def test_the_cli_builds_the_named_stage_and_without_cache_every_time(node2, lab_
         assert not any("/which" in h.get("created_by", "") for h in history)  # the stage after --target
 
 
+def test_a_tag_less_split_build_verifies_what_it_merged(node2, lab_status, lab_config):
+    """The tag defaults to latest; the merged index is verified in its repository, not on Docker Hub (the reference
+    was once cut at its last ':', which left 'localhost' of 'localhost:5000/app')."""
+    repository = f"{lab_config.registry_host}/kit-split/tagless-{uuid.uuid4().hex[:8]}"
+    done = kit_cli("build", str(ARTICLE), "--tag", repository, "--platform", "linux/amd64,linux/arm64",
+                   "--node", "linux/amd64=default", "--node", f"linux/arm64={node2}", "--verify", "--format", "json",
+                   timeout=900)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["verified"] is True and data["reference"] == f"{repository}:latest"
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{repository}:latest"],
+                         capture_output=True, check=True).stdout
+    assert data["index"] == "sha256:" + hashlib.sha256(raw).hexdigest()  # what the registry serves as latest
+    assert [p["platform"] for p in data["platforms"]] == ["linux/amd64", "linux/arm64"]
+
+
 def test_twenty_split_builds_in_a_row(node2, lab_status, lab_config):
     started = time.monotonic()
     for i in range(20):
@@ -132,7 +150,7 @@ def test_two_engines_push_one_tag_at_once(node2, lab_status, lab_config):
             results = list(pool.map(push, [None, node2]))
         assert _head(tag) in {r.digest for r in results}
         for r in results:
-            inspection = manifests.inspect(f"{tag.rsplit(':', 1)[0]}@{r.digest}")
+            inspection = manifests.inspect(parse_reference(tag).at(r.digest))
             assert sorted(str(e.platform) for e in inspection.images()) == ["linux/amd64", "linux/arm64"]
             assert len([e for e in inspection.entries if e.kind == "attestation"]) == 2
 

@@ -112,6 +112,6 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
             emulators[p] = emulation.emulator_for(p, status.engine.platform, handlers)
         else:
             # A node runs natively what its own platform runs in containerd's eyes.
-            native = bool(node and node.platforms) and matching.only(node.platforms[0]).match(p)
+            native = bool(node and node.platforms) and matching.runs_natively(node.platforms[0], p)
             emulators[p] = "native" if native else "emulated"
     return Host(fingerprint, nodes, emulators)

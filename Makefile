@@ -1,4 +1,5 @@
 # multiarch-kit: `make run` (the main job) and `make test` (the whole suite) work from a fresh clone.
+# macOS ships Python 3.9: the venv step below says how to get 3.11+ and stops before pip does.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,6 +10,9 @@ KIT := $(VENV)/bin/multiarch-kit
 # Reinstall only when the dependency list or the tested versions change; constraints.txt holds the versions
 # the notebooks' stored outputs were checked with, so a new pandas release cannot change a table under nbval.
 $(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "multiarch-kit needs Python 3.11 or newer, and '$(PYTHON)' is $$($(PYTHON) -V 2>&1 || echo missing): install one (macOS: brew install python@3.12, or uv python install 3.12; any system: conda env create -f environment.yml) and run make PYTHON=python3.12 $(MAKECMDGOALS)" >&2; \
+	  exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -c constraints.txt -e '.[test,dev]'

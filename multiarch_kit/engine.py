@@ -153,12 +153,20 @@ def facts(context: str | None = None) -> EngineFacts:
     if not isinstance(info, dict) or not isinstance(server, dict) or not info.get("ServerVersion"):
         raise KitError(f"the engine at {endpoint(context)} sent info or version that is not an object",
                        "check that DOCKER_HOST or the context points at a Docker engine")
+    return facts_from(info, server, endpoint(context))
+
+
+def facts_from(info: dict, server: dict, where: str) -> EngineFacts:
+    """The :class:`EngineFacts` in the engine's ``/info`` and ``/version`` answers (docker-py's ``info()`` and
+    ``version()`` dicts, the JSON of ``docker info`` and ``docker version --format '{{json .Server}}'``), for
+    the engine at ``where``. Kept apart from :func:`facts` so recorded answers (Docker Desktop's) are read the
+    same way as a live engine's."""
     components = server.get("Components") if isinstance(server.get("Components"), list) else []
     containerd = next((c for c in components if isinstance(c, dict) and c.get("Name") == "containerd"), {})
     driver_status = dict(tuple(x) for x in info.get("DriverStatus") or [] if isinstance(x, list) and len(x) == 2)
     arch = from_uname(str(info.get("Architecture", "")))
     return EngineFacts(
-        endpoint=endpoint(context),
+        endpoint=where,
         engine_id=str(info.get("ID", "")),
         server_version=str(info.get("ServerVersion", "")),
         api_version=str(server.get("ApiVersion", "")),

@@ -45,7 +45,10 @@ class BinfmtHandler:
         """The Go architecture this handler runs (from the architecture table), or None."""
         if self.name == ROSETTA:
             return "amd64"
-        return next((a.architecture for a in ARCHITECTURES if a.qemu == self.name), None)
+        # Debian and tonistiigi/binfmt name a handler after its interpreter (qemu-arm); Docker Desktop's VM
+        # drops the prefix (arm, x86_64: tests/data/desktop/apple-silicon-binfmt-status.json).
+        return next((a.architecture for a in ARCHITECTURES if self.name in (a.qemu, a.qemu.removeprefix("qemu-"))),
+                    None)
 
     @property
     def emulator(self) -> str:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import buildbase, emulation, engine, engines, images, lab
+from . import buildbase, emulation, engine, engines, images, lab, labregistry
 from .errors import KitError
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -54,7 +54,7 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     rows.append(Check("image store", PASS if exportable else FAIL,
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
                       "" if exportable else engine.IMAGE_STORE_FIX))
-    reg = lab.registry_info(cfg)
+    reg = labregistry.registry_info(cfg)
     rows.append(Check("registry", PASS if reg.answers else FAIL,
                       f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
                       "" if reg.answers else "run 'multiarch-kit lab up'"))

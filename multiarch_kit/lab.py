@@ -1,9 +1,8 @@
 """The build lab: engine, emulation, a local registry and the base image, brought up by one call.
 
 ``up()`` makes the lab usable and says what it did; ``status()`` only looks; ``down()`` stops what
-``up()`` started and nothing else. Everything the lab keeps (registry storage, logs, the stand-in's
-build context, a record of what it started and of what it last proved) lives under one directory,
-``$MULTIARCH_KIT_LAB`` (default ``~/.local/state/multiarch-kit``).
+``up()`` started and nothing else. The settings are ``labconfig``'s, the registry's lifecycle is
+``labregistry``'s; this module puts them together with the engine, the base and the proof.
 
 ``up()`` checks cheaply first: when the engine answers and nothing it depends on changed since the platforms
 were last proven (same engine, same binfmt handlers, same base image), it does not start the three proof
@@ -18,86 +17,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import platform as _pyplatform
 import shutil
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import base, buildbase, buildx, commands, emulation, engine, engines, files, images, registry
-from .engine import docker
 from .errors import CommandError, KitError
-from .platforms import LAB_PLATFORMS, Platform
+from .labconfig import ENV_LAB_DIR, LabConfig
+from .labregistry import RegistryInfo, registry_info, start_registry, stop_registry
+from .platforms import Platform
 
-ENV_LAB_DIR = "MULTIARCH_KIT_LAB"
-ENV_PORT = "MULTIARCH_KIT_REGISTRY_PORT"
-ENV_BASE = "MULTIARCH_KIT_BASE"  # auto (default), docker-hub or stand-in
-DEFAULT_PORT = 5000
 PROVISION_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "provision-debian.sh"
-REGISTRY_CONTAINER = "multiarch-kit-registry"
-GUARDED = "docker-registry + guard"  # Debian's distribution on a Unix socket, served by the lab's guard
-
-
-@dataclass(frozen=True)
-class LabConfig:
-    """Where the lab keeps its state and which port its registry uses."""
-
-    lab_dir: Path
-    registry_port: int = DEFAULT_PORT
-    platforms: tuple[Platform, ...] = LAB_PLATFORMS
-    base: str = "auto"
-
-    @classmethod
-    def from_env(cls) -> LabConfig:
-        lab_dir = Path(os.environ.get(ENV_LAB_DIR) or Path.home() / ".local" / "state" / "multiarch-kit")
-        raw_port = os.environ.get(ENV_PORT, str(DEFAULT_PORT))
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-            raise KitError(f"{ENV_PORT}={raw_port!r} is not a port number", f"set {ENV_PORT} to a free port such as 5001")
-        choice = os.environ.get(ENV_BASE, "auto")
-        if choice not in ("auto", "docker-hub", "stand-in"):
-            raise KitError(f"{ENV_BASE}={choice!r} is not a base choice", f"set {ENV_BASE} to auto, docker-hub or stand-in")
-        return cls(lab_dir=lab_dir.expanduser().resolve(), registry_port=int(raw_port), base=choice)
-
-    @property
-    def registry_address(self) -> str:
-        """Host and port the registry binds (loopback only)."""
-        return f"127.0.0.1:{self.registry_port}"
-
-    @property
-    def registry_host(self) -> str:
-        """How image references name the lab registry: Docker treats localhost as an insecure registry."""
-        return f"localhost:{self.registry_port}"
-
-    @property
-    def state_file(self) -> Path:
-        return self.lab_dir / "registry" / "started.json"
-
-    @property
-    def registry_socket(self) -> Path:
-        return self.lab_dir / "registry" / f"registry-{self.registry_port}.sock"
-
-    @property
-    def proof_file(self) -> Path:
-        return self.lab_dir / "proven.json"
-
-    @property
-    def base_choice_file(self) -> Path:
-        return self.lab_dir / "base" / "choice.json"
-
-
-@dataclass
-class RegistryInfo:
-    """The lab registry and who runs it."""
-
-    address: str
-    host: str
-    kind: str  # "docker-registry + guard" (Debian's binary behind the lab's guard), "registry:2 container", "external"
-    started_by_lab: bool
-    answers: bool
 
 
 @dataclass
@@ -174,128 +108,6 @@ def buildx_facts(context: str | None = None) -> tuple[str, buildx.Builder]:
         raise
 
 
-# --- registry ------------------------------------------------------------------------------------
-
-
-def _is_guard_process(pid: int) -> bool:
-    try:
-        return b"multiarch_kit.registry_guard" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _port_state(port: int) -> str:
-    """``free``, ``registry`` (something answers the v2 API) or ``other``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1)
-        if s.connect_ex(("127.0.0.1", port)) != 0:
-            return "free"
-    return "registry" if registry.ping(f"127.0.0.1:{port}") else "other"
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _pids(state: dict | None) -> list[int]:
-    state = state or {}
-    listed = state.get("pids", [state.get("pid")])  # a lab from before the guard recorded one "pid"
-    return [p for p in listed if isinstance(p, int)] if isinstance(listed, list) else []
-
-
-def registry_info(cfg: LabConfig) -> RegistryInfo:
-    """Who runs the registry on the lab port, without changing anything."""
-    state = _read_json(cfg.state_file)
-    answers = registry.ping(cfg.registry_address)
-    ours = bool(state) and state.get("port") == cfg.registry_port and (
-        state.get("kind") == "registry:2 container" or any(commands.alive(p) for p in _pids(state))
-    )
-    kind = state["kind"] if ours else "external"
-    return RegistryInfo(cfg.registry_address, cfg.registry_host, kind, ours and answers, answers)
-
-
-def _registry_config(cfg: LabConfig) -> Path:
-    root = cfg.lab_dir / "registry"
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    path = root / "config.yml"
-    path.write_text(
-        "# Written by multiarch-kit's lab: distribution's config. It listens on a private Unix socket; the\n"
-        "# lab's guard (multiarch_kit/registry_guard.py) serves it on 127.0.0.1.\n"
-        "version: 0.1\n"
-        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-        "  cache:\n    blobdescriptor: inmemory\n"
-        f"http:\n  net: unix\n  addr: {cfg.registry_socket}\n"
-    )
-    return path
-
-
-def _wait_for(what, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if what():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def start_registry(cfg: LabConfig) -> str:
-    """Serve the lab registry on its port (started, or "reused" when a registry already answers there)."""
-    state = _port_state(cfg.registry_port)
-    stranded = registry.stranded_guard(cfg.registry_address) if state == "other" else None
-    if stranded and _is_guard_process(stranded):
-        # A guard of the lab's whose registry has gone (its record lost, say): replace the pair.
-        commands.stop(stranded, echo=False)
-        state = "free"
-    if state == "other":
-        raise KitError(
-            f"port {cfg.registry_port} on 127.0.0.1 is taken by a program that is not a registry "
-            "(on macOS: the AirPlay Receiver)",
-            f"choose another port, e.g. export {ENV_PORT}=5001, or free port {cfg.registry_port}",
-        )
-    recorded = _read_json(cfg.state_file)
-    ours = [p for p in _pids(recorded) if commands.alive(p)] if recorded and recorded.get("port") == cfg.registry_port else []
-    if state == "registry" and (not ours or recorded.get("kind") == GUARDED and len(ours) == 2):
-        return "reused"
-    # Whatever an earlier lab left running in another shape (half of the pair, or no guard) goes first.
-    for pid in ours:
-        commands.stop(pid, echo=False)
-    logs = cfg.lab_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    binary = shutil.which("docker-registry")
-    if binary:
-        config = _registry_config(cfg)
-        cfg.registry_socket.unlink(missing_ok=True)
-        # GOGC=800: distribution's heap is small and its garbage collector ran on nearly every request; with it
-        # collecting less often a manifest request costs about 40 % less CPU (measured here: 1.24 -> 0.74 ms).
-        reg = commands.start([binary, "serve", config], log=logs / "registry.log", env={"GOGC": "800"})
-        if not _wait_for(cfg.registry_socket.exists, 10):
-            raise KitError(f"the registry did not open {cfg.registry_socket} within 10 s", f"see {logs / 'registry.log'}")
-        guard = commands.start([sys.executable, "-m", "multiarch_kit.registry_guard", "--listen",
-                                cfg.registry_address, "--upstream", f"unix:{cfg.registry_socket}"],
-                               log=logs / "registry-guard.log")
-        record = {"kind": GUARDED, "pids": [guard.pid, reg.pid], "port": cfg.registry_port}
-    else:
-        # Docker Desktop: the registry:2 container, published on loopback. Its builder reaches it from
-        # inside Docker's VM, where a guard on this host could not stand in front of it.
-        data = cfg.lab_dir / "registry" / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        name = f"{REGISTRY_CONTAINER}-{cfg.registry_port}"
-        commands.run(docker("rm", "-f", name), echo=False, check=False)
-        done = commands.run(docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{cfg.registry_port}:5000",
-                                   "-v", f"{data}:/var/lib/registry", "registry:2"), timeout=300)
-        record = {"kind": "registry:2 container", "container": done.stdout.strip(), "port": cfg.registry_port}
-    files.write_json(cfg.state_file, record)
-    if not _wait_for(lambda: registry.ping(cfg.registry_address, timeout=0.5), 10):
-        raise KitError(f"the registry did not answer on {cfg.registry_address} within 10 s",
-                       f"see {logs / 'registry.log'} and {logs / 'registry-guard.log'}")
-    return "started"
-
-
 # --- base image ------------------------------------------------------------------------------------
 
 
@@ -303,7 +115,7 @@ def _want_standin(cfg: LabConfig, *, probe: bool = False) -> bool:
     """Stand-in or Docker Hub: the setting, else the recorded answer of one probe of Docker Hub."""
     if cfg.base != "auto":
         return cfg.base == "stand-in"
-    recorded = _read_json(cfg.base_choice_file)
+    recorded = files.read_json(cfg.base_choice_file)
     if recorded is None or probe:
         recorded = {"hub_reachable": registry.hub_reachable(), "probed": time.strftime("%Y-%m-%dT%H:%M:%S")}
         files.write_json(cfg.base_choice_file, recorded)
@@ -374,7 +186,7 @@ def check_platforms(status: LabStatus, platforms: tuple[Platform, ...]) -> list[
 
 def _prove(cfg: LabConfig, status: LabStatus, check: bool) -> None:
     fingerprint = _fingerprint(status)
-    proof = _read_json(cfg.proof_file)
+    proof = files.read_json(cfg.proof_file)
     if not check and proof and proof.get("fingerprint") == fingerprint and proof.get("ok"):
         try:
             status.runs = [images.RunCheck(Platform.parse(r["platform"]), r["expected"], r["machine"], r["emulator"],
@@ -488,19 +300,7 @@ def down(cfg: LabConfig | None = None) -> list[str]:
 
 
 def _down(cfg: LabConfig) -> list[str]:
-    stopped: list[str] = []
-    state = _read_json(cfg.state_file)
-    if state and state.get("container"):
-        commands.run(docker("rm", "-f", state["container"]), check=False)
-        stopped.append("registry container")
-    elif state:
-        running = [p for p in _pids(state) if commands.alive(p)]
-        for pid in running:
-            commands.stop(pid, echo=False)
-        if running:
-            stopped.append(f"registry and its guard (pids {', '.join(map(str, running))})")
-    cfg.state_file.unlink(missing_ok=True)
-    cfg.registry_socket.unlink(missing_ok=True)
+    stopped = stop_registry(cfg)
     for n in engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd
         if engines.stop(n):
             stopped.append(f"engine {n.name}")

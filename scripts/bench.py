@@ -89,7 +89,7 @@ def bench_registry_race(puts: int = 150) -> None:
 
     import requests
 
-    from multiarch_kit import lab
+    from multiarch_kit import lab, labregistry
 
     def hammer(address: str) -> tuple[int, int]:
         config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
@@ -141,7 +141,7 @@ def bench_registry_race(puts: int = 150) -> None:
             raw.terminate()
             raw.wait()
         guarded = lab.LabConfig(lab_dir=Path(tmp) / "lab", registry_port=_free_port())
-        lab.start_registry(guarded)
+        labregistry.start_registry(guarded)
         try:
             bad_guarded, n_guarded = hammer(guarded.registry_address)
         finally:

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
-from multiarch_kit import base, commands, engine, lab
+from multiarch_kit import base, commands, engine, lab, labregistry
 from multiarch_kit.errors import KitError
 
 LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
@@ -184,15 +184,15 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
     with loopback_registry(tmp_path) as outside:
         outside_port = int(outside.rsplit(":", 1)[1])
         other = lab.LabConfig(lab_dir=tmp_path / "lab-a", registry_port=outside_port)
-        assert lab.start_registry(other) == "reused"
-        assert lab.registry_info(other).kind == "external"
+        assert labregistry.start_registry(other) == "reused"
+        assert labregistry.registry_info(other).kind == "external"
         assert lab.down(other) == []
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
 
         ours_port = free_port()
         mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
-        assert lab.start_registry(mine) == "started"
-        info = lab.registry_info(mine)
+        assert labregistry.start_registry(mine) == "started"
+        info = labregistry.registry_info(mine)
         assert (info.kind, info.started_by_lab) == ("docker-registry + guard", True)
         stopped = lab.down(mine)
         assert len(stopped) == 1 and stopped[0].startswith("registry")

@@ -30,6 +30,7 @@ from .errors import CommandError, KitError
 from .labconfig import ENV_LAB_DIR, LabConfig
 from .labregistry import RegistryInfo, registry_info, start_registry, stop_registry
 from .platforms import Platform
+from .standins import Base
 
 PROVISION_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "provision-debian.sh"
 
@@ -42,7 +43,7 @@ class LabStatus:
     buildx_version: str
     builder: buildx.Builder
     registry: RegistryInfo
-    base: base.BaseImage
+    base: Base
     runs: list[images.RunCheck] = field(default_factory=list)
     proven_at: str = ""  # when the runs were made (now, or the earlier proof nothing has changed since)
     nodes: list[engines.Node] = field(default_factory=list)  # the extra engines running
@@ -122,46 +123,32 @@ def _want_standin(cfg: LabConfig, *, probe: bool = False) -> bool:
     return not recorded.get("hub_reachable")
 
 
-def base_image(cfg: LabConfig) -> base.BaseImage:
+def base_image(cfg: LabConfig) -> Base:
     """The base in use, without building anything (the stand-in's digest is None until pushed)."""
-    if not _want_standin(cfg):
-        return base.hub_base()
-    head = registry.head_manifest(cfg.registry_address, base.STANDIN_REPOSITORY, base.STANDIN_TAG) \
-        if registry.ping(cfg.registry_address) else None
-    return base.standin_base(cfg.registry_host, head.digest if head else None)
+    return base.STANDIN.pushed(cfg) if _want_standin(cfg) else base.STANDIN.hub()
 
 
-def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> base.BaseImage:
+def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> Base:
     if not _want_standin(cfg, probe=probe):
-        return base.hub_base()
-    debs = base.find_debs(cfg.lab_dir / "base" / "debs", cfg.platforms)
-    recipe = base.recipe(debs)
-    stamp = cfg.lab_dir / "base" / "pushed-recipe.sha256"
-    current = base_image(cfg)
-    if current.digest and stamp.exists() and stamp.read_text() == recipe:
-        return current
-    context = cfg.lab_dir / "base" / "context"
-    base.prepare_context(debs, context)
-    base.build_standin(context, cfg.registry_host, cfg.platforms)
-    stamp.write_text(recipe)
-    actions.append("built and pushed the stand-in base image")
-    return base_image(cfg)
+        return base.STANDIN.hub()
+    found, made = base.ensure(cfg)
+    if made:
+        actions.append("built and pushed the stand-in base image")
+    return found
 
 
-def build_base(cfg: LabConfig, status: LabStatus, *, echo: bool = True) -> buildbase.BuildBase:
+def build_base(cfg: LabConfig, status: LabStatus, *, echo: bool = True) -> Base:
     """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
     if not _want_standin(cfg):
-        return buildbase.hub()
-    return buildbase.ensure(cfg.lab_dir, cfg.registry_host, cfg.registry_address, status.engine.platform,
-                            cfg.platforms, echo=echo)
+        return buildbase.STANDIN.hub()
+    return buildbase.ensure(cfg, status.engine.platform, echo=echo)
 
 
-def build_base_status(cfg: LabConfig, status: LabStatus) -> buildbase.BuildBase | None:
+def build_base_status(cfg: LabConfig, status: LabStatus) -> Base | None:
     """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
     if not _want_standin(cfg):
-        return buildbase.hub()
-    return buildbase.current(cfg.lab_dir, cfg.registry_host, cfg.registry_address,
-                             buildbase.recipe(status.engine.platform, cfg.platforms))
+        return buildbase.STANDIN.hub()
+    return buildbase.STANDIN.current(cfg, buildbase.recipe(status.engine.platform, cfg.platforms))
 
 
 # --- proving each platform runs ---------------------------------------------------------------------

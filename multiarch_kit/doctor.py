@@ -13,6 +13,7 @@ import pandas as pd
 
 from . import buildbase, emulation, engine, engines, images, lab, labregistry
 from .errors import KitError
+from .labconfig import LabConfig
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_FREE_GB_WARN, MIN_FREE_GB_FAIL = 5.0, 1.0
@@ -28,9 +29,8 @@ class Check:
     fix: str = ""
 
 
-def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
-    """Check everything the lab needs and return the rows."""
-    cfg = cfg or lab.LabConfig.from_env()
+def run_checks(cfg: LabConfig) -> list[Check]:
+    """Check everything the lab of ``cfg`` needs and return the rows."""
     rows: list[Check] = []
     try:
         facts = engine.facts()
@@ -78,7 +78,7 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     return rows
 
 
-def _build_base(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> Check:
+def _build_base(cfg: LabConfig, facts: engine.EngineFacts, base_img) -> Check:
     if base_img.source == "docker-hub":
         return Check("build base", PASS, "the real debian:bookworm and golang:1.19-bookworm from Docker Hub")
     found = buildbase.STANDIN.current(cfg, buildbase.recipe(facts.platform, cfg.platforms))
@@ -88,7 +88,7 @@ def _build_base(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> Chec
                  "it is made on first use, or now with 'multiarch-kit lab up --build-base'")
 
 
-def _nodes(cfg: lab.LabConfig) -> list[Check]:
+def _nodes(cfg: LabConfig) -> list[Check]:
     rows = []
     for n in engines.known(cfg.lab_dir):
         if not n.running:
@@ -120,7 +120,7 @@ def _builder_platforms(cfg, builder, facts, emulation_rows: list[Check]) -> Chec
                  if failing else "")
 
 
-def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> list[Check]:
+def _emulation_rows(cfg: LabConfig, facts: engine.EngineFacts, base_img) -> list[Check]:
     if base_img is None:
         return [Check("emulation", FAIL, "needs the base image to start test containers", "run 'multiarch-kit lab up'")]
     try:
@@ -151,7 +151,7 @@ def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> 
     return rows
 
 
-def _disk(cfg: lab.LabConfig) -> Check:
+def _disk(cfg: LabConfig) -> Check:
     where = cfg.lab_dir if cfg.lab_dir.exists() else cfg.lab_dir.parent
     while not where.exists():
         where = where.parent

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import os
 import platform as _pyplatform
@@ -36,14 +37,47 @@ PROVISION_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "provision-
 
 
 @dataclass
-class LabStatus:
-    """What the lab is made of right now."""
+class Lab:
+    """The lab as the edge read it, passed down from there: its settings, the engine, the registry, the base.
 
+    Made once per command or notebook (by :func:`read`, :func:`status` or :func:`up`), so nothing below
+    reads the environment or asks the engine again for what is here.
+    """
+
+    config: LabConfig
     engine: engine.EngineFacts
-    buildx_version: str
-    builder: buildx.Builder
     registry: RegistryInfo
     base: Base
+
+    @functools.cached_property
+    def handlers(self) -> list[emulation.BinfmtHandler]:
+        """The engine's binfmt_misc handlers, read on first use and then kept (a container of the base reads
+        them when the engine is not on this kernel)."""
+        return emulation.read_handlers(self.base.pinned, self.engine.platform, local=self.engine.shares_this_kernel)
+
+    def emulator_for(self, platform: Platform) -> str:
+        """How this engine runs ``platform``: native, qemu, rosetta..."""
+        return emulation.emulator_for(platform, self.engine.platform, self.handlers)
+
+    def build_base(self, *, echo: bool = True) -> Base:
+        """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
+        if not _want_standin(self.config):
+            return buildbase.STANDIN.hub()
+        return buildbase.ensure(self.config, self.engine.platform, echo=echo)
+
+    def build_base_status(self) -> Base | None:
+        """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
+        if not _want_standin(self.config):
+            return buildbase.STANDIN.hub()
+        return buildbase.STANDIN.current(self.config, buildbase.recipe(self.engine.platform, self.config.platforms))
+
+
+@dataclass
+class LabStatus(Lab):
+    """What the lab is made of right now: the :class:`Lab`, its builder, and what ``up()`` proved and changed."""
+
+    buildx_version: str
+    builder: buildx.Builder
     runs: list[images.RunCheck] = field(default_factory=list)
     proven_at: str = ""  # when the runs were made (now, or the earlier proof nothing has changed since)
     nodes: list[engines.Node] = field(default_factory=list)  # the extra engines running
@@ -137,18 +171,10 @@ def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> Base:
     return found
 
 
-def build_base(cfg: LabConfig, status: LabStatus, *, echo: bool = True) -> Base:
-    """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
-    if not _want_standin(cfg):
-        return buildbase.STANDIN.hub()
-    return buildbase.ensure(cfg, status.engine.platform, echo=echo)
-
-
-def build_base_status(cfg: LabConfig, status: LabStatus) -> Base | None:
-    """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
-    if not _want_standin(cfg):
-        return buildbase.STANDIN.hub()
-    return buildbase.STANDIN.current(cfg, buildbase.recipe(status.engine.platform, cfg.platforms))
+def build_base(cfg: LabConfig, status: Lab, *, echo: bool = True) -> Base:
+    """``status.build_base()`` for a caller that still passes the settings beside the lab (``bench``, until it
+    takes the :class:`Lab` alone): the lab's own settings are the ones used."""
+    return status.build_base(echo=echo)
 
 
 # --- proving each platform runs ---------------------------------------------------------------------
@@ -163,15 +189,13 @@ def _fingerprint(status: LabStatus) -> dict:
             "binfmt": hashlib.sha256(handlers.encode()).hexdigest() if handlers is not None else "not visible here"}
 
 
-def check_platforms(status: LabStatus, platforms: tuple[Platform, ...]) -> list[images.RunCheck]:
+def check_platforms(status: Lab, platforms: tuple[Platform, ...]) -> list[images.RunCheck]:
     """Run ``uname -m`` in a container of the base for each platform."""
-    image = status.base.pinned
-    handlers = emulation.read_handlers(image, status.engine.platform, local=status.engine.shares_this_kernel)
-    return [images.run_check(p, image, emulation.emulator_for(p, status.engine.platform, handlers))
-            for p in platforms]
+    return [images.run_check(p, status.base.pinned, status.emulator_for(p)) for p in platforms]
 
 
-def _prove(cfg: LabConfig, status: LabStatus, check: bool) -> None:
+def _prove(status: LabStatus, check: bool) -> None:
+    cfg = status.config
     fingerprint = _fingerprint(status)
     proof = files.read_json(cfg.proof_file)
     if not check and proof and proof.get("fingerprint") == fingerprint and proof.get("ok"):
@@ -258,25 +282,31 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
     if start_registry(cfg) == "started":
         actions.append(f"started the registry on {cfg.registry_address}")
     chosen = _ensure_base(cfg, actions, probe=check)
-    status = LabStatus(facts, version, builder, registry_info(cfg), chosen, actions=actions)
+    status = LabStatus(cfg, facts, registry_info(cfg), chosen, version, builder, actions=actions)
     for index in range(2, nodes + 1):
         if engines.start(engines.node(cfg.lab_dir, index)):
             actions.append(f"started engine {engines.node(cfg.lab_dir, index).name}")
     status.nodes = [n for n in engines.known(cfg.lab_dir) if n.running]
     if build_base_now:
-        build_base(cfg, status)
+        status.build_base()
     if check_runs:
-        _prove(cfg, status, check)
+        _prove(status, check)
     return status
 
 
-def status(cfg: LabConfig | None = None) -> LabStatus:
-    """The lab as it is, changing nothing (raises when the engine does not answer)."""
+def read(cfg: LabConfig | None = None) -> Lab:
+    """The lab as it is, cheaply (the engine's facts, one look at the registry), changing nothing."""
     cfg = cfg or LabConfig.from_env()
-    facts = engine.facts()
+    return Lab(cfg, engine.facts(), registry_info(cfg), base_image(cfg))
+
+
+def status(cfg: LabConfig | None = None) -> LabStatus:
+    """The lab as it is, changing nothing (raises when the engine does not answer): :func:`read`, the builder
+    and the extra engines."""
+    here = read(cfg)
     version, builder = buildx_facts()
-    return LabStatus(facts, version, builder, registry_info(cfg), base_image(cfg),
-                     nodes=[n for n in engines.known(cfg.lab_dir) if n.running])
+    return LabStatus(here.config, here.engine, here.registry, here.base, version, builder,
+                     nodes=[n for n in engines.known(here.config.lab_dir) if n.running])
 
 
 def down(cfg: LabConfig | None = None) -> list[str]:

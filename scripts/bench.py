@@ -221,7 +221,6 @@ def bench_split(rounds: int = 3) -> None:
     from multiarch_kit import bench, lab, split, workloads
     from multiarch_kit.platforms import AMD64, ARM64
 
-    cfg = lab.LabConfig.from_env()
     status = lab.up(check_runs=False, nodes=2)
     node = next(n.name for n in status.nodes if n.index == 2 and not n.classic)
     c = workloads.workload("c")
@@ -229,7 +228,7 @@ def bench_split(rounds: int = 3) -> None:
                                       echo=False)
     # Uncached and compiled in each target's image: each engine has a cache of its own, and the in-target
     # stage is how most Dockerfiles build.
-    options = {"lab_dir": cfg.lab_dir, "build_contexts": contexts.for_workload(c),
+    options = {"here": status, "build_contexts": contexts.for_workload(c),
                "build_args": {"FILES": str(c.default_size)}, "no_cache": True, "target": "in-target",
                "echo": False}
     name = f"{status.registry.host}/kit-bench/split-c"

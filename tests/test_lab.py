@@ -254,3 +254,32 @@ def test_an_unwritable_lab_folder_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     line = one_line_error(kit_cli("lab", "down", env={"MULTIARCH_KIT_LAB": str(tmp_path / "file" / "lab")}))
     assert "cannot write the lab folder" in line and "MULTIARCH_KIT_LAB" in line
+
+
+# Where the environment may be read: the CLI's commands and the lab's entry points the notebooks call.
+# bench is being split into modules and takes the Lab when it is (it reads the environment twice until then).
+FROM_ENV_EDGES = {("cli", None), ("lab", "up"), ("lab", "status"), ("lab", "down"), ("lab", "read"), ("bench", None)}
+
+
+def from_env_calls(package: Path) -> set[tuple[str, str]]:
+    """(module, enclosing function) of every ``LabConfig.from_env()`` call in ``package``."""
+    import ast
+
+    found = set()
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for func in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            for node in ast.walk(func):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "from_env":
+                    found.add((path.stem, func.name))
+    return found
+
+
+def test_the_environment_is_read_only_at_the_edge(tmp_path):
+    calls = from_env_calls(ROOT / "multiarch_kit")
+    below = {(m, f) for m, f in calls if (m, f) not in FROM_ENV_EDGES and (m, None) not in FROM_ENV_EDGES}
+    assert below == set()
+    assert {("lab", "up"), ("cli", "_cmd_doctor")} <= calls  # the search sees the edges' own calls
+    # A read planted below the edge is seen.
+    (tmp_path / "profiling.py").write_text("def profile_in_lab():\n    return lab.LabConfig.from_env()\n")
+    assert from_env_calls(tmp_path) == {("profiling", "profile_in_lab")}

@@ -173,7 +173,7 @@ def test_build_base_is_one_labelled_index_for_the_lab_platforms(real, lab_status
     for e in inspection.images():
         assert e.config.platform == e.platform
         assert e.config.labels["org.opencontainers.image.description"].startswith("STAND-IN for debian:bookworm")
-    again = lab.build_base(lab.LabConfig.from_env(), lab_status, echo=False)
+    again = lab_status.build_base(echo=False)
     assert again.digest == real.build_base.digest  # made once: the second call finds it
 
 

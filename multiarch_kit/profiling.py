@@ -168,6 +168,7 @@ def profile_in_lab(here: lab.Lab, what: str | Path, platforms: list[Platform] | 
     A workload gets its default size, its emulated target and its sources. The lab's stand-ins answer to the
     names they stand for (``alpine:3.18``, ``debian:bookworm``, ``golang:1.19-bookworm``) unless the reader maps
     a name with ``build_contexts``. ``platforms`` defaults to the lab's platforms other than the build platform.
+    ``here`` is the lab as the caller read it (``lab.status()``): its bases, its engine and its emulators.
     """
     cfg = here.config
     build_args, contexts = dict(build_args or {}), dict(build_contexts or {})

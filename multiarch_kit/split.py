@@ -132,8 +132,9 @@ def build(context: Path, reference: str, platforms: list[Platform], nodes: dict[
           target: str | None = None, echo: bool = True) -> SplitResult:
     """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node.
 
-    ``target`` names the Dockerfile stage to build; ``no_cache`` makes every step run (for timing one way
-    against the other: each engine has a cache of its own).
+    ``here`` is the lab (its folder keeps the build's record, its base probes each node's emulators); ``base``
+    maps the base's names into the build. ``target`` names the Dockerfile stage to build; ``no_cache`` makes
+    every step run (for timing one way against the other: each engine has a cache of its own).
     """
     ref = check_request(context, reference, platforms)
     started = time.perf_counter()

@@ -201,7 +201,8 @@ def _cmd_report(args) -> int:
 def _cmd_profile(args) -> int:
     from . import lab, profiling
 
-    result = profiling.profile_in_lab(lab.status(), args.context, parse_list(args.platform) if args.platform else None,
+    platforms = parse_list(args.platform) if args.platform else None
+    result = profiling.profile_in_lab(lab.read(), args.context, platforms,
                                       target=args.target, build_args=_pairs(args.build_arg, "--build-arg"),
                                       build_contexts=_pairs(args.build_context, "--build-context"),
                                       echo=args.format != "json")

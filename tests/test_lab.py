@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
-from multiarch_kit import base, commands, engine, lab, labregistry
+from multiarch_kit import base, commands, engine, lab, labregistry, standins
 from multiarch_kit.errors import KitError
 
 LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
@@ -82,6 +82,35 @@ def test_standin_bytes_equal_skopeos(lab_status, lab_config):
     cfg = subprocess.run(["skopeo", "inspect", "--config", "--tls-verify=false", "--override-arch", "arm",
                           "--override-variant", "v7", ref], capture_output=True, check=True, text=True).stdout
     assert (json.loads(cfg)["architecture"], json.loads(cfg)["variant"]) == ("arm", "v7")
+
+
+def test_a_standin_is_made_once_per_recipe_and_carries_it(lab_status, lab_config, tmp_path, capsys):
+    """The article's stand-in made in a lab of its own: pushed, its recipe stamped and labelled, then found again
+    without a build; another recipe is not current."""
+    if lab_status.base.source != "stand-in":
+        pytest.skip("Docker Hub answers: the lab uses the real alpine:3.18")
+    cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=free_port())
+    (cfg.lab_dir / "base").mkdir(parents=True)
+    (cfg.lab_dir / "base" / "debs").symlink_to(lab_config.lab_dir / "base" / "debs")
+    assert labregistry.start_registry(cfg) == "started"
+    try:
+        made, built = base.ensure(cfg)
+        recipe = base.recipe(base.find_debs(cfg.lab_dir / "base" / "debs", cfg.platforms))
+        assert built and made.source == "stand-in" and made.ref == f"{cfg.registry_host}/{base.STANDIN_REPOSITORY}:3.18"
+        assert f"Pushing the stand-in base image to {made.ref} (one index, 3 platforms)" in capsys.readouterr().out
+        assert base.STANDIN.stamp(cfg.lab_dir).read_text() == recipe
+        root = f"http://{cfg.registry_address}/v2/{base.STANDIN_REPOSITORY}"
+        index = _get(f"{root}/manifests/{base.STANDIN_TAG}", **ACCEPT)
+        assert index.headers["Docker-Content-Digest"] == made.digest
+        entry = index.json()["manifests"][0]
+        child = _get(f"{root}/manifests/{entry['digest']}", Accept=entry["mediaType"]).json()
+        labels = _get(f"{root}/blobs/{child['config']['digest']}").json()["config"]["Labels"]
+        assert labels[standins.RECIPE_LABEL] == recipe and labels[standins.DESCRIPTION_LABEL] == base.STANDIN_DESCRIPTION
+        again, built_again = base.ensure(cfg)
+        assert (again.digest, built_again) == (made.digest, False) and "Pushing" not in capsys.readouterr().out
+        assert base.STANDIN.current(cfg, "0" * 64) is None
+    finally:
+        labregistry.stop_registry(cfg)
 
 
 def test_second_up_changes_nothing(lab_status, lab_config):

@@ -5,7 +5,7 @@ registries), the lab builds a stand-in index for linux/amd64, linux/arm64 and li
 ``busybox-static`` packages (real static busybox binaries for each architecture), pushes it to the lab
 registry and wires it in with a buildx named context, ``--build-context alpine:3.18=docker-image://...``,
 so the article's ``FROM alpine:3.18`` stays unchanged. The stand-in says what it is in its OCI
-description label.
+description label. This module is what the stand-in is made of; :mod:`multiarch_kit.standins` makes it.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ import hashlib
 import io
 import tarfile
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import commands, dockerfile
-from .buildx import SOURCE_DATE_EPOCH, build_argv
+from .buildx import SOURCE_DATE_EPOCH
 from .errors import KitError
+from .labconfig import LabConfig
 from .platforms import Platform
+from .standins import Base, StandIn
 
 ARTICLE_BASE = "alpine:3.18"
 STANDIN_REPOSITORY = "multiarch-kit/alpine-standin"
@@ -37,51 +38,12 @@ _DOCKERFILE = dockerfile.from_root_filesystems(
     "Stand-in for alpine:3.18, made by multiarch-kit (see multiarch_kit/base.py).", ["/bin/sh"])
 
 
-@dataclass
-class BaseImage:
-    """Which base the article's ``FROM alpine:3.18`` resolves to in this lab."""
-
-    source: str  # "docker-hub" or "stand-in"
-    ref: str  # the image a container of the base is started from
-    build_contexts: dict[str, str] = field(default_factory=dict)  # buildx --build-context NAME=VALUE
-    digest: str | None = None
-
-    @property
-    def pinned(self) -> str:
-        """The reference to start containers from: by digest when known, so a stale local tag cannot answer."""
-        return f"{self.ref}@{self.digest}" if self.digest else self.ref
-
-    @property
-    def short(self) -> str:
-        """One line for every notebook after 00, which explains the stand-in."""
-        if self.source == "docker-hub":
-            return f"{ARTICLE_BASE}: the real image from Docker Hub"
-        return f"{ARTICLE_BASE}: the lab's labelled stand-in ({self.ref}; see 00-lab)"
-
-    @property
-    def note(self) -> str:
-        """One visible line for the notebooks."""
-        if self.source == "docker-hub":
-            return f"Base image: the real {ARTICLE_BASE} from Docker Hub."
-        return (
-            f"Base image: {ARTICLE_BASE} is a STAND-IN ({self.ref}, busybox-static from Debian) because Docker Hub "
-            "is not reachable here; the Dockerfile is unchanged, buildx maps the name with --build-context."
-        )
-
-
-def hub_base() -> BaseImage:
-    return BaseImage(source="docker-hub", ref=ARTICLE_BASE)
-
-
-def standin_ref(registry: str) -> str:
-    return f"{registry}/{STANDIN_REPOSITORY}:{STANDIN_TAG}"
-
-
-def standin_base(registry: str, digest: str | None) -> BaseImage:
-    ref = standin_ref(registry)
-    return BaseImage(
-        source="stand-in", ref=ref, build_contexts={ARTICLE_BASE: f"docker-image://{ref}"}, digest=digest
-    )
+STANDIN = StandIn(
+    stands_for=(ARTICLE_BASE,), repository=STANDIN_REPOSITORY, tag=STANDIN_TAG, folder="base",
+    description=STANDIN_DESCRIPTION, dockerfile=_DOCKERFILE, title="Base image",
+    standin_note=(f"Base image: {ARTICLE_BASE} is a STAND-IN ({{ref}}, busybox-static from Debian) because Docker "
+                  "Hub is not reachable here; the Dockerfile is unchanged, buildx maps the name with --build-context."),
+    what="the stand-in base image")
 
 
 def find_debs(deb_dir: Path, platforms: tuple[Platform, ...]) -> dict[Platform, Path]:
@@ -144,21 +106,16 @@ def recipe(debs: dict[Platform, Path]) -> str:
     return h.hexdigest()
 
 
-def prepare_context(debs: dict[Platform, Path], context: Path) -> None:
-    """Lay out the stand-in's build context: its Dockerfile and one rootfs tar per platform."""
-    context.mkdir(parents=True, exist_ok=True)
-    (context / "Dockerfile").write_text(_DOCKERFILE)
-    for platform, deb in debs.items():
-        write_rootfs(deb, context / f"rootfs-{platform.tag_suffix}.tar")  # as TARGETARCH+TARGETVARIANT
+def ensure(cfg: LabConfig) -> tuple[Base, bool]:
+    """The stand-in for this lab's packages, made and pushed unless the registry holds it; and whether it was made."""
+    debs = find_debs(cfg.lab_dir / "base" / "debs", cfg.platforms)
+    digest = recipe(debs)
+    found = STANDIN.current(cfg, digest)
+    if found:
+        return found, False
 
+    def fill(context: Path) -> None:  # one rootfs tar per platform, named as TARGETARCH+TARGETVARIANT
+        for platform, deb in debs.items():
+            write_rootfs(deb, context / f"rootfs-{platform.tag_suffix}.tar")
 
-def build_standin(context: Path, registry: str, platforms: tuple[Platform, ...]) -> None:
-    """Build the stand-in index from a prepared context and push it to the lab registry.
-
-    Reproducible: SOURCE_DATE_EPOCH fixes the config's dates, the tars fix the files' times. No
-    attestations, so the index lists exactly the lab's platforms.
-    """
-    argv = build_argv(context, platforms=list(platforms), provenance=False, sbom=False,
-                      labels={"org.opencontainers.image.description": STANDIN_DESCRIPTION},
-                      output=f"type=image,name={standin_ref(registry)},push=true", progress="plain")
-    commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=600)
+    return STANDIN.make(cfg, digest, tuple(debs), fill), True

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import buildbase, buildx, commands, engine, hostinfo, lab, plans, store, workloads
+from . import buildx, commands, engine, hostinfo, lab, plans, store, workloads
 from .errors import CommandError, KitError
 from .plans import Cell, Plan
+from .standins import Base
 from .workloads import CROSS, EMULATED, NATIVE, Workload
 
 
@@ -27,7 +28,7 @@ class Contexts:
     """What the plan's builds need besides their Dockerfile: the bases and the fetched sources."""
 
     status: lab.LabStatus
-    build_base: buildbase.BuildBase | None
+    build_base: Base | None
     sources: dict[str, Path]
 
     def for_workload(self, w: Workload) -> dict[str, str]:
@@ -38,14 +39,13 @@ class Contexts:
         return named
 
 
-def prepare_contexts(cells: list[Cell], cfg: lab.LabConfig, status: lab.LabStatus, *,
-                     echo: bool = True) -> Contexts:
+def prepare_contexts(cells: list[Cell], status: lab.LabStatus, *, echo: bool = True) -> Contexts:
     """Make sure of every base and source the cells need (the build base is made here on first use)."""
     needed = {workloads.workload(c.workload) for c in cells}
     base = None
     if any(w.base == workloads.DEBIAN for w in needed):
-        base = lab.build_base(cfg, status, echo=echo)
-    sources = {w.name: workloads.fetch(w.source, cfg.lab_dir, echo=echo) for w in needed if w.source}
+        base = status.build_base(echo=echo)
+    sources = {w.name: workloads.fetch(w.source, status.config.lab_dir, echo=echo) for w in needed if w.source}
     return Contexts(status, base, sources)
 
 
@@ -71,9 +71,9 @@ def measure(cell: Cell, contexts: Contexts, builder: str | None = None, *, node:
                         **options(cell, contexts, builder, node))
 
 
-def run(plan: Plan, folder: Path | None, cfg: lab.LabConfig, status: lab.LabStatus, *, progress: bool = True,
+def run(plan: Plan, folder: Path | None, status: lab.LabStatus, *, progress: bool = True,
         done: set | None = None) -> pd.DataFrame:
-    """Measure ``plan`` with the lab ``cfg`` describes (as ``status`` found it) and append each row to
+    """Measure ``plan`` in the lab ``status`` describes (as the edge read it) and append each row to
     ``<folder>/<host-id>.csv`` as soon as it is measured.
 
     A plan without a host id is this machine's from now on (its id is read, or made, in the lab folder).
@@ -81,10 +81,10 @@ def run(plan: Plan, folder: Path | None, cfg: lab.LabConfig, status: lab.LabStat
     Ctrl-C or an engine that stops keeps every row measured so far; ``resume`` completes the plan.
     """
     folder = Path(folder or store.results_dir())
-    plan.host_id = plan.host_id or hostinfo.host_id(cfg.lab_dir)
+    plan.host_id = plan.host_id or hostinfo.host_id(status.config.lab_dir)
     store.prepare(folder)
     plan.save(folder)
-    contexts = prepare_contexts(plan.cells, cfg, status, echo=progress)
+    contexts = prepare_contexts(plan.cells, status, echo=progress)
     host = hostinfo.describe_host(plan, status)
     todo = [(r, c) for r, c in plan.order() if (r, c) not in (done or set())]
     path = folder / f"{plan.host_id}.csv"
@@ -177,4 +177,4 @@ def resume(folder: Path | None, cfg: lab.LabConfig, *, progress: bool = True) ->
     if found is None:
         raise KitError("nothing to resume: every bench run of this host is complete", "start a new one with 'multiarch-kit bench'")
     plan, done = found
-    return run(plan, folder, cfg, lab.status(cfg), progress=progress, done=done)
+    return run(plan, folder, lab.status(cfg), progress=progress, done=done)

@@ -12,6 +12,7 @@ registry, ``localhost:5000/multiarch-kit/debian-build-standin:bookworm``, which 
 Made once per machine and cached in the lab folder: a finished root filesystem is kept (an interrupted build
 starts again with the platforms it lacks), and nothing is rebuilt while the recipe, the lab platforms and the
 pushed index are unchanged. ``SOURCE_DATE_EPOCH`` makes the root filesystems and the image reproducible.
+This module is what the stand-in is made of; :mod:`multiarch_kit.standins` builds and pushes it.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import hashlib
 import re
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import commands, dockerfile, registry
-from .buildx import SOURCE_DATE_EPOCH, build_argv
+from . import commands, dockerfile
+from .buildx import SOURCE_DATE_EPOCH
 from .errors import CommandError, KitError
+from .labconfig import LabConfig
 from .platforms import Platform
+from .standins import Base, StandIn
 
 SUITE = "bookworm"
 REPOSITORY = "multiarch-kit/debian-build-standin"
@@ -35,7 +37,6 @@ STANDS_FOR = ("debian:bookworm", "golang:1.19-bookworm")
 PACKAGES = ("gcc", "libc6-dev", "make", "golang-go")
 DESCRIPTION = ("STAND-IN for debian:bookworm and golang:1.19-bookworm made by multiarch-kit with mmdebstrap from "
                "Debian bookworm packages (gcc 12, make, Go 1.19 from Debian): not the Docker Official Images")
-RECIPE_LABEL = "io.github.multiarch-kit.recipe"
 MIN_FREE_GB = 8.0  # three root filesystems, their layers in the engine and in the registry
 # Documentation, manuals and translations are left out: they are a third of the size and no build reads them.
 _DPKG_OPTIONS = ("path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
@@ -45,34 +46,12 @@ _DOCKERFILE = dockerfile.from_root_filesystems(
     "per platform, made by mmdebstrap.", ["bash"])
 
 
-@dataclass
-class BuildBase:
-    """Where the workloads' ``FROM debian:bookworm`` and ``FROM golang:1.19-bookworm`` come from here."""
-
-    source: str  # "docker-hub" or "stand-in"
-    ref: str
-    digest: str | None = None
-    build_contexts: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def pinned(self) -> str:
-        return f"{self.ref}@{self.digest}" if self.digest else self.ref
-
-    @property
-    def note(self) -> str:
-        if self.source == "docker-hub":
-            return "Build base: the real debian:bookworm and golang:1.19-bookworm from Docker Hub."
-        return (f"Build base: debian:bookworm and golang:1.19-bookworm are a STAND-IN ({self.ref}, made here by "
-                "mmdebstrap from Debian packages) because Docker Hub is not reachable; the Dockerfiles are unchanged.")
-
-
-def hub() -> BuildBase:
-    return BuildBase("docker-hub", STANDS_FOR[0])
-
-
-def standin(registry_host: str, digest: str | None) -> BuildBase:
-    ref = f"{registry_host}/{REPOSITORY}:{TAG}"
-    return BuildBase("stand-in", ref, digest, {name: f"docker-image://{ref}" for name in STANDS_FOR})
+STANDIN = StandIn(
+    stands_for=STANDS_FOR, repository=REPOSITORY, tag=TAG, folder="buildbase", description=DESCRIPTION,
+    dockerfile=_DOCKERFILE, title="Build base",
+    standin_note=("Build base: debian:bookworm and golang:1.19-bookworm are a STAND-IN ({ref}, made here by "
+                  "mmdebstrap from Debian packages) because Docker Hub is not reachable; the Dockerfiles are unchanged."),
+    what="the build base")
 
 
 def packages(platform: Platform, build_platform: Platform, platforms: tuple[Platform, ...]) -> list[str]:
@@ -122,19 +101,6 @@ def apt_mirror(suite: str = SUITE, *, sources: Path = Path("/etc/apt")) -> str:
                    f"add one (e.g. a file in {sources}/sources.list.d/), or build where Docker Hub is reachable")
 
 
-def _folder(lab_dir: Path) -> Path:
-    return lab_dir / "buildbase"
-
-
-def current(lab_dir: Path, registry_host: str, registry_address: str, recipe_digest: str) -> BuildBase | None:
-    """The stand-in when the registry holds it for this very recipe, else None (nothing is built)."""
-    stamp = _folder(lab_dir) / "pushed-recipe.sha256"
-    if not stamp.exists() or stamp.read_text().strip() != recipe_digest or not registry.ping(registry_address):
-        return None
-    head = registry.head_manifest(registry_address, REPOSITORY, TAG)
-    return standin(registry_host, head.digest) if head else None
-
-
 def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Path) -> list[str]:
     return (commands.Command("mmdebstrap", "--variant=apt", "--format=tar")
             .option("--architectures", platform.arch.debian)
@@ -144,25 +110,24 @@ def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Pat
             .add(SUITE, out, mirror))
 
 
-def ensure(lab_dir: Path, registry_host: str, registry_address: str, build_platform: Platform,
-           platforms: tuple[Platform, ...], *, echo: bool = True) -> BuildBase:
+def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True) -> Base:
     """The stand-in, made and pushed if the registry does not hold it for this recipe yet.
 
     Prints each step, with a progress line per platform while mmdebstrap works. Root filesystems already
     made are kept and reused; an interrupted run (Ctrl-C, a full disk) leaves no half-written file behind.
     """
-    digest = recipe(build_platform, platforms)
-    found = current(lab_dir, registry_host, registry_address, digest)
+    digest = recipe(build_platform, cfg.platforms)
+    found = STANDIN.current(cfg, digest)
     if found:
         return found
-    tars = make_rootfs(_folder(lab_dir) / "rootfs" / digest[:16],
-                       {p: packages(p, build_platform, platforms) for p in platforms}, echo=echo)
-    push(tars, registry_host, digest, lab_dir, echo=echo)
-    found = current(lab_dir, registry_host, registry_address, digest)
-    if found is None:
-        raise KitError(f"the build base was pushed but {registry_host}/{REPOSITORY}:{TAG} cannot be read back",
-                       "run 'multiarch-kit lab up'")
-    return found
+    tars = make_rootfs(cfg.lab_dir / STANDIN.folder / "rootfs" / digest[:16],
+                       {p: packages(p, build_platform, cfg.platforms) for p in cfg.platforms}, echo=echo)
+
+    def fill(context: Path) -> None:  # hard links: the context costs no disk of its own
+        for tar in tars.values():
+            (context / tar.name).hardlink_to(tar)
+
+    return STANDIN.make(cfg, digest, tuple(tars), fill, echo=echo)
 
 
 def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool = True) -> dict[Platform, Path]:
@@ -203,32 +168,6 @@ def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool =
         for part in folder.glob("*.part"):  # half-written by a failed or interrupted mmdebstrap
             part.unlink()
     return tars
-
-
-def push(tars: dict[Platform, Path], registry_host: str, recipe_digest: str, lab_dir: Path, *,
-         echo: bool = True) -> None:
-    """Build the index from the root filesystems (one layer each) and push it to the lab registry."""
-    context = _folder(lab_dir) / "context"
-    if context.exists():
-        shutil.rmtree(context)
-    context.mkdir(parents=True)
-    (context / "Dockerfile").write_text(_DOCKERFILE)
-    for p, tar in tars.items():  # hard links: the context costs no disk of its own
-        (context / tar.name).hardlink_to(tar)
-    ref = f"{registry_host}/{REPOSITORY}:{TAG}"
-    print(f"Pushing the build base to {ref} (one index, {len(tars)} platforms)", flush=True)
-    argv = build_argv(context, platforms=list(tars), provenance=False, sbom=False,
-                      labels={"org.opencontainers.image.description": DESCRIPTION, RECIPE_LABEL: recipe_digest},
-                      output=f"type=image,name={ref},push=true", progress="plain")
-    started = time.monotonic()
-
-    def progress(line: str) -> None:  # BuildKit's plain progress: only the lines that say a step moved on
-        if line.startswith("#") and (" DONE " in line or "exporting" in line or "pushing" in line):
-            print(f"  [{time.monotonic() - started:5.0f} s] {line}", flush=True)
-
-    commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, echo=echo, on_line=progress)
-    shutil.rmtree(context)
-    (_folder(lab_dir) / "pushed-recipe.sha256").write_text(recipe_digest)
 
 
 def _check_disk(folder: Path) -> None:

@@ -434,7 +434,7 @@ def job(context: str | Path, folder: Path, *, platforms: list[Platform], tags: l
 def build(context: str | Path, *, echo: bool = True, timeout: float = 3600, **options) -> BuildResult:
     """Run ``docker buildx build`` as a reader would, then read its metadata file and rawjson progress.
 
-    ``platforms`` is a list of :class:`Platform`; ``base`` (a base image of :mod:`multiarch_kit.base`) adds the
+    ``platforms`` is a list of :class:`Platform`; ``base`` (a :class:`multiarch_kit.standins.Base`) adds the
     named contexts that map the Dockerfile's ``FROM`` names to the lab's stand-ins; ``build_contexts`` adds more
     (``NAME=VALUE``, as ``--build-context``). ``reproducible`` sets SOURCE_DATE_EPOCH and ``rewrite-timestamp=true``
     on a tar output, so rebuilding the same platform gives the same digest. ``context_name`` runs the build on

@@ -44,9 +44,9 @@ def _print_frame(df) -> None:
 
 
 def _cmd_doctor(args) -> int:
-    from . import doctor
+    from . import doctor, labconfig
 
-    rows = doctor.run_checks()
+    rows = doctor.run_checks(labconfig.LabConfig.from_env())
     table = doctor.table(rows)
     if args.format == "json":
         print(json.dumps(table.to_dict(orient="records"), indent=2))
@@ -77,7 +77,7 @@ def _cmd_lab(args) -> int:
         print(f"buildx: {st.buildx_version}, builder {st.builder.name} ({st.builder.driver})")
         print(f"registry: {st.registry.address} " + (f"({st.registry.kind})" if st.registry.answers else "not answering"))
         print(f"base: {st.base.source} {st.base.ref}" + (f" @ {st.base.digest}" if st.base.digest else ""))
-        real = lab.build_base_status(lab.LabConfig.from_env(), st)
+        real = st.build_base_status()
         print("build base: " + (f"{real.source} {real.pinned}" if real else
                                 "not made yet (made when a real workload first needs it, or 'lab up --build-base')"))
         for n in st.nodes:
@@ -166,7 +166,7 @@ def _cmd_bench(args) -> int:
                                  nodes=nodes, host_id=hostinfo.host_id(cfg.lab_dir))
         print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
               f"results in {folder / (plan.host_id + '.csv')}")
-        rows = bench.run(plan, folder, cfg, lab.status(cfg), progress=not args.no_progress)
+        rows = bench.run(plan, folder, lab.status(cfg), progress=not args.no_progress)
     print(f"measured {len(rows)} builds")
     return 0
 
@@ -200,9 +200,10 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_profile(args) -> int:
-    from . import profiling
+    from . import lab, profiling
 
-    result = profiling.profile_in_lab(args.context, parse_list(args.platform) if args.platform else None,
+    platforms = parse_list(args.platform) if args.platform else None
+    result = profiling.profile_in_lab(lab.read(), args.context, platforms,
                                       target=args.target, build_args=_pairs(args.build_arg, "--build-arg"),
                                       build_contexts=_pairs(args.build_context, "--build-context"),
                                       echo=args.format != "json")
@@ -229,9 +230,8 @@ def _cmd_build(args) -> int:
     nodes = split.parse_nodes(args.node or [], platforms)
     ref = split.check_request(Path(args.context), args.tag, platforms)  # parsed once, passed on as a value
     build_args, named = _pairs(args.build_arg, "--build-arg"), _pairs(args.build_context, "--build-context")
-    cfg = lab.LabConfig.from_env()
-    status = lab.status()
-    result = split.build(Path(args.context), ref, platforms, nodes, lab_dir=cfg.lab_dir, base=status.base,
+    here = lab.read()  # the engine's facts and the base: not the builder or the extra engines, which split asks itself
+    result = split.build(Path(args.context), ref, platforms, nodes, here=here, base=here.base,
                          build_args=build_args, build_contexts=named, resume=args.resume,
                          no_cache=args.no_cache, target=args.target, echo=args.format != "json")
     report = verify.verify(ref.at(result.index), echo=False) if args.verify else None

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import buildbase, emulation, engine, engines, images, lab
+from . import buildbase, emulation, engine, engines, images, lab, labregistry
 from .errors import KitError
+from .labconfig import LabConfig
 from .matching import runs_natively
 from .platforms import Platform
 
@@ -30,9 +31,8 @@ class Check:
     fix: str = ""
 
 
-def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
-    """Check everything the lab needs and return the rows."""
-    cfg = cfg or lab.LabConfig.from_env()
+def run_checks(cfg: LabConfig) -> list[Check]:
+    """Check everything the lab of ``cfg`` needs and return the rows."""
     rows: list[Check] = []
     try:
         facts = engine.facts()
@@ -56,7 +56,7 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     rows.append(Check("image store", PASS if exportable else FAIL,
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
                       "" if exportable else engine.IMAGE_STORE_FIX))
-    reg = lab.registry_info(cfg)
+    reg = labregistry.registry_info(cfg)
     rows.append(Check("registry", PASS if reg.answers else FAIL,
                       f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
                       "" if reg.answers else "run 'multiarch-kit lab up'"))
@@ -80,18 +80,17 @@ def run_checks(cfg: lab.LabConfig | None = None) -> list[Check]:
     return rows
 
 
-def _build_base(cfg: lab.LabConfig, facts: engine.EngineFacts, base_img) -> Check:
+def _build_base(cfg: LabConfig, facts: engine.EngineFacts, base_img) -> Check:
     if base_img.source == "docker-hub":
         return Check("build base", PASS, "the real debian:bookworm and golang:1.19-bookworm from Docker Hub")
-    found = buildbase.current(cfg.lab_dir, cfg.registry_host, cfg.registry_address,
-                              buildbase.recipe(facts.platform, cfg.platforms))
+    found = buildbase.STANDIN.current(cfg, buildbase.recipe(facts.platform, cfg.platforms))
     if found:
         return Check("build base", PASS, f"stand-in {found.ref} @ {found.digest}")
     return Check("build base", WARN, "not made yet: the C and Go workloads need it (about 4 min, once)",
                  "it is made on first use, or now with 'multiarch-kit lab up --build-base'")
 
 
-def _nodes(cfg: lab.LabConfig) -> list[Check]:
+def _nodes(cfg: LabConfig) -> list[Check]:
     rows = []
     for n in engines.known(cfg.lab_dir):
         if not n.running:
@@ -122,7 +121,7 @@ def _builder_platforms(cfg, builder, facts, ran: dict[Platform, bool]) -> Check:
                  if failing else "")
 
 
-def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts,
+def _emulation_rows(cfg: LabConfig, facts: engine.EngineFacts,
                     base_img) -> tuple[list[Check], dict[Platform, bool]]:
     """The emulation rows, and for each platform whether a container of it ran."""
     if base_img is None:
@@ -158,7 +157,7 @@ def _emulation_rows(cfg: lab.LabConfig, facts: engine.EngineFacts,
     return rows, ran
 
 
-def _disk(cfg: lab.LabConfig) -> Check:
+def _disk(cfg: LabConfig) -> Check:
     where = cfg.lab_dir if cfg.lab_dir.exists() else cfg.lab_dir.parent
     while not where.exists():
         where = where.parent

@@ -30,3 +30,12 @@ def write_atomically(path: Path, data: bytes) -> None:
 def write_json(path: Path, data) -> None:
     """``data`` as indented JSON with a final newline, written atomically."""
     write_atomically(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object the kit wrote, or None when it is missing, unreadable or not an object (it is made again)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

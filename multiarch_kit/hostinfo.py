@@ -94,8 +94,6 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
         "builder": builder.name, "driver": builder.driver, "kit_version": __version__,
     }
     platforms = sorted({c.platform for c in plan.cells}, key=str)
-    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
-                                       local=status.engine.shares_this_kernel) if builder.driver == "docker" else []
     nodes, emulators = {}, {}
     for p in platforms:
         if p in plan.nodes:  # a split run: this platform is built on an engine of its own
@@ -109,7 +107,7 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
         node = next((n for n in builder.nodes if p in n.platforms), builder.nodes[0] if builder.nodes else None)
         nodes[p] = node.name if node else ""
         if builder.driver == "docker":
-            emulators[p] = emulation.emulator_for(p, status.engine.platform, handlers)
+            emulators[p] = status.emulator_for(p)
         else:
             # A node runs natively what its own platform runs in containerd's eyes.
             native = bool(node and node.platforms) and matching.runs_natively(node.platforms[0], p)

@@ -1,15 +1,14 @@
 """The build lab: engine, emulation, a local registry and the base image, brought up by one call.
 
 ``up()`` makes the lab usable and says what it did; ``status()`` only looks; ``down()`` stops what
-``up()`` started and nothing else. Everything the lab keeps (registry storage, logs, the stand-in's
-build context, a record of what it started and of what it last proved) lives under one directory,
-``$MULTIARCH_KIT_LAB`` (default ``~/.local/state/multiarch-kit``).
+``up()`` started and nothing else. The settings are ``labconfig``'s, the registry's lifecycle is
+``labregistry``'s; this module puts them together with the engine, the base and the proof.
 
 ``up()`` checks cheaply first: when the engine answers and nothing it depends on changed since the platforms
 were last proven (same engine, same binfmt handlers, same base image), it does not start the three proof
 containers again; ``up(check=True)`` (``lab up --check``) always does.
 
-On Debian, as root, a missing engine is provisioned by ``scripts/provision-debian.sh``; on a Mac the
+On Debian, as root, a missing engine is provisioned by the package's ``data/provision-debian.sh``; on a Mac the
 engine is Docker Desktop, which the reader starts.
 """
 
@@ -17,98 +16,68 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
-import json
 import os
 import platform as _pyplatform
 import shutil
-import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import base, buildbase, buildx, commands, emulation, engine, engines, files, images, registry
-from .engine import docker
 from .errors import CommandError, KitError
-from .platforms import LAB_PLATFORMS, Platform
+from .labconfig import ENV_LAB_DIR, LabConfig
+from .labregistry import RegistryInfo, registry_info, start_registry, stop_registry
+from .platforms import Platform
+from .standins import Base
 
-ENV_LAB_DIR = "MULTIARCH_KIT_LAB"
-ENV_PORT = "MULTIARCH_KIT_REGISTRY_PORT"
-ENV_BASE = "MULTIARCH_KIT_BASE"  # auto (default), docker-hub or stand-in
-DEFAULT_PORT = 5000
 PROVISION_SCRIPT = Path(__file__).resolve().parent / "data" / "provision-debian.sh"  # package data
-REGISTRY_CONTAINER = "multiarch-kit-registry"
-GUARDED = "docker-registry + guard"  # Debian's distribution on a Unix socket, served by the lab's guard
-
-
-@dataclass(frozen=True)
-class LabConfig:
-    """Where the lab keeps its state and which port its registry uses."""
-
-    lab_dir: Path
-    registry_port: int = DEFAULT_PORT
-    platforms: tuple[Platform, ...] = LAB_PLATFORMS
-    base: str = "auto"
-
-    @classmethod
-    def from_env(cls) -> LabConfig:
-        lab_dir = Path(os.environ.get(ENV_LAB_DIR) or Path.home() / ".local" / "state" / "multiarch-kit")
-        raw_port = os.environ.get(ENV_PORT, str(DEFAULT_PORT))
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-            raise KitError(f"{ENV_PORT}={raw_port!r} is not a port number", f"set {ENV_PORT} to a free port such as 5001")
-        choice = os.environ.get(ENV_BASE, "auto")
-        if choice not in ("auto", "docker-hub", "stand-in"):
-            raise KitError(f"{ENV_BASE}={choice!r} is not a base choice", f"set {ENV_BASE} to auto, docker-hub or stand-in")
-        return cls(lab_dir=lab_dir.expanduser().resolve(), registry_port=int(raw_port), base=choice)
-
-    @property
-    def registry_address(self) -> str:
-        """Host and port the registry binds (loopback only)."""
-        return f"127.0.0.1:{self.registry_port}"
-
-    @property
-    def registry_host(self) -> str:
-        """How image references name the lab registry: Docker treats localhost as an insecure registry."""
-        return f"localhost:{self.registry_port}"
-
-    @property
-    def state_file(self) -> Path:
-        return self.lab_dir / "registry" / "started.json"
-
-    @property
-    def registry_socket(self) -> Path:
-        return self.lab_dir / "registry" / f"registry-{self.registry_port}.sock"
-
-    @property
-    def proof_file(self) -> Path:
-        return self.lab_dir / "proven.json"
-
-    @property
-    def base_choice_file(self) -> Path:
-        return self.lab_dir / "base" / "choice.json"
 
 
 @dataclass
-class RegistryInfo:
-    """The lab registry and who runs it."""
+class Lab:
+    """The lab as the edge read it, passed down from there: its settings, the engine, the registry, the base.
 
-    address: str
-    host: str
-    kind: str  # "docker-registry + guard" (Debian's binary behind the lab's guard), "registry:2 container", "external"
-    started_by_lab: bool
-    answers: bool
+    Made once per command or notebook (by :func:`read`, :func:`status` or :func:`up`), so nothing below
+    reads the environment or asks the engine again for what is here.
+    """
 
-
-@dataclass
-class LabStatus:
-    """What the lab is made of right now."""
-
+    config: LabConfig
     engine: engine.EngineFacts
+    registry: RegistryInfo
+    base: Base
+
+    @functools.cached_property
+    def handlers(self) -> list[emulation.BinfmtHandler]:
+        """The engine's binfmt_misc handlers, read on first use and then kept (a container of the base reads
+        them when the engine is not on this kernel)."""
+        return emulation.read_handlers(self.base.pinned, self.engine.platform, local=self.engine.shares_this_kernel)
+
+    def emulator_for(self, platform: Platform) -> str:
+        """How this engine runs ``platform``: native, qemu, rosetta..."""
+        return emulation.emulator_for(platform, self.engine.platform, self.handlers)
+
+    def build_base(self, *, echo: bool = True) -> Base:
+        """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
+        if not _want_standin(self.config):
+            return buildbase.STANDIN.hub()
+        return buildbase.ensure(self.config, self.engine.platform, echo=echo)
+
+    def build_base_status(self) -> Base | None:
+        """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
+        if not _want_standin(self.config):
+            return buildbase.STANDIN.hub()
+        return buildbase.STANDIN.current(self.config, buildbase.recipe(self.engine.platform, self.config.platforms))
+
+
+@dataclass
+class LabStatus(Lab):
+    """What the lab is made of right now: the :class:`Lab`, its builder, and what ``up()`` proved and changed."""
+
     buildx_version: str
     builder: buildx.Builder
-    registry: RegistryInfo
-    base: base.BaseImage
     runs: list[images.RunCheck] = field(default_factory=list)
     proven_at: str = ""  # when the runs were made (now, or the earlier proof nothing has changed since)
     nodes: list[engines.Node] = field(default_factory=list)  # the extra engines running
@@ -168,132 +137,10 @@ def buildx_facts(context: str | None = None) -> tuple[str, buildx.Builder]:
         if "buildx" in exc.stderr and ("unknown" in exc.stderr or "not a docker command" in exc.stderr):
             raise KitError(
                 "docker buildx is not installed",
-                "Debian: apt-get install docker-buildx (or run scripts/provision-debian.sh); "
+                "Debian: apt-get install docker-buildx (or run 'sudo multiarch-kit lab up'); "
                 "macOS: update Docker Desktop, which ships buildx",
             ) from None
         raise
-
-
-# --- registry ------------------------------------------------------------------------------------
-
-
-def _is_guard_process(pid: int) -> bool:
-    try:
-        return b"multiarch_kit.registry_guard" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _port_state(port: int) -> str:
-    """``free``, ``registry`` (something answers the v2 API) or ``other``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(1)
-        if s.connect_ex(("127.0.0.1", port)) != 0:
-            return "free"
-    return "registry" if registry.ping(f"127.0.0.1:{port}") else "other"
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _pids(state: dict | None) -> list[int]:
-    state = state or {}
-    listed = state.get("pids", [state.get("pid")])  # a lab from before the guard recorded one "pid"
-    return [p for p in listed if isinstance(p, int)] if isinstance(listed, list) else []
-
-
-def registry_info(cfg: LabConfig) -> RegistryInfo:
-    """Who runs the registry on the lab port, without changing anything."""
-    state = _read_json(cfg.state_file)
-    answers = registry.ping(cfg.registry_address)
-    ours = bool(state) and state.get("port") == cfg.registry_port and (
-        state.get("kind") == "registry:2 container" or any(commands.alive(p) for p in _pids(state))
-    )
-    kind = state["kind"] if ours else "external"
-    return RegistryInfo(cfg.registry_address, cfg.registry_host, kind, ours and answers, answers)
-
-
-def _registry_config(cfg: LabConfig) -> Path:
-    root = cfg.lab_dir / "registry"
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    path = root / "config.yml"
-    path.write_text(
-        "# Written by multiarch-kit's lab: distribution's config. It listens on a private Unix socket; the\n"
-        "# lab's guard (multiarch_kit/registry_guard.py) serves it on 127.0.0.1.\n"
-        "version: 0.1\n"
-        "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
-        "  cache:\n    blobdescriptor: inmemory\n"
-        f"http:\n  net: unix\n  addr: {cfg.registry_socket}\n"
-    )
-    return path
-
-
-def _wait_for(what, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if what():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def start_registry(cfg: LabConfig) -> str:
-    """Serve the lab registry on its port (started, or "reused" when a registry already answers there)."""
-    state = _port_state(cfg.registry_port)
-    stranded = registry.stranded_guard(cfg.registry_address) if state == "other" else None
-    if stranded and _is_guard_process(stranded):
-        # A guard of the lab's whose registry has gone (its record lost, say): replace the pair.
-        commands.stop(stranded, echo=False)
-        state = "free"
-    if state == "other":
-        raise KitError(
-            f"port {cfg.registry_port} on 127.0.0.1 is taken by a program that is not a registry "
-            "(on macOS: the AirPlay Receiver)",
-            f"choose another port, e.g. export {ENV_PORT}=5001, or free port {cfg.registry_port}",
-        )
-    recorded = _read_json(cfg.state_file)
-    ours = [p for p in _pids(recorded) if commands.alive(p)] if recorded and recorded.get("port") == cfg.registry_port else []
-    if state == "registry" and (not ours or recorded.get("kind") == GUARDED and len(ours) == 2):
-        return "reused"
-    # Whatever an earlier lab left running in another shape (half of the pair, or no guard) goes first.
-    for pid in ours:
-        commands.stop(pid, echo=False)
-    logs = cfg.lab_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    binary = shutil.which("docker-registry")
-    if binary:
-        config = _registry_config(cfg)
-        cfg.registry_socket.unlink(missing_ok=True)
-        # GOGC=800: distribution's heap is small and its garbage collector ran on nearly every request; with it
-        # collecting less often a manifest request costs about 40 % less CPU (measured here: 1.24 -> 0.74 ms).
-        reg = commands.start([binary, "serve", config], log=logs / "registry.log", env={"GOGC": "800"})
-        if not _wait_for(cfg.registry_socket.exists, 10):
-            raise KitError(f"the registry did not open {cfg.registry_socket} within 10 s", f"see {logs / 'registry.log'}")
-        guard = commands.start([sys.executable, "-m", "multiarch_kit.registry_guard", "--listen",
-                                cfg.registry_address, "--upstream", f"unix:{cfg.registry_socket}"],
-                               log=logs / "registry-guard.log")
-        record = {"kind": GUARDED, "pids": [guard.pid, reg.pid], "port": cfg.registry_port}
-    else:
-        # Docker Desktop: the registry:2 container, published on loopback. Its builder reaches it from
-        # inside Docker's VM, where a guard on this host could not stand in front of it.
-        data = cfg.lab_dir / "registry" / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        name = f"{REGISTRY_CONTAINER}-{cfg.registry_port}"
-        commands.run(docker("rm", "-f", name), echo=False, check=False)
-        done = commands.run(docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{cfg.registry_port}:5000",
-                                   "-v", f"{data}:/var/lib/registry", "registry:2"), timeout=300)
-        record = {"kind": "registry:2 container", "container": done.stdout.strip(), "port": cfg.registry_port}
-    files.write_json(cfg.state_file, record)
-    if not _wait_for(lambda: registry.ping(cfg.registry_address, timeout=0.5), 10):
-        raise KitError(f"the registry did not answer on {cfg.registry_address} within 10 s",
-                       f"see {logs / 'registry.log'} and {logs / 'registry-guard.log'}")
-    return "started"
 
 
 # --- base image ------------------------------------------------------------------------------------
@@ -303,53 +150,25 @@ def _want_standin(cfg: LabConfig, *, probe: bool = False) -> bool:
     """Stand-in or Docker Hub: the setting, else the recorded answer of one probe of Docker Hub."""
     if cfg.base != "auto":
         return cfg.base == "stand-in"
-    recorded = _read_json(cfg.base_choice_file)
+    recorded = files.read_json(cfg.base_choice_file)
     if recorded is None or probe:
         recorded = {"hub_reachable": registry.hub_reachable(), "probed": time.strftime("%Y-%m-%dT%H:%M:%S")}
         files.write_json(cfg.base_choice_file, recorded)
     return not recorded.get("hub_reachable")
 
 
-def base_image(cfg: LabConfig) -> base.BaseImage:
+def base_image(cfg: LabConfig) -> Base:
     """The base in use, without building anything (the stand-in's digest is None until pushed)."""
-    if not _want_standin(cfg):
-        return base.hub_base()
-    head = registry.head_manifest(cfg.registry_address, base.STANDIN_REPOSITORY, base.STANDIN_TAG) \
-        if registry.ping(cfg.registry_address) else None
-    return base.standin_base(cfg.registry_host, head.digest if head else None)
+    return base.STANDIN.pushed(cfg) if _want_standin(cfg) else base.STANDIN.hub()
 
 
-def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> base.BaseImage:
+def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> Base:
     if not _want_standin(cfg, probe=probe):
-        return base.hub_base()
-    debs = base.find_debs(cfg.lab_dir / "base" / "debs", cfg.platforms)
-    recipe = base.recipe(debs)
-    stamp = cfg.lab_dir / "base" / "pushed-recipe.sha256"
-    current = base_image(cfg)
-    if current.digest and stamp.exists() and stamp.read_text() == recipe:
-        return current
-    context = cfg.lab_dir / "base" / "context"
-    base.prepare_context(debs, context)
-    base.build_standin(context, cfg.registry_host, cfg.platforms)
-    stamp.write_text(recipe)
-    actions.append("built and pushed the stand-in base image")
-    return base_image(cfg)
-
-
-def build_base(cfg: LabConfig, status: LabStatus, *, echo: bool = True) -> buildbase.BuildBase:
-    """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
-    if not _want_standin(cfg):
-        return buildbase.hub()
-    return buildbase.ensure(cfg.lab_dir, cfg.registry_host, cfg.registry_address, status.engine.platform,
-                            cfg.platforms, echo=echo)
-
-
-def build_base_status(cfg: LabConfig, status: LabStatus) -> buildbase.BuildBase | None:
-    """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
-    if not _want_standin(cfg):
-        return buildbase.hub()
-    return buildbase.current(cfg.lab_dir, cfg.registry_host, cfg.registry_address,
-                             buildbase.recipe(status.engine.platform, cfg.platforms))
+        return base.STANDIN.hub()
+    found, made = base.ensure(cfg)
+    if made:
+        actions.append("built and pushed the stand-in base image")
+    return found
 
 
 # --- proving each platform runs ---------------------------------------------------------------------
@@ -364,17 +183,15 @@ def _fingerprint(status: LabStatus) -> dict:
             "binfmt": hashlib.sha256(handlers.encode()).hexdigest() if handlers is not None else "not visible here"}
 
 
-def check_platforms(status: LabStatus, platforms: tuple[Platform, ...]) -> list[images.RunCheck]:
+def check_platforms(status: Lab, platforms: tuple[Platform, ...]) -> list[images.RunCheck]:
     """Run ``uname -m`` in a container of the base for each platform."""
-    image = status.base.pinned
-    handlers = emulation.read_handlers(image, status.engine.platform, local=status.engine.shares_this_kernel)
-    return [images.run_check(p, image, emulation.emulator_for(p, status.engine.platform, handlers))
-            for p in platforms]
+    return [images.run_check(p, status.base.pinned, status.emulator_for(p)) for p in platforms]
 
 
-def _prove(cfg: LabConfig, status: LabStatus, check: bool) -> None:
+def _prove(status: LabStatus, check: bool) -> None:
+    cfg = status.config
     fingerprint = _fingerprint(status)
-    proof = _read_json(cfg.proof_file)
+    proof = files.read_json(cfg.proof_file)
     if not check and proof and proof.get("fingerprint") == fingerprint and proof.get("ok"):
         try:
             status.runs = [images.RunCheck(Platform.parse(r["platform"]), r["expected"], r["machine"], r["emulator"],
@@ -459,25 +276,31 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
     if start_registry(cfg) == "started":
         actions.append(f"started the registry on {cfg.registry_address}")
     chosen = _ensure_base(cfg, actions, probe=check)
-    status = LabStatus(facts, version, builder, registry_info(cfg), chosen, actions=actions)
+    status = LabStatus(cfg, facts, registry_info(cfg), chosen, version, builder, actions=actions)
     for index in range(2, nodes + 1):
         if engines.start(engines.node(cfg.lab_dir, index)):
             actions.append(f"started engine {engines.node(cfg.lab_dir, index).name}")
     status.nodes = [n for n in engines.known(cfg.lab_dir) if n.running]
     if build_base_now:
-        build_base(cfg, status)
+        status.build_base()
     if check_runs:
-        _prove(cfg, status, check)
+        _prove(status, check)
     return status
 
 
-def status(cfg: LabConfig | None = None) -> LabStatus:
-    """The lab as it is, changing nothing (raises when the engine does not answer)."""
+def read(cfg: LabConfig | None = None) -> Lab:
+    """The lab as it is, cheaply (the engine's facts, one look at the registry), changing nothing."""
     cfg = cfg or LabConfig.from_env()
-    facts = engine.facts()
+    return Lab(cfg, engine.facts(), registry_info(cfg), base_image(cfg))
+
+
+def status(cfg: LabConfig | None = None) -> LabStatus:
+    """The lab as it is, changing nothing (raises when the engine does not answer): :func:`read`, the builder
+    and the extra engines."""
+    here = read(cfg)
     version, builder = buildx_facts()
-    return LabStatus(facts, version, builder, registry_info(cfg), base_image(cfg),
-                     nodes=[n for n in engines.known(cfg.lab_dir) if n.running])
+    return LabStatus(here.config, here.engine, here.registry, here.base, version, builder,
+                     nodes=[n for n in engines.known(here.config.lab_dir) if n.running])
 
 
 def down(cfg: LabConfig | None = None) -> list[str]:
@@ -488,19 +311,7 @@ def down(cfg: LabConfig | None = None) -> list[str]:
 
 
 def _down(cfg: LabConfig) -> list[str]:
-    stopped: list[str] = []
-    state = _read_json(cfg.state_file)
-    if state and state.get("container"):
-        commands.run(docker("rm", "-f", state["container"]), check=False)
-        stopped.append("registry container")
-    elif state:
-        running = [p for p in _pids(state) if commands.alive(p)]
-        for pid in running:
-            commands.stop(pid, echo=False)
-        if running:
-            stopped.append(f"registry and its guard (pids {', '.join(map(str, running))})")
-    cfg.state_file.unlink(missing_ok=True)
-    cfg.registry_socket.unlink(missing_ok=True)
+    stopped = stop_registry(cfg)
     for n in engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd
         if engines.stop(n):
             stopped.append(f"engine {n.name}")

@@ -163,7 +163,7 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
     return Profile(Path(context), native, others, steps, totals, shown, hints)
 
 
-def profile_in_lab(what: str | Path, platforms: list[Platform] | None = None, *, target: str | None = None,
+def profile_in_lab(here: lab.Lab, what: str | Path, platforms: list[Platform] | None = None, *, target: str | None = None,
                    build_args: dict[str, str] | None = None, build_contexts: dict[str, str] | None = None,
                    echo: bool = True) -> Profile:
     """Profile a folder with a Dockerfile, or one of the kit's workloads by name, in the lab.
@@ -171,8 +171,9 @@ def profile_in_lab(what: str | Path, platforms: list[Platform] | None = None, *,
     A workload gets its default size, its emulated target and its sources. The lab's stand-ins answer to the
     names they stand for (``alpine:3.18``, ``debian:bookworm``, ``golang:1.19-bookworm``) unless the reader maps
     a name with ``build_contexts``. ``platforms`` defaults to the lab's platforms other than the build platform.
+    ``here`` is the lab as the caller read it (``lab.status()``): its bases, its engine and its emulators.
     """
-    cfg = lab.LabConfig.from_env()
+    cfg = here.config
     build_args, contexts = dict(build_args or {}), dict(build_contexts or {})
     folder = Path(what)
     if not folder.exists():
@@ -187,14 +188,11 @@ def profile_in_lab(what: str | Path, platforms: list[Platform] | None = None, *,
         if w.source:
             contexts.setdefault(w.source.context, str(workloads.fetch(w.source, cfg.lab_dir, echo=echo)))
     names = dockerfile.images(dockerfile.read(folder))
-    status = lab.status()
-    if names & set(status.base.build_contexts):
-        contexts = {**status.base.build_contexts, **contexts}
+    if names & set(here.base.build_contexts):
+        contexts = {**here.base.build_contexts, **contexts}
     if names & set(buildbase.STANDS_FOR):
-        contexts = {**lab.build_base(cfg, status, echo=echo).build_contexts, **contexts}
-    wanted = platforms or [p for p in cfg.platforms if p != status.engine.platform]
-    handlers = emulation.read_handlers(status.base.pinned, status.engine.platform,
-                                       local=status.engine.shares_this_kernel)
-    emulators = {p: emulation.emulator_for(p, status.engine.platform, handlers) for p in wanted}
-    return profile(folder, wanted, status.engine.platform, target=target, build_args=build_args,
+        contexts = {**here.build_base(echo=echo).build_contexts, **contexts}
+    wanted = platforms or [p for p in cfg.platforms if p != here.engine.platform]
+    emulators = {p: here.emulator_for(p) for p in wanted}
+    return profile(folder, wanted, here.engine.platform, target=target, build_args=build_args,
                    build_contexts=contexts, emulators=emulators, echo=echo)

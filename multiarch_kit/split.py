@@ -24,9 +24,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import buildx, commands, emulation, engine, engines, files, lab, manifests, registry
+from . import buildx, commands, emulation, engine, engines, files, manifests, registry
 from .engine import docker
 from .errors import CommandError, KitError
+from .lab import Lab
 from .platforms import Platform
 from .references import Reference, parse_reference
 
@@ -142,20 +143,21 @@ def check_request(context: Path, reference: str | Reference, platforms: list[Pla
 
 def build(context: Path, reference: str | Reference, platforms: list[Platform],
           nodes: dict[Platform, str] | None = None, *,
-          lab_dir: Path, base=None, build_contexts: dict[str, str] | None = None,
+          here: Lab, base=None, build_contexts: dict[str, str] | None = None,
           build_args: dict[str, str] | None = None, resume: bool = False, no_cache: bool = False,
           target: str | None = None, echo: bool = True) -> SplitResult:
     """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node.
 
-    ``target`` names the Dockerfile stage to build; ``no_cache`` makes every step run (for timing one way
-    against the other: each engine has a cache of its own).
+    ``here`` is the lab (its folder keeps the build's record, its base probes each node's emulators); ``base``
+    maps the base's names into the build. ``target`` names the Dockerfile stage to build; ``no_cache`` makes
+    every step run (for timing one way against the other: each engine has a cache of its own).
     """
     ref = check_request(context, reference, platforms)
     started = time.perf_counter()
     shown: list[str] = []
     named = {**(base.build_contexts if base else {}), **(build_contexts or {})}
     # The image that reads a node's binfmt_misc handlers: the lab's base, which every lab engine can pull.
-    probe = (base or lab.base_image(lab.LabConfig.from_env())).pinned
+    probe = here.base.pinned
     if not nodes:
         result = buildx.build(context, platforms=platforms, tags=[ref.docker], push=True, build_contexts=named,
                               build_args=build_args, no_cache=no_cache, target=target, echo=echo)
@@ -172,7 +174,7 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
         if not engines.context_exists(ctx):
             raise KitError(f"node {ctx} for {p} is not a Docker context here",
                            f"create it (docker context create {ctx} --docker host=ssh://user@machine) or fix the name")
-    state_path = _state_file(lab_dir, ref, context, platforms, target)
+    state_path = _state_file(here.config.lab_dir, ref, context, platforms, target)
     recorded_run, recorded = _read_state(state_path) if resume else (None, {})
     if resume and recorded_run is None:
         raise KitError(f"nothing to resume for {ref.docker}: no split build of it was interrupted here",

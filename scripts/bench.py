@@ -91,7 +91,7 @@ def bench_registry_race(puts: int = 150) -> None:
 
     import requests
 
-    from multiarch_kit import lab
+    from multiarch_kit import lab, labregistry
 
     def hammer(address: str) -> tuple[int, int]:
         config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
@@ -143,7 +143,7 @@ def bench_registry_race(puts: int = 150) -> None:
             raw.terminate()
             raw.wait()
         guarded = lab.LabConfig(lab_dir=Path(tmp) / "lab", registry_port=_free_port())
-        lab.start_registry(guarded)
+        labregistry.start_registry(guarded)
         try:
             bad_guarded, n_guarded = hammer(guarded.registry_address)
         finally:
@@ -173,7 +173,7 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
              for w in ("c", "go") for s in ("native", "emulated", "cross")}
     cells.update({(w, s, full[w]): plans.Cell(w, s, native if s == "native" else target, full[w])
                   for w in ("c", "go") for s in ("native", "cross")})
-    contexts = bench.prepare_contexts(list(cells.values()), cfg, status, echo=False)
+    contexts = bench.prepare_contexts(list(cells.values()), status, echo=False)
 
     def harness(cell) -> float:
         start = time.perf_counter()
@@ -224,15 +224,14 @@ def bench_split(rounds: int = 3) -> None:
     from multiarch_kit import bench, lab, plans, split, workloads
     from multiarch_kit.platforms import AMD64, ARM64
 
-    cfg = lab.LabConfig.from_env()
     status = lab.up(check_runs=False, nodes=2)
     node = next(n.name for n in status.nodes if n.index == 2 and not n.classic)
     c = workloads.workload("c")
-    contexts = bench.prepare_contexts([plans.Cell("c", "native", status.engine.platform, c.default_size)], cfg,
+    contexts = bench.prepare_contexts([plans.Cell("c", "native", status.engine.platform, c.default_size)],
                                       status, echo=False)
     # Uncached and compiled in each target's image: each engine has a cache of its own, and the in-target
     # stage is how most Dockerfiles build.
-    options = {"lab_dir": cfg.lab_dir, "build_contexts": contexts.for_workload(c),
+    options = {"here": status, "build_contexts": contexts.for_workload(c),
                "build_args": {"FILES": str(c.default_size)}, "no_cache": True, "target": "in-target",
                "echo": False}
     name = f"{status.registry.host}/kit-bench/split-c"

@@ -63,7 +63,7 @@ def test_ctrl_c_keeps_rows_and_resume_completes(lab_status, tmp_path):
 def test_rows_carry_the_host_fingerprint(lab_status, lab_config, tmp_path):
     other = AMD64 if lab_status.engine.platform == ARM64 else ARM64
     plan = plans.Plan.matrix(["cpu"], [other], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0)
-    df = bench.run(plan, tmp_path, lab_config, lab_status, progress=False)
+    df = bench.run(plan, tmp_path, lab_status, progress=False)
     assert list(df.strategy) == ["native", "emulated"] and list(df.platform) == [str(lab_status.engine.platform),
                                                                                   str(other)]
     row = df.iloc[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from multiarch_kit import article, buildx, commands, engine, images, lab
+from multiarch_kit import article, buildx, commands, engine, images
 from multiarch_kit.platforms import AMD64, ARM64
 
 NO_HANDLER = ROOT / "notebooks" / "breaks" / "no-handler"
@@ -63,7 +63,7 @@ def test_the_classic_store_keeps_one_platform_per_tag(lab_status, lab_config, cl
 
 
 def test_exec_format_error_at_build_and_at_run_time(lab_status, lab_config):
-    bases = lab.build_base(lab_config, lab_status, echo=False).build_contexts
+    bases = lab_status.build_base(echo=False).build_contexts
     at_build = buildx.attempt(NO_HANDLER, platforms=[ARM64], target="run-it", build_contexts=bases,
                               output="type=cacheonly", progress="plain", echo=False)
     assert at_build.returncode != 0 and NO_EMULATOR in at_build.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, kit_cli, loopback_registry, one_line_error, require
-from multiarch_kit import base, commands, engine, lab
+from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
+from multiarch_kit import base, commands, engine, lab, labregistry, standins
 from multiarch_kit.errors import KitError
 
 LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
@@ -82,6 +82,35 @@ def test_standin_bytes_equal_skopeos(lab_status, lab_config):
     cfg = subprocess.run(["skopeo", "inspect", "--config", "--tls-verify=false", "--override-arch", "arm",
                           "--override-variant", "v7", ref], capture_output=True, check=True, text=True).stdout
     assert (json.loads(cfg)["architecture"], json.loads(cfg)["variant"]) == ("arm", "v7")
+
+
+def test_a_standin_is_made_once_per_recipe_and_carries_it(lab_status, lab_config, tmp_path, capsys):
+    """The article's stand-in made in a lab of its own: pushed, its recipe stamped and labelled, then found again
+    without a build; another recipe is not current."""
+    if lab_status.base.source != "stand-in":
+        pytest.skip("Docker Hub answers: the lab uses the real alpine:3.18")
+    cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=free_port())
+    (cfg.lab_dir / "base").mkdir(parents=True)
+    (cfg.lab_dir / "base" / "debs").symlink_to(lab_config.lab_dir / "base" / "debs")
+    assert labregistry.start_registry(cfg) == "started"
+    try:
+        made, built = base.ensure(cfg)
+        recipe = base.recipe(base.find_debs(cfg.lab_dir / "base" / "debs", cfg.platforms))
+        assert built and made.source == "stand-in" and made.ref == f"{cfg.registry_host}/{base.STANDIN_REPOSITORY}:3.18"
+        assert f"Pushing the stand-in base image to {made.ref} (one index, 3 platforms)" in capsys.readouterr().out
+        assert base.STANDIN.stamp(cfg.lab_dir).read_text() == recipe
+        root = f"http://{cfg.registry_address}/v2/{base.STANDIN_REPOSITORY}"
+        index = _get(f"{root}/manifests/{base.STANDIN_TAG}", **ACCEPT)
+        assert index.headers["Docker-Content-Digest"] == made.digest
+        entry = index.json()["manifests"][0]
+        child = _get(f"{root}/manifests/{entry['digest']}", Accept=entry["mediaType"]).json()
+        labels = _get(f"{root}/blobs/{child['config']['digest']}").json()["config"]["Labels"]
+        assert labels[standins.RECIPE_LABEL] == recipe and labels[standins.DESCRIPTION_LABEL] == base.STANDIN_DESCRIPTION
+        again, built_again = base.ensure(cfg)
+        assert (again.digest, built_again) == (made.digest, False) and "Pushing" not in capsys.readouterr().out
+        assert base.STANDIN.current(cfg, "0" * 64) is None
+    finally:
+        labregistry.stop_registry(cfg)
 
 
 def test_second_up_changes_nothing(lab_status, lab_config):
@@ -184,15 +213,15 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
     with loopback_registry(tmp_path) as outside:
         outside_port = int(outside.rsplit(":", 1)[1])
         other = lab.LabConfig(lab_dir=tmp_path / "lab-a", registry_port=outside_port)
-        assert lab.start_registry(other) == "reused"
-        assert lab.registry_info(other).kind == "external"
+        assert labregistry.start_registry(other) == "reused"
+        assert labregistry.registry_info(other).kind == "external"
         assert lab.down(other) == []
         assert lab.registry.ping(f"127.0.0.1:{outside_port}")
 
         ours_port = free_port()
         mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
-        assert lab.start_registry(mine) == "started"
-        info = lab.registry_info(mine)
+        assert labregistry.start_registry(mine) == "started"
+        info = labregistry.registry_info(mine)
         assert (info.kind, info.started_by_lab) == ("docker-registry + guard", True)
         stopped = lab.down(mine)
         assert len(stopped) == 1 and stopped[0].startswith("registry")
@@ -254,3 +283,32 @@ def test_an_unwritable_lab_folder_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     line = one_line_error(kit_cli("lab", "down", env={"MULTIARCH_KIT_LAB": str(tmp_path / "file" / "lab")}))
     assert "cannot write the lab folder" in line and "MULTIARCH_KIT_LAB" in line
+
+
+# Where the environment may be read: the CLI's commands and the lab's entry points the notebooks call.
+# bench is being split into modules and takes the Lab when it is (it reads the environment twice until then).
+FROM_ENV_EDGES = {("cli", None), ("lab", "up"), ("lab", "status"), ("lab", "down"), ("lab", "read")}
+
+
+def from_env_calls(package: Path) -> set[tuple[str, str]]:
+    """(module, enclosing function) of every ``LabConfig.from_env()`` call in ``package``."""
+    import ast
+
+    found = set()
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for func in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            for node in ast.walk(func):
+                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "from_env":
+                    found.add((path.stem, func.name))
+    return found
+
+
+def test_the_environment_is_read_only_at_the_edge(tmp_path):
+    calls = from_env_calls(ROOT / "multiarch_kit")
+    below = {(m, f) for m, f in calls if (m, f) not in FROM_ENV_EDGES and (m, None) not in FROM_ENV_EDGES}
+    assert below == set()
+    assert {("lab", "up"), ("cli", "_cmd_doctor")} <= calls  # the search sees the edges' own calls
+    # A read planted below the edge is seen.
+    (tmp_path / "profiling.py").write_text("def profile_in_lab():\n    return lab.LabConfig.from_env()\n")
+    assert from_env_calls(tmp_path) == {("profiling", "profile_in_lab")}

@@ -182,9 +182,15 @@ def test_a_wheel_installed_outside_the_checkout_runs_doctor_inspect_lab_up_and_a
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    # The dependencies are lent from this test's own environment (the folders on sys.path, the checkout left
-    # out), so no download is needed; `pip check` then proves the wheel's declared requirements are met there.
-    lent = [p for p in sys.path if p and Path(p).is_dir() and not Path(p).resolve().is_relative_to(ROOT)]
+    # The dependencies are lent from this test's own environment (the folders on sys.path), so no download is
+    # needed; `pip check` then proves the wheel's declared requirements are met there. The checkout is left out:
+    # any folder holding a multiarch_kit package, and the clone's own folders (tests/), but not a venv's
+    # site-packages that happens to live in the clone (make's .venv does).
+    def lendable(folder: Path) -> bool:
+        inside = folder.resolve().is_relative_to(ROOT) and "site-packages" not in folder.parts
+        return folder.is_dir() and not (folder / "multiarch_kit").exists() and not inside
+
+    lent = [p for p in sys.path if p and lendable(Path(p))]
     (_site_packages(venv) / "lent-dependencies.pth").write_text("\n".join(lent) + "\n")
     python = venv / "bin" / "python"
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True, timeout=300)

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, require
-from multiarch_kit import buildx, lab, manifests, registry
+from multiarch_kit import buildx, lab, labregistry, manifests, registry
 from multiarch_kit.registry_guard import GUARD_HEADER
 from multiarch_kit.platforms import AMD64, ARM64
 
@@ -33,8 +33,8 @@ def guarded(tmp_path):
 
     require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
     cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=free_port())
-    assert lab.start_registry(cfg) == "started"
-    assert lab.registry_info(cfg).kind == lab.GUARDED
+    assert labregistry.start_registry(cfg) == "started"
+    assert labregistry.registry_info(cfg).kind == labregistry.GUARDED
     try:
         yield cfg
     finally:
@@ -130,9 +130,9 @@ def test_a_stranded_guard_names_itself_and_the_lab_replaces_it(tmp_path):
         assert answer.status_code == 502 and answer.headers[GUARD_HEADER] == str(stranded.pid)
         assert "does not answer" in answer.text
         cfg = lab.LabConfig(lab_dir=tmp_path / "lab", registry_port=port)
-        assert lab.start_registry(cfg) == "started"
+        assert labregistry.start_registry(cfg) == "started"
         assert stranded.wait(timeout=30) is not None  # stopped by the lab
-        assert registry.ping(f"localhost:{port}") and lab.registry_info(cfg).kind == lab.GUARDED
+        assert registry.ping(f"localhost:{port}") and labregistry.registry_info(cfg).kind == labregistry.GUARDED
         lab.down(cfg)
     finally:
         if stranded.poll() is None:

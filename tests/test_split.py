@@ -61,7 +61,7 @@ def test_the_second_engine_is_a_real_engine_with_its_own_store(node2, lab_status
 
 def test_split_build_merges_the_platforms_by_digest(node2, lab_status, lab_config):
     tag = f"{lab_config.registry_host}/kit-split/app:{uuid.uuid4().hex[:8]}"
-    result = split.build(ARTICLE, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir,
+    result = split.build(ARTICLE, tag, [AMD64, ARM64], {ARM64: node2}, here=lab_status,
                          base=lab_status.base, echo=False)
     assert result.index == _head(tag)
     by = {b.platform: b for b in result.builds}
@@ -130,7 +130,7 @@ def test_twenty_split_builds_in_a_row(node2, lab_status, lab_config):
     started = time.monotonic()
     for i in range(20):
         tag = f"{lab_config.registry_host}/kit-split/row:{uuid.uuid4().hex[:8]}"
-        result = split.build(ARTICLE, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir,
+        result = split.build(ARTICLE, tag, [AMD64, ARM64], {ARM64: node2}, here=lab_status,
                              base=lab_status.base, build_args={"KIT_RUN": str(i)}, echo=False)
         assert _head(tag) == result.index
         assert sorted(str(e.platform) for e in manifests.inspect(tag).images()) == ["linux/amd64", "linux/arm64"]
@@ -165,24 +165,24 @@ def test_a_failing_node_leaves_the_tag_and_resume_builds_only_the_rest(node2, la
     (context / "Dockerfile").write_text(FLAKY_DOCKERFILE)
     (context / "fail-arm64").write_text("this node's build fails\n")
     tag = f"{lab_config.registry_host}/kit-split/resume:{uuid.uuid4().hex[:8]}"
-    split.build(context, tag, [AMD64], None, lab_dir=lab_config.lab_dir, base=lab_status.base, echo=False)
+    split.build(context, tag, [AMD64], None, here=lab_status, base=lab_status.base, echo=False)
     before = _head(tag)
     with pytest.raises(KitError) as err:
-        split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir, base=lab_status.base,
+        split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, here=lab_status, base=lab_status.base,
                     echo=False)
     assert f"node {node2} failed to build linux/arm64" in err.value.message and "untouched" in err.value.message
     assert "--resume" in err.value.fix and "\n" not in str(err.value)
     assert _head(tag) == before  # the previous index stays
     (context / "fail-arm64").unlink()
     capsys.readouterr()
-    result = split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir,
+    result = split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, here=lab_status,
                          base=lab_status.base, resume=True, echo=True)
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("$ docker")]
     builds = [line for line in printed if " buildx build " in line]
     assert len(builds) == 1 and "--platform linux/arm64" in builds[0] and f"--context {node2}" in builds[0]
     assert _head(tag) == result.index != before
     with pytest.raises(KitError, match="nothing to resume"):
-        split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, lab_dir=lab_config.lab_dir, base=lab_status.base,
+        split.build(context, tag, [AMD64, ARM64], {ARM64: node2}, here=lab_status, base=lab_status.base,
                     resume=True, echo=False)
 
 
@@ -232,7 +232,7 @@ def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, lab_config, 
 
     plan = plans.Plan.matrix(["cpu"], [ARM64], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0,
                              nodes={ARM64: node2})
-    df = bench.run(plan, tmp_path, lab_config, lab_status, progress=False)
+    df = bench.run(plan, tmp_path, lab_status, progress=False)
     by = {r.platform: r for r in df.itertuples()}
     assert by[str(lab_status.engine.platform)].node == "default" and by["linux/arm64"].node == node2
     assert by["linux/arm64"].emulator == ("native" if lab_status.engine.platform == ARM64 else "qemu")

@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import (bench, buildbase, buildx, images, lab, manifests, plans, profiling, store, verify,
+from multiarch_kit import (bench, buildbase, buildx, images, manifests, plans, profiling, store, verify,
                            workloads)
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7, Platform
@@ -158,7 +158,7 @@ def test_profile_refuses_a_platform_without_emulator_before_building(tmp_path):
 def real(lab_status, lab_config):
     """Everything the real workloads need: the build base (made on first use) and the Brotli sources."""
     cells = [plans.Cell(w, "native", lab_status.engine.platform, 1) for w in ("c", "go")]
-    return bench.prepare_contexts(cells, lab_config, lab_status, echo=False)
+    return bench.prepare_contexts(cells, lab_status, echo=False)
 
 
 def _other(lab_status) -> Platform:
@@ -174,7 +174,7 @@ def test_build_base_is_one_labelled_index_for_the_lab_platforms(real, lab_status
     for e in inspection.images():
         assert e.config.platform == e.platform
         assert e.config.labels["org.opencontainers.image.description"].startswith("STAND-IN for debian:bookworm")
-    again = lab.build_base(lab.LabConfig.from_env(), lab_status, echo=False)
+    again = lab_status.build_base(echo=False)
     assert again.digest == real.build_base.digest  # made once: the second call finds it
 
 
@@ -257,7 +257,7 @@ def test_profile_cli_bad_input_is_one_line(tmp_path, lab_status):
 def test_bench_rows_of_real_builds(real, lab_status, lab_config, tmp_path):
     other = _other(lab_status)
     plan = plans.Plan.matrix(["c"], [other], lab_status.engine.platform, sizes={"c": 2}, repeats=1, warmup=0)
-    df = bench.run(plan, tmp_path, lab_config, lab_status, progress=False)
+    df = bench.run(plan, tmp_path, lab_status, progress=False)
     assert list(df.strategy) == ["native", "emulated", "cross"]
     assert list(df.emulator) == ["native", "qemu", "native"]
     assert set(df.size_unit) == {"files"} and set(df["size"]) == {2} and (df.run_s > 0).all()

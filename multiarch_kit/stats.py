@@ -87,10 +87,8 @@ def t_critical(df: int, level: float = LEVEL) -> float:
     """Student's t with ``df`` degrees of freedom: the t that holds ``level`` of the distribution within +-t.
 
     Bisection on the closed form of P(|T| < t) for whole degrees of freedom (Abramowitz and Stegun 26.7.3-4),
-    so the kit needs no statistics library for it.
+    so the kit needs no statistics library for it. ``df`` is at least 1.
     """
-    if df < 1:
-        raise ValueError(f"degrees of freedom must be at least 1, not {df}")
 
     def inside(t: float) -> float:
         theta = math.atan(t / math.sqrt(df))

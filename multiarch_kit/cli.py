@@ -184,7 +184,8 @@ def _cmd_report(args) -> int:
     _print_frame(stats.summarize(df, args.metric).round(3))
     slow = stats.slowdown(df, args.metric)
     if len(slow):
-        print("\nagainst the native build (median ratio, 95 % bootstrap CI):")
+        print("\nagainst the native build (slowdown: geometric mean of the ratios; low to high: a 95 % CI by the method in "
+              "'interval', or the range when n < 5):")
         _print_frame(slow.round(3))
     print()
     for sentence in stats.answer(df, args.metric):

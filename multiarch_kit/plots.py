@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .stats import at_largest_size, summarize
+from .stats import Method, at_largest_size, summarize
 from .workloads import STRATEGIES, workload as get_workload
 
 SIZE = (8, 4.5)
@@ -72,7 +72,11 @@ def strategies(df: pd.DataFrame, workload: str, path: str | Path, metric: str = 
 
 
 def compare_hosts(slowdowns: pd.DataFrame, path: str | Path) -> list[Path]:
-    """Emulated and cross builds over native, per host and workload (largest size), with 95 % bootstrap CIs."""
+    """Emulated and cross builds over native, per host and workload (largest size), with their bounds.
+
+    The bars are geometric means; the error bars a 95 % CI by the method ``stats.slowdown`` names, or the range
+    of the ratios where a cell has fewer than ``stats.MIN_INTERVAL_N`` rounds (the legend says which).
+    """
     data = at_largest_size(slowdowns[slowdowns.strategy != "native"])
     data = data.sort_values(["workload", "host_id", "strategy", "platform"]).reset_index(drop=True)
     fig, ax = plt.subplots(figsize=SIZE)
@@ -82,12 +86,15 @@ def compare_hosts(slowdowns: pd.DataFrame, path: str | Path) -> list[Path]:
         ns = sorted(set(data[data.platform == r.platform].n))
         n = f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]}"
         ax.bar(i, r.slowdown, color=color(r.platform), hatch=STRATEGY_HATCH.get(r.strategy, ""),
-               yerr=[[r.slowdown - r.ci_low], [r.ci_high - r.slowdown]], capsize=3,
+               yerr=[[r.slowdown - r.low], [r.high - r.slowdown]], capsize=3,
                label=None if r.platform in labelled else f"{r.platform} ({n} per cell)")
         labelled.add(r.platform)
     ax.axhline(1, color="black", linewidth=0.8)
     ax.set_xticks(x, [f"{r.workload} {r.strategy}\n{r.host_id}" for r in data.itertuples()], fontsize=7)
-    ax.set_ylabel("build time / native build time (median)")
+    ax.set_ylabel("build time / native build time (geometric mean)")
     ax.set_title("how much slower than native: emulated (hatched //) and cross-compiled (..)")
-    ax.legend(title="error bars: 95 % bootstrap CI", fontsize=8, title_fontsize=8)
+    methods = sorted(set(data.interval))
+    caption = "; ".join("the range of the ratios (n < 5: a range, not an interval)" if m == Method.RANGE.value
+                        else f"95 % CI, {m}" for m in methods)
+    ax.legend(title=f"error bars: {caption}", fontsize=8, title_fontsize=8)
     return _save(fig, path)

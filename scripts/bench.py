@@ -200,23 +200,25 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
                                   for h, b in zip(t[("h", key)], t[("b", key)])])
     print(f"harness overhead on c (median of harness/bare ratios)        {overhead:.3f}   target <= 1.03")
 
-    def ratio(w: str, strategy: str, size: int) -> tuple[float, float, float]:
-        # Ratios round by round (the rounds are interleaved), their median bootstrapped.
+    def ratio(w: str, strategy: str, size: int):
+        # Ratios round by round (the rounds are interleaved): their geometric mean and its interval.
         base = t[("h", (w, "native", size))]
-        return stats.bootstrap_paired([x / n for x, n in zip(t[("h", (w, strategy, size))], base)])
+        return stats.paired_ratio([x / n for x, n in zip(t[("h", (w, strategy, size))], base)])
 
+    print(f"ratios: geometric mean of {repeats} paired rounds, with a 95 % CI by a t-interval on the log ratios "
+          f"(the range when n < {stats.MIN_INTERVAL_N})")
     for w in ("c", "go"):
-        r, lo, hi = ratio(w, "cross", full[w])
-        print(f"{f'{w}: cross / native, whole build ({full[w]})':<40} {r:5.2f}  (95 % CI {lo:.2f} to {hi:.2f})   "
+        r = ratio(w, "cross", full[w])
+        print(f"{f'{w}: cross / native, whole build ({full[w]})':<40} {r.value:5.2f}  ({r.bounds()})   "
               "target <= 1.15")
-        r, lo, hi = ratio(w, "cross", sizes[w])
-        print(f"{f'{w}: cross / native, size {sizes[w]}':<40} {r:5.2f}  (95 % CI {lo:.2f} to {hi:.2f})   "
+        r = ratio(w, "cross", sizes[w])
+        print(f"{f'{w}: cross / native, size {sizes[w]}':<40} {r.value:5.2f}  ({r.bounds()})   "
               "reported: the extra stage's fixed cost weighs more on a small build")
-        r, lo, hi = ratio(w, "emulated", sizes[w])
-        half = (hi - lo) / 2 / r * 100
-        flag = "" if r >= 4 else "   BELOW 4: the workload is not doing what it claims"
-        print(f"{f'{w}: emulated / native, size {sizes[w]}':<40} {r:5.2f}  (95 % CI {lo:.2f} to {hi:.2f}, "
-              f"+-{half:.1f} %)   target CI within +-10 %{flag}")
+        r = ratio(w, "emulated", sizes[w])
+        half = (r.high - r.low) / 2 / r.value * 100
+        flag = "" if r.value >= 4 else "   BELOW 4: the workload is not doing what it claims"
+        print(f"{f'{w}: emulated / native, size {sizes[w]}':<40} {r.value:5.2f}  ({r.bounds()}, +-{half:.1f} %)   "
+              f"target CI within +-10 %{flag}")
 
 
 def bench_split(rounds: int = 3) -> None:

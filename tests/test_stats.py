@@ -1,4 +1,5 @@
-"""The statistics over results: medians, bootstrap slowdowns, fitted lines and the sentence that answers."""
+"""The statistics over results: medians, slowdowns and their intervals (with their coverage simulated), fitted
+lines and the sentence that answers."""
 
 import numpy as np
 import pandas as pd
@@ -28,20 +29,92 @@ def test_summarize_median_and_iqr():
     assert cell.q1 == pytest.approx(1.99) and cell.q3 == pytest.approx(2.01) and cell.iqr == pytest.approx(0.02)
 
 
-def test_slowdown_with_bootstrap_interval():
+def test_slowdown_is_the_geometric_mean_of_the_round_ratios_with_a_t_interval():
     s = stats.slowdown(_known())
     at20 = s[(s.platform == "linux/arm64") & (s["size"] == 20)].iloc[0]
-    assert at20.slowdown == pytest.approx(7.0 / 3.0)
-    assert at20.ci_low <= at20.slowdown <= at20.ci_high
-    assert at20.ci_high - at20.ci_low < 0.05
+    jitter = np.array([-0.02, -0.01, 0, 0.01, 0.02])
+    logs = np.log((7 + jitter) / (3 + jitter))
+    assert at20.slowdown == pytest.approx(np.exp(logs.mean()))
+    half = 2.7764451 * logs.std(ddof=1) / np.sqrt(5)  # Student's t, 4 degrees of freedom, 97.5 %
+    assert at20.low == pytest.approx(np.exp(logs.mean() - half)) and at20.high == pytest.approx(np.exp(logs.mean() + half))
+    assert at20.interval == "t-interval on the log ratios" and at20.pairing == "by round" and at20.n == 5
     assert s[(s.platform == "linux/amd64")].slowdown.tolist() == [1.0, 1.0, 1.0]
 
 
-def test_bootstrap_interval_covers_a_known_ratio():
+def test_unpaired_samples_get_welch_on_the_log_times():
     rng = np.random.default_rng(1)
     a, b = rng.normal(30, 1, 40), rng.normal(10, 0.5, 40)
-    ratio, lo, hi = stats.bootstrap_ratio(a, b)
-    assert lo < 3.0 < hi and lo < ratio < hi
+    r = stats.unpaired_ratio(a, b)
+    assert r.method is stats.Method.WELCH_T and r.n == 40
+    assert r.value == pytest.approx(np.exp(np.log(a).mean() - np.log(b).mean()))
+    assert r.low < 3.0 < r.high and r.high - r.low < 0.15
+
+
+@pytest.mark.parametrize("df, t", [(1, 12.7062), (2, 4.3027), (4, 2.7764), (5, 2.5706), (9, 2.2622), (11, 2.2010),
+                                   (30, 2.0423), (60, 2.0003), (1000, 1.9623)])
+def test_t_critical_matches_the_printed_table(df, t):
+    assert stats.t_critical(df) == pytest.approx(t, abs=1e-4)
+
+
+# Coverage: many simulated benches with a known true geometric mean ratio; the share of intervals that contain it.
+TRIALS = 4000
+
+
+def _coverage(draw_ratios, truth: float, n: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for _ in range(TRIALS):
+        r = stats.paired_ratio(draw_ratios(rng, n))
+        assert r.method is stats.Method.PAIRED_T
+        hits += r.low <= truth <= r.high
+    return hits / TRIALS
+
+
+def _normal_truth(mean: float, sd: float) -> float:
+    """exp(E[log X]) for X normal (small CV, so X > 0), by Gauss-Hermite quadrature."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    return float(np.exp((w * np.log(mean + sd * x)).sum() / w.sum()))
+
+
+@pytest.mark.parametrize("n", [5, 6, 10])  # 5: the plans' and the bench's default repeats; 6 and 10: more
+def test_the_paired_interval_covers_95_percent_of_log_normal_ratios(n):
+    truth = 9.5
+    # Each round: emulated and native both scaled by the round's drift (which cancels) and their own noise.
+    def draw(rng, n):
+        drift = rng.lognormal(0, 0.2, n)
+        return (truth * drift * rng.lognormal(0, 0.05, n)) / (drift * rng.lognormal(0, 0.03, n))
+    assert 0.93 <= _coverage(draw, truth, n, seed=n) <= 0.97
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_the_paired_interval_covers_95_percent_of_normal_ratios(n):
+    mean, sd = 1.05, 0.05  # a cross build: about native, a few per cent of spread
+    truth = _normal_truth(mean, sd)
+    assert 0.93 <= _coverage(lambda rng, n: rng.normal(mean, sd, n), truth, n, seed=100 + n) <= 0.97
+
+
+def test_the_unpaired_interval_covers_95_percent_of_normal_times():
+    rng = np.random.default_rng(7)
+    truth = _normal_truth(90, 4) / _normal_truth(10, 0.3)
+    hits = 0
+    for _ in range(TRIALS):
+        r = stats.unpaired_ratio(rng.normal(90, 4, 5), rng.normal(10, 0.3, 5))
+        hits += r.low <= truth <= r.high
+    assert 0.93 <= hits / TRIALS <= 0.99  # Welch's degrees of freedom rounded down: a little wider than 95 %
+
+
+def test_fewer_than_5_rounds_give_a_range_called_a_range():
+    r = stats.paired_ratio([9.2, 10.1, 9.4])
+    assert r.method is stats.Method.RANGE and (r.low, r.high, r.n) == (9.2, 10.1, 3)
+    assert r.value == pytest.approx((9.2 * 10.1 * 9.4) ** (1 / 3))
+    assert r.bounds() == "range 9.20 to 10.10 (a range, not an interval: n < 5)"
+    u = stats.unpaired_ratio([20, 22, 21, 23, 20], [2, 2.2, 2.1, 2.05])
+    assert u.method is stats.Method.RANGE and u.low == pytest.approx(20 / 2.2) and u.high == pytest.approx(23 / 2)
+    df = _known()
+    df = df[(df["size"] == 20) & (df.repeat < 3)]
+    (sentence,) = stats.answer(df)
+    assert "geometric mean, range " in sentence and "(a range, not an interval: n < 5), n = 3" in sentence
+    assert "CI" not in sentence
 
 
 def test_fit_lines_recover_overhead_and_slope():
@@ -58,4 +131,5 @@ def test_the_answer_states_the_slowdowns_with_their_intervals():
     cross = df[df.strategy == "native"].assign(strategy="cross", platform="linux/arm64", wall_s=lambda d: d.wall_s * 1.1)
     (sentence,) = stats.answer(pd.concat([df, cross]))
     assert sentence.startswith("On h1, the cpu build (20 MB) for linux/arm64 takes under emulation 2.33x native")
-    assert "cross-compiled 1.10x native" in sentence and "n = 5" in sentence
+    assert "cross-compiled 1.10x native (geometric mean, 95 % CI 1.10 to 1.10 by a t-interval on the log ratios, n = 5, "\
+        "paired by round)" in sentence

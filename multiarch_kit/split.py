@@ -107,21 +107,44 @@ def _state_file(lab_dir: Path, reference: Reference, context: Path, platforms: l
     return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
 
 
-def _describe(context: str | None, platform: Platform, base_image: str, echo: bool) -> tuple[Platform, str]:
-    """The node's own platform and how it runs ``platform`` (a one-line error when it does not answer)."""
-    try:
-        facts = engine.facts(context)
-    except KitError as exc:
-        raise KitError(f"node {context or '(default)'} for {platform} does not answer ({exc.message})",
-                       exc.fix or "start it, or choose another node") from None
-    if platform == facts.platform:  # the engine's own platform: no handler to read
-        return facts.platform, "native"
-    try:
-        handlers = emulation.read_handlers(base_image, facts.platform, context=context, echo=echo,
-                                           local=context is None and facts.shares_this_kernel)
-        return facts.platform, emulation.emulator_for(platform, facts.platform, handlers)
-    except (KitError, CommandError):
-        return facts.platform, "emulated"  # the node could not start the probe: it will not run natively anyway
+def _describe(here: Lab, nodes: dict[Platform, str], platforms: list[Platform],
+              echo: bool) -> dict[Platform, tuple[Platform, str]]:
+    """Each platform's engine platform and how that engine runs it (native, qemu, rosetta, emulated).
+
+    Every engine is asked once, whatever the number of platforms it builds: the lab's own engine not at all (its
+    facts and handlers are in ``here``), a node for its facts and, when it must emulate, its binfmt handlers.
+    A node that does not answer is a one-line error naming it.
+    """
+    described: dict[Platform, tuple[Platform, str]] = {}
+    by_engine: dict[str | None, list[Platform]] = {}
+    for p in platforms:
+        by_engine.setdefault(nodes.get(p), []).append(p)
+    for context, wanted in by_engine.items():
+        if context is None:
+            facts = here.engine
+        else:
+            try:
+                facts = engine.facts(context)
+            except KitError as exc:
+                raise KitError(f"node {context} for {', '.join(map(str, wanted))} does not answer ({exc.message})",
+                               exc.fix or "start it, or choose another node") from None
+        handlers = None
+        for p in wanted:
+            if p == facts.platform:  # the engine's own platform: no handler to read
+                described[p] = (facts.platform, "native")
+                continue
+            try:
+                if context is None:
+                    how = here.emulator_for(p)
+                else:
+                    if handlers is None:  # read by the lab's base, which every lab engine can pull
+                        handlers = emulation.read_handlers(here.base.pinned, facts.platform, context=context,
+                                                           echo=echo)
+                    how = emulation.emulator_for(p, facts.platform, handlers)
+            except (KitError, CommandError):
+                how = "emulated"  # the engine could not start the probe: it will not run natively anyway
+            described[p] = (facts.platform, how)
+    return described
 
 
 def check_request(context: Path, reference: str | Reference, platforms: list[Platform]) -> Reference:
@@ -156,18 +179,14 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
     started = time.perf_counter()
     shown: list[str] = []
     named = {**(base.build_contexts if base else {}), **(build_contexts or {})}
-    # The image that reads a node's binfmt_misc handlers: the lab's base, which every lab engine can pull.
-    probe = here.base.pinned
     if not nodes:
         result = buildx.build(context, platforms=platforms, tags=[ref.docker], push=True, build_contexts=named,
                               build_args=build_args, no_cache=no_cache, target=target, echo=echo)
         shown.append(result.command)
         inspection = manifests.inspect(ref)
-        builds = []
-        for p in platforms:
-            own, how = _describe(None, p, probe, echo)
-            entry = inspection.select(p)
-            builds.append(PlatformBuild(p, "", own, how, entry.digest, result.seconds, ref))
+        described = _describe(here, {}, platforms, echo)
+        builds = [PlatformBuild(p, "", *described[p], inspection.select(p).digest, result.seconds, ref)
+                  for p in platforms]
         return SplitResult(ref, result.digest or inspection.digest, builds, time.perf_counter() - started,
                            0.0, shown)
     for p, ctx in nodes.items():
@@ -182,7 +201,7 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
     run_id = recorded_run or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
     repo = registry.Registry(*registry.split_name(ref.name))
     done = {p: pushed for p, pushed in recorded.items() if repo.head_manifest(pushed.digest)}
-    described = {p: _describe(nodes.get(p), p, probe, echo) for p in platforms}
+    described = _describe(here, nodes, platforms, echo)
     # Each node pushes under a tag of its own in the same repository; the final tag is written only by the merge.
     tags = {p: ref.with_tag(f"{ref.tag}-split-{run_id}-{p.tag_suffix}") for p in platforms}
     jobs: dict[Platform, buildx.Job] = {}

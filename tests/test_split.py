@@ -14,13 +14,14 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import ROOT, free_port, kit_cli, one_line_error, require
-from multiarch_kit import buildx, commands, engine, engines, lab, manifests, registry, split, verify
+from multiarch_kit import buildx, commands, emulation, engine, engines, lab, manifests, registry, split, verify
 from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import AMD64, ARM64
+from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 from multiarch_kit.references import parse_reference
 
 ARTICLE = ROOT / "notebooks" / "article"
@@ -237,3 +238,22 @@ def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, lab_config, 
     assert by[str(lab_status.engine.platform)].node == "default" and by["linux/arm64"].node == node2
     assert by["linux/arm64"].emulator == ("native" if lab_status.engine.platform == ARM64 else "qemu")
     assert plans.Plan.load(tmp_path / "runs" / f"{plan.run_id}.json").nodes == {ARM64: node2}
+
+
+def test_each_engine_is_asked_once_whatever_the_number_of_platforms_it_builds(monkeypatch):
+    # Pure bookkeeping, no engine: the node's answers are stand-ins counted as they are asked for.
+    asked = {"facts": [], "handlers": []}
+    node_facts = SimpleNamespace(platform=ARM64)
+    monkeypatch.setattr(engine, "facts", lambda context=None: asked["facts"].append(context) or node_facts)
+    arm = emulation.BinfmtHandler("qemu-arm", True, "/usr/libexec/qemu-binfmt/arm-binfmt-P", "PF")
+
+    def handlers(image, platform, **kw):
+        asked["handlers"].append(kw.get("context"))
+        return [arm]
+
+    monkeypatch.setattr(emulation, "read_handlers", handlers)
+    here = SimpleNamespace(engine=SimpleNamespace(platform=AMD64), base=SimpleNamespace(pinned="base@sha256:x"),
+                           emulator_for=lambda p: "native" if p == AMD64 else "qemu")
+    described = split._describe(here, {ARM64: "n2", ARMV7: "n2"}, [AMD64, ARM64, ARMV7], echo=False)
+    assert described == {AMD64: (AMD64, "native"), ARM64: (ARM64, "native"), ARMV7: (ARM64, "qemu")}
+    assert asked == {"facts": ["n2"], "handlers": ["n2"]}

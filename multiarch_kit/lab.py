@@ -29,7 +29,7 @@ from pathlib import Path
 from . import base, buildbase, buildx, commands, emulation, engine, engines, files, images, registry
 from .errors import CommandError, KitError
 from .labconfig import ENV_LAB_DIR, LabConfig
-from .labregistry import RegistryInfo, registry_info, start_registry, stop_registry
+from .labregistry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
 from .platforms import Platform
 from .standins import Base
 
@@ -273,6 +273,10 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
     if not exports_type_docker(facts, builder):
         raise KitError("the builder cannot export type=docker: the engine keeps images in the classic store",
                        engine.IMAGE_STORE_FIX)
+    cfg, moved = choose_port(cfg)
+    if moved:
+        print(moved, flush=True)
+        actions.append(f"moved the registry to port {cfg.registry_port}")
     if start_registry(cfg) == "started":
         actions.append(f"started the registry on {cfg.registry_address}")
     chosen = _ensure_base(cfg, actions, probe=check)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import files
 from .errors import KitError
 from .platforms import LAB_PLATFORMS, Platform
 
@@ -28,18 +29,27 @@ class LabConfig:
     registry_port: int = DEFAULT_PORT
     platforms: tuple[Platform, ...] = LAB_PLATFORMS
     base: str = "auto"
+    # Set by the reader (the environment): the lab never moves such a port, it says the port is taken instead.
+    port_from_env: bool = False
 
     @classmethod
     def from_env(cls) -> LabConfig:
         """The settings of this process's environment (a one-line error for a bad value)."""
         lab_dir = Path(os.environ.get(ENV_LAB_DIR) or Path.home() / ".local" / "state" / "multiarch-kit")
-        raw_port = os.environ.get(ENV_PORT, str(DEFAULT_PORT))
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+        lab_dir = lab_dir.expanduser().resolve()
+        raw_port = os.environ.get(ENV_PORT)
+        if raw_port is not None and (not raw_port.isdigit() or not 0 < int(raw_port) < 65536):
             raise KitError(f"{ENV_PORT}={raw_port!r} is not a port number", f"set {ENV_PORT} to a free port such as 5001")
         choice = os.environ.get(ENV_BASE, "auto")
         if choice not in ("auto", "docker-hub", "stand-in"):
             raise KitError(f"{ENV_BASE}={choice!r} is not a base choice", f"set {ENV_BASE} to auto, docker-hub or stand-in")
-        return cls(lab_dir=lab_dir.expanduser().resolve(), registry_port=int(raw_port), base=choice)
+        if raw_port is not None:
+            return cls(lab_dir=lab_dir, registry_port=int(raw_port), base=choice, port_from_env=True)
+        return cls(lab_dir=lab_dir, registry_port=recorded_port(lab_dir) or DEFAULT_PORT, base=choice)
+
+    @property
+    def port_record(self) -> Path:
+        return port_record(self.lab_dir)
 
     @property
     def registry_address(self) -> str:
@@ -66,3 +76,15 @@ class LabConfig:
     @property
     def base_choice_file(self) -> Path:
         return self.lab_dir / "base" / "choice.json"
+
+
+def port_record(lab_dir: Path) -> Path:
+    """Where ``lab up`` records the port it moved its registry to (when the default one was taken)."""
+    return lab_dir / "registry" / "port.json"
+
+
+def recorded_port(lab_dir: Path) -> int | None:
+    """The port ``lab up`` chose and recorded, so every later command and notebook uses the same address."""
+    data = files.read_json(port_record(lab_dir))
+    port = data.get("port") if isinstance(data, dict) else None
+    return port if isinstance(port, int) and 0 < port < 65536 else None

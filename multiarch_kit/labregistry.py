@@ -4,6 +4,9 @@ On Debian the registry is Debian's ``docker-registry`` (distribution) on a priva
 127.0.0.1 by the lab's guard (``registry_guard``); without that binary (Docker Desktop) it is the
 ``registry:2`` container published on loopback. What the lab started is recorded in ``started.json``, so
 ``stop`` stops that and nothing else, and a registry someone else runs on the port is reused, never stopped.
+When another program holds the port (on macOS 12 and later the AirPlay Receiver listens on 5000), the lab moves
+to the next free port, unless the reader chose the port; :func:`choose_port` records the move, so every later
+command and notebook reads the same address.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import shutil
 import socket
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import commands, files, registry
@@ -20,6 +23,7 @@ from .engine import docker
 from .errors import KitError
 from .labconfig import ENV_PORT, LabConfig
 
+PORT_TRIES = 20  # how far past a taken port the lab looks for a free one
 REGISTRY_CONTAINER = "multiarch-kit-registry"
 GUARDED = "docker-registry + guard"  # Debian's distribution on a Unix socket, served by the lab's guard
 CONTAINER = "registry:2 container"
@@ -50,6 +54,32 @@ def _port_state(port: int) -> str:
         if s.connect_ex(("127.0.0.1", port)) != 0:
             return "free"
     return "registry" if registry.ping(f"127.0.0.1:{port}") else "other"
+
+
+def _stranded_guard(cfg: LabConfig) -> int | None:
+    """A guard of the lab's on the port whose registry has gone (it answers 502 naming itself), or None."""
+    pid = registry.stranded_guard(cfg.registry_address)
+    return pid if pid and _is_guard_process(pid) else None
+
+
+def choose_port(cfg: LabConfig) -> tuple[LabConfig, str | None]:
+    """The settings with a port the lab registry can serve on, and the one line that says so if it moved.
+
+    A port held by a program that is not a registry (and not a stranded guard of the lab's, which
+    :func:`start_registry` replaces) is left alone: the lab takes the next free port, records it beside the
+    registry's storage and says so. A port the reader set in the environment is never moved.
+    """
+    if cfg.port_from_env or _port_state(cfg.registry_port) != "other" or _stranded_guard(cfg):
+        return cfg, None
+    for port in range(cfg.registry_port + 1, min(cfg.registry_port + 1 + PORT_TRIES, 65536)):
+        if _port_state(port) == "free":
+            files.write_json(cfg.port_record, {"port": port, "taken": cfg.registry_port})
+            return replace(cfg, registry_port=port), (
+                f"port {cfg.registry_port} on 127.0.0.1 is taken by another program (on macOS, often the AirPlay "
+                f"Receiver): the lab registry uses port {port}, recorded in {cfg.port_record} for every later "
+                "command and notebook")
+    raise KitError(f"ports {cfg.registry_port} to {cfg.registry_port + PORT_TRIES} on 127.0.0.1 are all taken",
+                   f"free one, or choose one with export {ENV_PORT}=PORT")
 
 
 def _pids(state: dict | None) -> list[int]:
@@ -97,8 +127,8 @@ def _wait_for(what, seconds: float) -> bool:
 def start_registry(cfg: LabConfig) -> str:
     """Serve the lab registry on its port (started, or "reused" when a registry already answers there)."""
     state = _port_state(cfg.registry_port)
-    stranded = registry.stranded_guard(cfg.registry_address) if state == "other" else None
-    if stranded and _is_guard_process(stranded):
+    stranded = _stranded_guard(cfg) if state == "other" else None
+    if stranded:
         # A guard of the lab's whose registry has gone (its record lost, say): replace the pair.
         commands.stop(stranded, echo=False)
         state = "free"

@@ -1,6 +1,7 @@
 """The lab against the real engine and registry, and its one-line errors."""
 
 import hashlib
+import shutil
 import json
 import os
 import socket
@@ -13,7 +14,7 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
-from multiarch_kit import base, commands, engine, lab, labregistry, standins
+from multiarch_kit import base, commands, engine, lab, labregistry, registry, standins
 from multiarch_kit.errors import KitError
 
 LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
@@ -134,6 +135,85 @@ def test_port_taken_by_another_program(lab_status):
     line = one_line_error(proc)
     assert f"port {port} on 127.0.0.1 is taken" in line and "AirPlay" in line
     assert "MULTIARCH_KIT_REGISTRY_PORT=5001" in line
+
+
+class _AirPlayLike:
+    """A program on a port that answers HTTP but is not a registry, as macOS's AirPlay Receiver does on 5000."""
+
+    def __init__(self, port: int = 0):
+        import http.server
+        import threading
+
+        class Forbidden(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(403)
+                self.send_header("Server", "AirTunes/620.8.2")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Forbidden)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_lab_moves_off_a_port_another_program_holds_records_it_and_serves_there(tmp_path, monkeypatch):
+    held = _AirPlayLike()
+    try:
+        lab_dir = tmp_path / "lab"
+        cfg = lab.LabConfig(lab_dir=lab_dir, registry_port=held.port)
+        moved_cfg, line = labregistry.choose_port(cfg)
+        new = moved_cfg.registry_port
+        assert new != held.port and held.port < new <= held.port + labregistry.PORT_TRIES
+        assert f"port {held.port} on 127.0.0.1 is taken" in line and f"uses port {new}" in line and "AirPlay" in line
+        assert "\n" not in line
+        # Every later command reads the recorded port: the settings made from the environment name it.
+        monkeypatch.setenv("MULTIARCH_KIT_LAB", str(lab_dir))
+        monkeypatch.delenv("MULTIARCH_KIT_REGISTRY_PORT", raising=False)
+        assert lab.LabConfig.from_env().registry_port == new
+        # The registry really serves on the new port (Debian's distribution behind the guard, as lab up starts it).
+        if shutil.which("docker-registry"):
+            assert labregistry.start_registry(moved_cfg) == "started"
+            try:
+                assert registry.ping(f"127.0.0.1:{new}") and not registry.ping(f"127.0.0.1:{held.port}")
+            finally:
+                labregistry.stop_registry(moved_cfg)
+        # Asked again with the recorded port free, nothing moves.
+        assert labregistry.choose_port(lab.LabConfig.from_env()) == (lab.LabConfig.from_env(), None)
+    finally:
+        held.close()
+
+
+def test_a_port_the_reader_set_is_never_moved(tmp_path, monkeypatch):
+    held = _AirPlayLike()
+    try:
+        monkeypatch.setenv("MULTIARCH_KIT_LAB", str(tmp_path / "lab"))
+        monkeypatch.setenv("MULTIARCH_KIT_REGISTRY_PORT", str(held.port))
+        cfg = lab.LabConfig.from_env()
+        assert cfg.port_from_env and labregistry.choose_port(cfg) == (cfg, None)
+        assert not cfg.port_record.exists()
+    finally:
+        held.close()
+
+
+def test_the_port_record_is_read_only_without_the_variable(tmp_path, monkeypatch):
+    lab_dir = tmp_path / "lab"
+    monkeypatch.setenv("MULTIARCH_KIT_LAB", str(lab_dir))
+    monkeypatch.delenv("MULTIARCH_KIT_REGISTRY_PORT", raising=False)
+    assert lab.LabConfig.from_env().registry_port == 5000
+    (lab_dir / "registry").mkdir(parents=True)
+    (lab_dir / "registry" / "port.json").write_text('{"port": 5003, "taken": 5000}')
+    assert lab.LabConfig.from_env().registry_port == 5003
+    monkeypatch.setenv("MULTIARCH_KIT_REGISTRY_PORT", "5009")
+    assert lab.LabConfig.from_env().registry_port == 5009
+    monkeypatch.delenv("MULTIARCH_KIT_REGISTRY_PORT")
+    (lab_dir / "registry" / "port.json").write_text('{"port": "5003"}')  # damaged: the default again
+    assert lab.LabConfig.from_env().registry_port == 5000
 
 
 def test_bad_port_value():

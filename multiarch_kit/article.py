@@ -20,6 +20,14 @@ from .platforms import AMD64, ARM64, Platform
 REPOSITORY = "multiarch-test"
 CONTEXT = "article"  # the notebooks' build context, relative to their folder (the commands they print name it)
 PLATFORMS = [AMD64, ARM64]  # the article's two
+# The machines the article and the notebooks ask about, and the platform each one's engine pulls for.
+DEVICES: dict[str, Platform] = {
+    "M2 Mac (Docker Desktop)": ARM64,
+    "Intel Mac (Docker Desktop)": AMD64,
+    "Raspberry Pi 4, 64-bit OS": ARM64,
+    "Raspberry Pi 3, 32-bit OS": Platform("linux", "arm", "v7"),
+    "Raspberry Pi Zero": Platform("linux", "arm", "v6"),
+}
 
 
 def context() -> Path:

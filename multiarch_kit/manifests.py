@@ -190,16 +190,6 @@ def parse_config(raw: bytes) -> ImageConfig:
 
 # --- choosing an entry: what a runtime pulls -------------------------------------------------------------
 
-# The machines the notebooks ask about, and the platform their engine pulls for.
-DEVICES: dict[str, Platform] = {
-    "M2 Mac (Docker Desktop)": Platform("linux", "arm64"),
-    "Intel Mac (Docker Desktop)": Platform("linux", "amd64"),
-    "Raspberry Pi 4, 64-bit OS": Platform("linux", "arm64"),
-    "Raspberry Pi 3, 32-bit OS": Platform("linux", "arm", "v7"),
-    "Raspberry Pi Zero": Platform("linux", "arm", "v6"),
-}
-
-
 def select(descriptors: list[Descriptor], want: Platform, *, strict: bool = False) -> Descriptor:
     """The entry a runtime pulls from an index for ``want`` (containerd's choice).
 
@@ -250,10 +240,11 @@ def explain(descriptors: list[Descriptor], want: Platform) -> pd.DataFrame:
     return df
 
 
-def who_gets(descriptors: list[Descriptor], devices: dict[str, Platform] | None = None) -> pd.DataFrame:
-    """For each device: the platform it asks for, and the entry of the index its engine pulls (or none)."""
+def who_gets(descriptors: list[Descriptor], devices: dict[str, Platform]) -> pd.DataFrame:
+    """For each device (a name and the platform its engine asks for, e.g. ``article.DEVICES``): that platform,
+    and the entry of the index its engine pulls (or none)."""
     rows = []
-    for device, want in (devices or DEVICES).items():
+    for device, want in devices.items():
         try:
             chosen = select(descriptors, want)
         except KitError:

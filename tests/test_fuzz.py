@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA
-from multiarch_kit import manifests, matching, platforms, references
+from multiarch_kit import article, manifests, matching, platforms, references
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import Platform
 
@@ -57,7 +57,7 @@ def _exercise(parsed):
         for want in platforms.LAB_PLATFORMS:
             _refused((f"no image for {want} in this index",), manifests.select, parsed.manifests, want)
             manifests.explain(parsed.manifests, want)
-        manifests.who_gets(parsed.manifests)
+        manifests.who_gets(parsed.manifests, article.DEVICES)
         for d in parsed.manifests:
             d.is_attestation, d.attests  # evaluated for their exceptions
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multiarch_kit import manifests
+from multiarch_kit import article, manifests
 from multiarch_kit import platforms as pf
 from multiarch_kit.errors import KitError
 from multiarch_kit.matching import only, only_strict, runs_natively
@@ -235,7 +235,7 @@ def test_parse_raises_only_value_error(text):
 
 
 def test_who_gets():
-    df = manifests.who_gets(INDEX[:1] + INDEX[3:])  # amd64, arm64 and an attestation
+    df = manifests.who_gets(INDEX[:1] + INDEX[3:], article.DEVICES)  # amd64, arm64 and an attestation
     got = dict(zip(df.device, df.gets))
     assert got["M2 Mac (Docker Desktop)"] == "linux/arm64"
     assert got["Intel Mac (Docker Desktop)"] == "linux/amd64"

@@ -1,8 +1,8 @@
 """Platforms, with containerd's semantics (github.com/containerd/platforms), and the one table of architectures.
 
-``parse``, ``format`` and ``normalize`` follow containerd's ``Parse``, ``Format`` and ``Normalize``. Text is
-parsed once, where it enters the kit (the CLI, a notebook's call); inside, platforms travel as
-:class:`Platform` values. A :class:`Platform` is normalised when it is made (containerd's ``Normalize``:
+``parse`` and ``format`` follow containerd's ``Parse`` and ``Format``. Text is parsed once, where it enters the
+kit (the CLI, a notebook's call); inside, platforms travel as :class:`Platform` values. A :class:`Platform` is
+normalised when it is made (containerd's ``Normalize``, so the kit has no separate function for it:
 ``linux/aarch64``, ``linux/arm64/v8`` and an OCI ``{"architecture": "arm64", "variant": "v8"}`` are one
 value), so platforms that mean the same compare equal, hash alike and can key a dict. ``str(platform)`` is
 the kit's one spelling of a platform (``linux/arm/v7``, never ``linux/arm``; ``linux/arm64``, never
@@ -195,15 +195,6 @@ LAB_PLATFORMS: tuple[Platform, ...] = (AMD64, ARM64, ARMV7)
 
 
 # --- containerd's Parse, Format, Normalize --------------------------------------------------------------
-
-
-def normalize(p: Platform) -> Platform:
-    """containerd's ``Normalize``: lower-case OS (macos -> darwin), Go architecture, canonical variant.
-
-    arm64/v8 and amd64/v1 come out with an empty variant; arm's default v7 is written out. A
-    :class:`Platform` is normalised when made, so this returns ``p`` itself; it stays for containerd's API.
-    """
-    return p
 
 
 def _this_machine() -> Platform:

@@ -104,7 +104,7 @@ def apt_mirror(suite: str = SUITE, *, sources: Path = Path("/etc/apt")) -> str:
 def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Path) -> list[str]:
     return (commands.Command("mmdebstrap", "--variant=apt", "--format=tar")
             .option("--architectures", platform.arch.debian)
-            .option("--include", ",".join(packages_))
+            .option("--include", ",".join(packages_) or None)  # none: the variant alone
             .option("--dpkgopt", list(_DPKG_OPTIONS))
             .option("--aptopt", 'Acquire::Retries "3"')
             .add(SUITE, out, mirror))

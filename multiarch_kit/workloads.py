@@ -113,6 +113,19 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def unpack(tar: tarfile.TarFile, dest: Path) -> None:
+    """Unpack ``tar`` into ``dest`` with the "data" filter's rules: nothing absolute, no ``..``, no links or
+    devices leading out. Pythons before 3.11.4 (Debian 12's is 3.11.2) have no extraction filters, so there the
+    kit checks the rules itself and allows plain files and folders only (what a source archive holds)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter="data")
+        return
+    for member in tar.getmembers():
+        if member.name.startswith("/") or ".." in Path(member.name).parts or not (member.isfile() or member.isdir()):
+            raise tarfile.TarError(f"refused {member.name!r}: only plain files and folders inside the archive")
+    tar.extractall(dest)  # noqa: S202 - every member was checked just above
+
+
 def fetch(source: Source, lab_dir: Path, *, echo: bool = True) -> Path:
     """The unpacked source folder, fetched once with ``pip download`` and checked against the pinned sha256."""
     folder = source.path(lab_dir)
@@ -137,7 +150,7 @@ def fetch(source: Source, lab_dir: Path, *, echo: bool = True) -> Path:
     shutil.rmtree(staging, ignore_errors=True)  # left by an interrupted unpacking
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(staging, filter="data")
+            unpack(tar, staging)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise KitError(f"{archive} cannot be unpacked ({exc})", f"delete {archive} and run again") from None
     unpacked = staging / source.folder

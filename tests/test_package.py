@@ -40,13 +40,24 @@ def _declared(extras: bool = True) -> dict[str, SpecifierSet]:
     return {canonicalize_name(r.name): r.specifier for r in map(Requirement, specs)}
 
 
-def _constraints() -> dict[str, str]:
+def _constraints(python: str | None = None) -> dict[str, str]:
+    """The pins that apply to ``python`` (a full version; default: this one), by canonical name."""
     pins = {}
+    env = {"python_full_version": python} if python else None
     for line in (ROOT / "constraints.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            name, version = re.fullmatch(r"([A-Za-z0-9_.\-]+)==(\S+)", line.strip()).groups()
-            pins[canonicalize_name(name)] = version
+            req = Requirement(line.split("  #")[0])
+            if req.marker is None or req.marker.evaluate(env):
+                assert len(req.specifier) == 1 and next(iter(req.specifier)).operator == "==", line
+                pins[canonicalize_name(req.name)] = next(iter(req.specifier)).version
     return pins
+
+
+def test_constraints_give_one_pin_per_package_on_debian_12s_python_too():
+    # Debian 12 ships Python 3.11.2: a pin that needs more (soupsieve 3 wants 3.11.5) gets a marked alternative.
+    old, new = _constraints("3.11.2"), _constraints("3.12.0")
+    assert sorted(old) == sorted(new)
+    assert {n: (old[n], new[n]) for n in old if old[n] != new[n]} == {"soupsieve": ("2.10", "4.1.3")}
 
 
 def _environment() -> dict[str, str]:

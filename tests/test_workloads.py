@@ -264,3 +264,39 @@ def test_bench_rows_of_real_builds(real, lab_status, lab_config, tmp_path):
     assert (tmp_path / f"{plan.host_id}.csv").exists()
     again = store.read_rows(tmp_path / f"{plan.host_id}.csv")
     assert list(again.wall_s) == list(df.wall_s)
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["with-filters", "python-3.11.2"])
+def test_unpack_keeps_a_source_archive_inside_its_folder_with_or_without_extraction_filters(tmp_path, monkeypatch,
+                                                                                         filters):
+    import io
+    import tarfile
+
+    from multiarch_kit import workloads
+
+    if not filters:  # Debian 12's Python 3.11.2 has no tarfile.data_filter
+        monkeypatch.delattr(tarfile, "data_filter")
+
+    def archive(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarFile:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            good = tarfile.TarInfo("pkg/c/ok.c")
+            good.size = 3
+            tar.addfile(good, io.BytesIO(b"int"))
+            bad = tarfile.TarInfo(name)
+            bad.type, bad.linkname = kind, link
+            tar.addfile(bad, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+        buf.seek(0)
+        return tarfile.open(fileobj=buf)
+
+    workloads.unpack(archive("pkg/c/also.c"), tmp_path / "fine")
+    assert sorted(p.name for p in (tmp_path / "fine" / "pkg" / "c").iterdir()) == ["also.c", "ok.c"]
+    for name, kind, link in [("../escaped", tarfile.REGTYPE, ""), ("pkg/out", tarfile.SYMTYPE, "/etc/passwd")]:
+        with pytest.raises(tarfile.TarError):
+            workloads.unpack(archive(name, kind, link), tmp_path / "bad")
+    assert not (tmp_path / "escaped").exists()
+    try:  # an absolute name: the filter makes it relative, the 3.11.2 check refuses it; either way it stays inside
+        workloads.unpack(archive("/abs"), tmp_path / "abs")
+        assert (tmp_path / "abs" / "abs").is_file()
+    except tarfile.TarError:
+        assert not filters

@@ -70,19 +70,26 @@ class SplitResult:
                 "platforms": [{k: v for k, v in b.as_dict().items() if k != "engine"} for b in self.builds]}
 
 
-def parse_nodes(items: list[str], platforms: list[Platform]) -> dict[Platform, str]:
-    """``--node P=CONTEXT`` values to {platform: context}, each platform once and among ``platforms``."""
+def parse_nodes(items: list[str], platforms: list[Platform], *, named_by: str = "--node") -> dict[Platform, str]:
+    """``P=CONTEXT`` values to {platform: context}, each platform once and among ``platforms``.
+
+    ``named_by`` is where the values came from (``--node``, or an environment variable), so each one-line error
+    names the place the reader must fix.
+    """
     nodes: dict[Platform, str] = {}
     for item in items:
         text, sep, context = item.partition("=")
         if not sep or not context or not text:
-            raise KitError(f"--node {item!r} is not PLATFORM=CONTEXT", "e.g. --node linux/arm64=m2")
-        p = Platform.parse(text)
+            raise KitError(f"{named_by} {item!r} is not PLATFORM=CONTEXT", "write each as e.g. linux/arm64=m2")
+        try:
+            p = Platform.parse(text)
+        except KitError as exc:
+            raise KitError(f"{named_by} {item!r}: {exc.message}", exc.fix) from None
         if p in nodes:
-            raise KitError(f"--node names {p} twice", "give one engine per platform")
+            raise KitError(f"{named_by} names {p} twice", "give one engine per platform")
         if p not in platforms:
-            raise KitError(f"--node {item!r}: {p} is not among the platforms to build "
-                           f"({', '.join(map(str, platforms))})", "add it to --platform, or drop that --node")
+            raise KitError(f"{named_by} {item!r}: {p} is not among the platforms to build "
+                           f"({', '.join(map(str, platforms))})", f"build it too, or drop it from {named_by}")
         nodes[p] = context
     return nodes
 
@@ -112,7 +119,8 @@ def _describe(here: Lab, nodes: dict[Platform, str], platforms: list[Platform],
     """Each platform's engine platform and how that engine runs it (native, qemu, rosetta, emulated).
 
     Every engine is asked once, whatever the number of platforms it builds: the lab's own engine not at all (its
-    facts and handlers are in ``here``), a node for its facts and, when it must emulate, its binfmt handlers.
+    facts and handlers are in ``here``), a node for its facts and, when it must emulate and is another engine
+    than the lab's, its binfmt handlers.
     A node that does not answer is a one-line error naming it.
     """
     described: dict[Platform, tuple[Platform, str]] = {}
@@ -128,13 +136,16 @@ def _describe(here: Lab, nodes: dict[Platform, str], platforms: list[Platform],
             except KitError as exc:
                 raise KitError(f"node {context} for {', '.join(map(str, wanted))} does not answer ({exc.message})",
                                exc.fix or "start it, or choose another node") from None
+        # A context that reaches the lab's own engine (``default`` under DOCKER_HOST, Desktop's ``desktop-linux``)
+        # is that engine: its handlers are the Lab's, with no probe container.
+        lab_engine = context is None or bool(facts.engine_id) and facts.engine_id == here.engine.engine_id
         handlers = None
         for p in wanted:
             if p == facts.platform:  # the engine's own platform: no handler to read
                 described[p] = (facts.platform, "native")
                 continue
             try:
-                if context is None:
+                if lab_engine:
                     how = here.emulator_for(p)
                 else:
                     if handlers is None:  # read by the lab's base, which every lab engine can pull

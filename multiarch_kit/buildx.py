@@ -94,7 +94,7 @@ def parse_inspect(text: str) -> Builder:
             node.endpoint = value
         elif key == "Status":
             node.status = value
-        elif key in ("BuildKit", "BuildKit version"):
+        elif key.lower() in ("buildkit", "buildkit version"):  # buildx 0.13 and older print "Buildkit:"
             node.buildkit = value
         elif key == "Platforms":
             try:

@@ -144,30 +144,50 @@ def _sizes(text: str | None) -> dict[str, int]:
     return sizes
 
 
+# The options that shape a bench plan and where it goes, with their defaults: `--reference` fixes them all.
+BENCH_PLAN_DEFAULTS = {"workloads": "c,go", "platforms": "linux/arm64,linux/arm/v7",
+                       "strategies": "native,emulated,cross", "sizes": None, "full": False, "repeats": 5, "warmup": 1,
+                       "builder": None, "node": None, "results": None}
+
+
 def _cmd_bench(args) -> int:
     from . import bench, engine, hostinfo, lab, plans, split, store, workloads
 
-    folder = Path(args.results) if args.results else store.results_dir()
-    if args.resume:
-        rows = bench.resume(folder, lab.LabConfig.from_env(), progress=not args.no_progress)
+    if args.reference:
+        given = [f"--{name}" for name, default in BENCH_PLAN_DEFAULTS.items() if getattr(args, name) != default]
+        if given:
+            raise KitError(f"--reference measures the reference plan into {store.REFERENCE}/, so it takes no "
+                           f"{', '.join(given)}", "run 'multiarch-kit bench --reference' alone (with --resume to "
+                           "finish an interrupted one)")
+        folder = store.REFERENCE  # not $MULTIARCH_KIT_RESULTS: this run is meant to be committed
     else:
-        names = _csv_list(args.workloads)
-        for name in names:
-            workloads.workload(name)
-        platforms = parse_list(args.platforms)
-        strategies = [workloads.check_strategy(s) for s in _csv_list(args.strategies)]
-        sizes = _sizes(args.sizes)
-        plans.check_counts(args.repeats, args.warmup)  # every mistake is named before the engine is asked
-        build_platform = engine.facts().platform
-        nodes = split.parse_nodes(args.node or [], platforms)
-        cfg = lab.LabConfig.from_env()
-        plan = plans.Plan.matrix(names, platforms, build_platform, sizes=sizes, strategies=strategies,
-                                 full=args.full, repeats=args.repeats, warmup=args.warmup, builder=args.builder,
-                                 nodes=nodes, host_id=hostinfo.host_id(cfg.lab_dir))
+        folder = Path(args.results) if args.results else store.results_dir()
+    cfg = lab.LabConfig.from_env()
+    if args.resume:
+        rows = bench.resume(folder, cfg, progress=not args.no_progress)
+    else:
+        if args.reference:
+            plan = plans.reference_plan(engine.facts().platform, host_id=hostinfo.host_id(cfg.lab_dir))
+        else:
+            names = _csv_list(args.workloads)
+            for name in names:
+                workloads.workload(name)
+            platforms = parse_list(args.platforms)
+            strategies = [workloads.check_strategy(s) for s in _csv_list(args.strategies)]
+            sizes = _sizes(args.sizes)
+            plans.check_counts(args.repeats, args.warmup)  # every mistake is named before the engine is asked
+            build_platform = engine.facts().platform
+            nodes = split.parse_nodes(args.node or [], platforms)
+            plan = plans.Plan.matrix(names, platforms, build_platform, sizes=sizes, strategies=strategies,
+                                     full=args.full, repeats=args.repeats, warmup=args.warmup, builder=args.builder,
+                                     nodes=nodes, host_id=hostinfo.host_id(cfg.lab_dir))
         print(f"run {plan.run_id}: {len(plan.cells)} cells x {plan.repeats} repeats (+{plan.warmup} warm-up), "
               f"results in {folder / (plan.host_id + '.csv')}")
         rows = bench.run(plan, folder, lab.status(cfg), progress=not args.no_progress)
     print(f"measured {len(rows)} builds")
+    if args.reference:
+        print(f"to share them: say what machine this is in {folder / 'README.md'}, then commit that, this host's "
+              f"CSV and {folder / 'runs'}/")
     return 0
 
 
@@ -320,19 +340,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "json"], default="table")
     p.set_defaults(func=_cmd_inspect)
     p = sub.add_parser("bench", help="measure native vs emulated vs cross builds into <results>/<host-id>.csv")
-    p.add_argument("--workloads", default="c,go", help="comma-separated: c, go, cpu, article (default c,go)")
-    p.add_argument("--platforms", default="linux/arm64,linux/arm/v7",
+    p.add_argument("--workloads", default=BENCH_PLAN_DEFAULTS["workloads"],
+                   help="comma-separated: c, go, cpu, article (default c,go)")
+    p.add_argument("--platforms", default=BENCH_PLAN_DEFAULTS["platforms"],
                    help="target platforms for the emulated and cross builds (native builds the build platform)")
-    p.add_argument("--strategies", default="native,emulated,cross", help="comma-separated: native, emulated, cross")
+    p.add_argument("--strategies", default=BENCH_PLAN_DEFAULTS["strategies"],
+                   help="comma-separated: native, emulated, cross")
     p.add_argument("--sizes", help="WORKLOAD=SIZE,... (c: files of 35, go: packages of 66, cpu: MB); default: short")
     p.add_argument("--full", action="store_true", help="every workload at its full size (the whole build)")
-    p.add_argument("--repeats", type=int, default=5, help="measured runs per cell (default 5)")
-    p.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
+    p.add_argument("--repeats", type=int, default=BENCH_PLAN_DEFAULTS["repeats"],
+                   help="measured runs per cell (default 5)")
+    p.add_argument("--warmup", type=int, default=BENCH_PLAN_DEFAULTS["warmup"],
+                   help="unrecorded rounds first (default 1)")
     p.add_argument("--builder", help="buildx builder to use (passed to --builder), e.g. a multi-node one")
     p.add_argument("--node", action="append", help="PLATFORM=CONTEXT: build that platform on that Docker context")
     p.add_argument("--results", help="results folder (default: $MULTIARCH_KIT_RESULTS, else results/reference "
                    "under the current folder)")
     p.add_argument("--resume", action="store_true", help="finish this host's newest unfinished run")
+    p.add_argument("--reference", action="store_true",
+                   help="measure the reference plan (c and go whole builds, three strategies, linux/amd64, linux/arm64 "
+                   "and linux/arm/v7 but this engine's own, 5 repeats) into results/reference/<host-id>.csv under "
+                   "the current folder, to commit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_bench)
     p = sub.add_parser("report", help="tables, the answer and plots from every host's results")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import files, store, workloads
 from .errors import KitError
-from .platforms import Platform
+from .platforms import AMD64, ARM64, ARMV7, Platform
 from .workloads import NATIVE
 
 
@@ -40,6 +40,23 @@ def default_plan(build_platform: Platform, **kw) -> Plan:
     """The short plan the notebooks run: c and go, all three strategies, linux/arm64 (or linux/amd64 on arm64)."""
     target = Platform("linux", "amd64") if build_platform.architecture == "arm64" else Platform("linux", "arm64")
     return Plan.matrix(["c", "go"], [target], build_platform, **kw)
+
+
+# The platforms a reference run compares (one of them is the machine's own): amd64 and arm64, the two a Mac can be,
+# and arm/v7, which no Mac runs natively.
+REFERENCE_PLATFORMS = [AMD64, ARM64, ARMV7]
+
+
+def reference_plan(build_platform: Platform, *, host_id: str = "") -> Plan:
+    """The plan of a committed reference run: c and go at full size, the three strategies, for every reference
+    platform but the build platform's own, 5 repeats after 1 warm-up.
+
+    So every machine measures the same builds against the others: an amd64 machine (the VM, an Intel Mac)
+    emulates arm64 and arm/v7, an arm64 one (an M2 Mac) amd64 (under Rosetta where Docker Desktop uses it) and
+    arm/v7.
+    """
+    return Plan.matrix(["c", "go"], REFERENCE_PLATFORMS, build_platform, full=True, repeats=5, warmup=1,
+                       host_id=host_id)
 
 
 def check_counts(repeats: int, warmup: int) -> None:

@@ -5,11 +5,13 @@ None of these needs the engine: bad input is refused before anything runs.
 
 import json
 import tarfile
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import cli, store
+from multiarch_kit import bench, cli, engine, hostinfo, lab, plans, store
+from multiarch_kit.platforms import ARM64
 
 
 def _subcommands() -> set[str]:
@@ -76,6 +78,9 @@ CASES = {
               (["bench", "--repeats", "0", "--warmup", "0"], "repeats must be at least 1"),
               (["bench", "--warmup", "-1"], "warmup cannot be negative"),
               (["bench", "--repeats", "many"], "argument --repeats: invalid int value: 'many'"),
+              (["bench", "--reference", "--platforms", "linux/amd64"],
+               "--reference measures the reference plan into results/reference/, so it takes no --platforms"),
+              (["bench", "--reference", "--full", "--results", "{tmp}/empty"], "so it takes no --full, --results"),
               (["bench", "--resume", "--results", "{tmp}/empty"], "nothing to resume"),
               (["bench", "--resume", "--results", "{tmp}/plans"],
                "the bench plan {tmp}/plans/runs/20260101T000000-abcdef.json cannot be read")],
@@ -160,3 +165,22 @@ def test_json_outputs_are_json(tmp_path):
     proc = kit_cli("doctor", "--format", "json", env={"DOCKER_HOST": f"unix://{tmp_path}/no.sock"})
     rows = json.loads(proc.stdout)
     assert proc.returncode == 1 and rows[0]["check"] == "engine" and rows[0]["status"] == "fail"
+
+
+def test_bench_reference_measures_the_reference_plan_into_results_reference(tmp_path, monkeypatch, capsys):
+    """`bench --reference` measures the reference plan into results/reference/ under the current folder, whatever
+    $MULTIARCH_KIT_RESULTS says. The engine and the builds are stood in for: what they are asked is the test."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(store.ENV_RESULTS, str(tmp_path / "scratch"))
+    monkeypatch.setenv(hostinfo.ENV_HOST_ID, "m2-mac")
+    monkeypatch.setenv(lab.ENV_LAB_DIR, str(tmp_path / "lab"))
+    monkeypatch.setattr(engine, "facts", lambda context=None: SimpleNamespace(platform=ARM64))
+    monkeypatch.setattr(lab, "status", lambda cfg: "the lab")
+    asked = {}
+    monkeypatch.setattr(bench, "run", lambda plan, folder, status, progress: asked.update(
+        plan=plan, folder=folder, status=status) or [])
+    assert cli.main(["bench", "--reference", "--no-progress"]) == 0
+    assert (asked["folder"], asked["status"], asked["plan"].host_id) == (store.REFERENCE, "the lab", "m2-mac")
+    assert asked["plan"].cells == plans.reference_plan(ARM64).cells
+    out = capsys.readouterr().out
+    assert "results in results/reference/m2-mac.csv" in out and "commit that, this host's CSV" in out

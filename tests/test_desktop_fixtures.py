@@ -11,7 +11,7 @@ import json
 import pytest
 
 from conftest import DATA
-from multiarch_kit import emulation, engine
+from multiarch_kit import buildx, emulation, engine
 from multiarch_kit.emulation import BinfmtHandler
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7, Platform
 
@@ -102,10 +102,12 @@ def test_version_text_gives_the_engine_platform_api_and_containerd(name, product
     assert (facts.api_version, facts.containerd_version) == (api, containerd)
 
 
-def desktop_handlers() -> list[BinfmtHandler]:
+def desktop_handlers(name: str = "apple-silicon-binfmt-status.json") -> list[BinfmtHandler]:
     """The enabled handlers tonistiigi/binfmt listed in Docker Desktop's VM on Apple silicon (it lists the names
-    of the enabled entries only, so interpreter and flags are not known)."""
-    status = json.loads((DESKTOP / "apple-silicon-binfmt-status.json").read_text())
+    of the enabled entries only, so interpreter and flags are not known). Its JSON may follow its own
+    "installing: ..." lines, as posted."""
+    text = (DESKTOP / name).read_text()
+    status = json.loads(text[text.index("{"):])
     return [BinfmtHandler(name, True, "", "") for name in status["emulators"]]
 
 
@@ -126,6 +128,41 @@ def test_apple_silicon_emulator_per_platform(platform, expected):
     info = json_excerpt((DESKTOP / "apple-silicon-docker-info-json-excerpt.txt").read_text())
     engine_platform = engine.facts_from(info, {}, "x").platform
     assert emulation.emulator_for(platform, engine_platform, desktop_handlers()) == expected
+
+
+def test_older_desktop_names_its_handlers_qemu_and_rosetta_still_wins():
+    """An older Docker Desktop kept tonistiigi/binfmt's names (qemu-x86_64) beside its rosetta handler."""
+    handlers = desktop_handlers("apple-silicon-binfmt-install-qemu-names.txt")
+    assert {h.name: h.architecture for h in handlers}["qemu-x86_64"] == "amd64"
+    assert [emulation.emulator_for(p, ARM64, handlers) for p in (AMD64, ARMV7, ARM64, Platform.parse("linux/386"))] \
+        == ["rosetta", "qemu", "native", "qemu"]
+
+
+@pytest.mark.parametrize("name, builder, driver, node, endpoint, buildkit, count", [
+    # the docker driver: the engine's own BuildKit, what the kit builds with on Docker Desktop
+    ("apple-silicon-buildx-inspect-default-0.11.txt", "default", "docker", "default", "default",
+     "v0.11.6+616c3f613b54", 10),
+    # a docker-container builder on the Desktop context (`docker buildx create`)
+    ("apple-silicon-buildx-inspect-container-0.13.txt", "nginx-builder", "docker-container", "nginx-builder0",
+     "desktop-linux", "v0.13.1", 11),
+])
+def test_apple_silicon_buildx_inspect_gives_driver_node_and_platforms(name, builder, driver, node, endpoint,
+                                                                      buildkit, count):
+    b = buildx.parse_inspect((DESKTOP / name).read_text())
+    assert (b.name, b.driver) == (builder, driver)
+    (only,) = b.nodes
+    # buildx 0.13 and older label the version "Buildkit:", later ones "BuildKit version:"
+    assert (only.name, only.endpoint, only.status, only.buildkit) == (node, endpoint, "running", buildkit)
+    assert len(only.platforms) == count
+    assert only.platforms[0] == ARM64  # the node's own platform first: hostinfo takes it as the native one
+    assert {AMD64, ARMV7, Platform.parse("linux/amd64/v2")} <= set(b.platforms)
+
+
+def test_desktop_docker_driver_may_list_amd64_last():
+    """On this Mac the docker driver listed amd64 after arm/v6: order says nothing of speed, only the first
+    entry (the engine's own) is native."""
+    b = buildx.parse_inspect((DESKTOP / "apple-silicon-buildx-inspect-default-0.11.txt").read_text())
+    assert [str(p) for p in b.platforms[-3:]] == ["linux/arm/v6", "linux/amd64", "linux/amd64/v2"]
 
 
 def ls_platforms(text: str) -> dict[str, list[Platform]]:

@@ -3,7 +3,7 @@ plan writes nothing."""
 
 import pytest
 
-from conftest import result_row as _row
+from conftest import ROOT, result_row as _row
 from multiarch_kit import hostinfo, lab, plans, store
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7
@@ -67,3 +67,21 @@ def test_a_damaged_plan_is_one_line_naming_it(tmp_path, content):
     with pytest.raises(KitError) as err:
         plans.Plan.load(path)
     assert str(path) in err.value.message and "\n" not in str(err.value)
+
+
+def test_the_reference_plan_is_what_made_the_committed_run():
+    """On an amd64 machine the reference plan measures what the VM's committed run measured, cell for cell."""
+    (committed,) = (ROOT / store.REFERENCE / "runs").glob("*.json")
+    vm = plans.Plan.load(committed)
+    made = plans.reference_plan(AMD64)
+    assert made.cells == vm.cells and (made.repeats, made.warmup) == (vm.repeats, vm.warmup) == (5, 1)
+
+
+def test_the_reference_plan_on_apple_silicon_emulates_amd64_and_arm_v7():
+    """An M2 compares its native arm64 build with amd64 (Rosetta or QEMU) and arm/v7 (QEMU): the same builds."""
+    plan = plans.reference_plan(ARM64)
+    by_strategy = {s: sorted(str(c.platform) for c in plan.cells if c.strategy == s and c.workload == "c")
+                   for s in ("native", "emulated", "cross")}
+    assert by_strategy == {"native": ["linux/arm64"], "emulated": ["linux/amd64", "linux/arm/v7"],
+                           "cross": ["linux/amd64", "linux/arm/v7"]}
+    assert {(c.workload, c.size) for c in plan.cells} == {("c", 35), ("go", 66)}  # the whole builds

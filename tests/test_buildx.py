@@ -1,4 +1,4 @@
-"""Parsing `docker buildx inspect` (recorded from this lab's engine, and read live)."""
+"""Parsing `docker buildx inspect` (recorded from this lab's engine, and read live); the line to type by hand."""
 
 import json
 from pathlib import Path

@@ -491,9 +491,9 @@ def job(context: str | Path, folder: Path, *, platforms: list[Platform], tags: l
     metadata_file.unlink()  # buildx writes it; an empty file left from here would read as broken
     options = {"platforms": platforms, "tags": list(tags), "output": output, "push": push,
                "build_contexts": {**(base.build_contexts if base else {}), **(build_contexts or {})},
-               "no_cache": no_cache, "no_cache_filter": no_cache_filter, "target": target, "provenance": provenance,
-               "sbom": sbom, "builder": builder, "build_args": build_args, "labels": labels, "network": network,
-               "context_name": context_name}
+               "no_cache": no_cache, "no_cache_filter": no_cache_filter, "target": target,
+               "provenance": provenance, "sbom": sbom, "builder": builder, "build_args": build_args,
+               "labels": labels, "network": network, "context_name": context_name}
     argv = build_argv(context, metadata_file=str(metadata_file), progress=progress, **options)
     return Job(list(argv), env, metadata_file, list(platforms), ", ".join(tags) or (output or ""),
                by_hand(context, env=env, **options))

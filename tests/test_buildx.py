@@ -77,8 +77,8 @@ def test_by_hand_drops_exactly_the_kits_wiring_and_keeps_the_build(tmp_path):
     platforms = ["--platform", "linux/amd64", "--platform", "linux/arm64", "--platform", "linux/arm/v7"]
     theirs = ["--build-context", "extra=docker-image://example.org/x:1", "--build-context", "mine=/home/me/src"]
     rest = ["--build-arg", "PACKAGES=20", "--label", "k=v", "--target", "cross", "--tag",
-            "localhost:5001/multiarch-test:x", "--output=type=image,push=true", "--push", "--no-cache-filter", "cross",
-            "--provenance=false", "--network=host"]
+            "localhost:5001/multiarch-test:x", "--output=type=image,push=true", "--push",
+            "--no-cache-filter", "cross", "--provenance=false", "--network=host"]
     front = ["docker", "--context", "m2", "buildx", "build", "--builder", "two", *platforms]
     assert j.argv == [*front, "--build-context", f"alpine:3.18=docker-image://{STANDIN}",
                       "--build-context", f"source={SOURCES / 'brotli-1.2.1'}", *theirs, *rest,

@@ -31,11 +31,11 @@ class Contexts:
     build_base: Base | None
     sources: dict[str, Path]
 
-    def for_workload(self, w: Workload) -> dict[str, str]:
+    def for_workload(self, w: Workload) -> dict[str, buildx.NamedContext]:
         named = dict(self.status.base.build_contexts if w.base == workloads.ALPINE else
                      (self.build_base.build_contexts if self.build_base else {}))
         if w.source is not None:
-            named[w.source.context] = str(self.sources[w.name])
+            named[w.source.context] = self.sources[w.name]
         return named
 
 
@@ -64,6 +64,11 @@ def command(cell: Cell, contexts: Contexts, builder: str | None = None, node: st
     return buildx.build_argv(workloads.workload(cell.workload).context(), **options(cell, contexts, builder, node))
 
 
+def by_hand(cell: Cell, contexts: Contexts, builder: str | None = None, node: str | None = None) -> buildx.ByHand:
+    """The same measurement as one types it on one's own machine (see :func:`buildx.by_hand`)."""
+    return buildx.by_hand(workloads.workload(cell.workload).context(), **options(cell, contexts, builder, node))
+
+
 def measure(cell: Cell, contexts: Contexts, builder: str | None = None, *, node: str | None = None,
             echo: bool = False) -> buildx.BuildResult:
     """One measured build of ``cell``."""
@@ -90,8 +95,9 @@ def run(plan: Plan, folder: Path | None, status: lab.LabStatus, *, progress: boo
     path = folder / f"{plan.host_id}.csv"
     if progress:  # each cell's command, once: the measurements repeat it exactly
         for cell in plan.cells:
-            print("$ " + commands.shell_line(command(cell, contexts, plan.builder, plan.nodes.get(cell.platform))),
-                  flush=True)
+            node = plan.nodes.get(cell.platform)
+            commands.show(command(cell, contexts, plan.builder, node),
+                          note=str(by_hand(cell, contexts, plan.builder, node)))
     added = []
     warmups = [] if done else [c for _ in range(plan.warmup) for c in plan.cells]
     bar = _progress(len(todo) + len(warmups), progress)

@@ -4,7 +4,9 @@
 :class:`BuildResult`. Two flags on that line serve the kit rather than the reader: ``--metadata-file`` makes
 buildx write what it built (``containerimage.digest``...) to a JSON file the kit reads, and
 ``--progress=rawjson`` makes it report every build step as JSON (start, end, cached, logs) instead of the
-terminal display. The steps become a :class:`Progress` value, parsed once.
+terminal display. The steps become a :class:`Progress` value, parsed once. Those flags, the stand-ins' named
+contexts and the lab's folders mean nothing on the reader's own machine, so every build is also shown as
+:func:`by_hand` gives it: the same build typed in its context folder.
 
 :func:`parse_inspect` reads the text of ``docker buildx inspect [NAME]``. buildx has no JSON output for
 inspect in the versions the lab supports (0.12+), so the parser reads its ``Key: value`` layout: a builder
@@ -345,14 +347,33 @@ class BuildError(CommandError):
         self.job = None  # the key build_all's caller gave the failed build
 
 
+@dataclass(frozen=True)
+class StandInImage:
+    """A named context that puts the lab's stand-in where the Dockerfile names one of Docker Hub's images
+    (``--build-context alpine:3.18=docker-image://REF``). The lab's own wiring: a machine that reaches Docker Hub
+    builds the Dockerfile as written, so the line to type by hand leaves it out."""
+
+    ref: str
+
+    def __str__(self) -> str:
+        return f"docker-image://{self.ref}"
+
+
+# A named context's value: what buildx reads as it is (a folder the reader names, an image, a URL), a folder
+# the kit put in place (a fetched source: typed by hand by its name), or the lab's stand-in.
+NamedContext = str | Path | StandInImage
+
+
 def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str] = (), output: str | None = None,
-               push: bool = False, build_contexts: dict[str, str] | None = None, no_cache: bool = False,
+               push: bool = False, build_contexts: dict[str, NamedContext] | None = None, no_cache: bool = False,
                no_cache_filter: list[str] | None = None, target: str | None = None,
                provenance: bool | None = None, sbom: bool | None = None, builder: str | None = None,
-               metadata_file: str | None = None, progress: str = "rawjson",
+               metadata_file: str | None = None, progress: str | None = "rawjson",
                build_args: dict[str, str] | None = None, labels: dict[str, str] | None = None,
                network: str | None = None, context_name: str | None = None) -> Command:
-    """The ``docker buildx build`` argument vector, in the article's style (one --platform per platform)."""
+    """The ``docker buildx build`` argument vector, in the article's style (one --platform per platform).
+
+    ``progress=None`` leaves buildx's own default (the terminal display)."""
     return (docker("buildx", "build", context=context_name)
             .flag("--builder", builder)
             .flag("--platform", list(platforms))
@@ -373,15 +394,59 @@ def build_argv(context: str | Path, *, platforms: list[Platform], tags: list[str
             .add(context))
 
 
+# The folder that holds the package: the repository in a clone (site-packages once installed, where the package's
+# own folders keep the repository's names). The line to type by hand names context folders from here.
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class ByHand:
+    """A build as one types it on one's own machine: in ``folder``, ``docker buildx build ... .``"""
+
+    folder: str  # the context folder, named where it is in the repository (or as the caller gave it)
+    argv: list[str]
+    env: dict[str, str]
+
+    @property
+    def line(self) -> str:
+        """The shell line, to type in ``folder``."""
+        return commands.shell_line(self.argv, self.env)
+
+    def __str__(self) -> str:
+        return f"by hand, in {self.folder}: {self.line}"
+
+
+def by_hand(context: str | Path, *, env: dict[str, str] | None = None,
+            build_contexts: dict[str, NamedContext] | None = None, **options) -> ByHand:
+    """The build :func:`build_argv` makes of the same ``options`` (no metadata file or progress), as a reader
+    types it on their own machine.
+
+    What only the lab needs goes: the stand-ins' named contexts (the Dockerfile's names then come from Docker
+    Hub), the metadata file and the progress format (buildx's default display stays). The context is ``.``,
+    typed in its folder as the repository names it (``multiarch_kit/workloads/c``, ``notebooks/article``); a
+    folder the kit put in place (a fetched source) is named by its folder's name, and a folder outside the
+    repository as the caller gave it. Platforms, tags, outputs, build arguments, targets and the variables in
+    ``env`` stay as they are, the registry's address included.
+    """
+    named = {name: value.name if isinstance(value, Path) else value
+             for name, value in (build_contexts or {}).items() if not isinstance(value, StandInImage)}
+    folder = Path(context).resolve()
+    where = folder.relative_to(_ROOT).as_posix() if folder.is_relative_to(_ROOT) else str(context)
+    argv = build_argv(".", build_contexts=named, metadata_file=None, progress=None, **options)
+    return ByHand(where, list(argv), dict(env or {}))
+
+
 @dataclass
 class Job:
-    """One prepared ``docker buildx build``: its argument vector, the variables it sets, where its metadata goes."""
+    """One prepared ``docker buildx build``: its argument vector, the variables it sets, where its metadata goes,
+    and the same build as one types it by hand."""
 
     argv: list[str]
     env: dict[str, str]
     metadata_file: Path
     platforms: list[Platform]
     target_name: str  # tags, or the output, for the run log
+    by_hand: ByHand
 
     @property
     def command(self) -> str:
@@ -397,7 +462,8 @@ class Job:
 
 
 def job(context: str | Path, folder: Path, *, platforms: list[Platform], tags: list[str] = (),
-        output: str | None = None, push: bool = False, base=None, build_contexts: dict[str, str] | None = None,
+        output: str | None = None, push: bool = False, base=None,
+        build_contexts: dict[str, NamedContext] | None = None,
         reproducible: bool = False, no_cache: bool = False, no_cache_filter: list[str] | None = None,
         target: str | None = None, provenance: bool | None = None, sbom: bool | None = None,
         builder: str | None = None, build_args: dict[str, str] | None = None, labels: dict[str, str] | None = None,
@@ -423,12 +489,14 @@ def job(context: str | Path, folder: Path, *, platforms: list[Platform], tags: l
                            "choose a writable dest= path") from None
     metadata_file = Path(tempfile.mkstemp(prefix="metadata-", suffix=".json", dir=folder)[1])
     metadata_file.unlink()  # buildx writes it; an empty file left from here would read as broken
-    argv = build_argv(context, platforms=platforms, tags=list(tags), output=output, push=push,
-                      build_contexts={**(base.build_contexts if base else {}), **(build_contexts or {})},
-                      no_cache=no_cache, no_cache_filter=no_cache_filter, target=target, provenance=provenance,
-                      sbom=sbom, builder=builder, metadata_file=str(metadata_file), build_args=build_args,
-                      labels=labels, network=network, context_name=context_name, progress=progress)
-    return Job(list(argv), env, metadata_file, list(platforms), ", ".join(tags) or (output or ""))
+    options = {"platforms": platforms, "tags": list(tags), "output": output, "push": push,
+               "build_contexts": {**(base.build_contexts if base else {}), **(build_contexts or {})},
+               "no_cache": no_cache, "no_cache_filter": no_cache_filter, "target": target,
+               "provenance": provenance, "sbom": sbom, "builder": builder, "build_args": build_args,
+               "labels": labels, "network": network, "context_name": context_name}
+    argv = build_argv(context, metadata_file=str(metadata_file), progress=progress, **options)
+    return Job(list(argv), env, metadata_file, list(platforms), ", ".join(tags) or (output or ""),
+               by_hand(context, env=env, **options))
 
 
 def build(context: str | Path, *, echo: bool = True, timeout: float = 3600, **options) -> BuildResult:
@@ -443,7 +511,7 @@ def build(context: str | Path, *, echo: bool = True, timeout: float = 3600, **op
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
         j = job(context, Path(tmp), **options)
         try:
-            done = commands.run(j.argv, echo=echo, env=j.env or None, timeout=timeout)
+            done = commands.run(j.argv, echo=echo, env=j.env or None, timeout=timeout, note=str(j.by_hand))
         except CommandError as exc:
             raise _build_error(j.argv, exc, j.platforms) from None
         return j.result(done)
@@ -456,7 +524,8 @@ def attempt(context: str | Path, *, env: dict[str, str] | None = None, echo: boo
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
         j = job(context, Path(tmp), **options)
         merged = {**j.env, **(env or {})}
-        return commands.run(j.argv, echo=echo, env=merged or None, timeout=timeout, check=False)
+        hand = ByHand(j.by_hand.folder, j.by_hand.argv, merged)  # the added variables matter by hand too
+        return commands.run(j.argv, echo=echo, env=merged or None, timeout=timeout, check=False, note=str(hand))
 
 
 def build_all(jobs: dict[Name, Job], *, echo: bool = True, timeout: float = 3600,
@@ -479,7 +548,8 @@ def build_all(jobs: dict[Name, Job], *, echo: bool = True, timeout: float = 3600
         raise KitError("builds run together must set the same environment", "make them all reproducible, or none")
     try:
         commands.run_all({name: j.argv for name, j in jobs.items()}, echo=echo, timeout=timeout,
-                         env=envs[0] or None, on_completed=finished, stop_on_failure=False)
+                         env=envs[0] or None, on_completed=finished, stop_on_failure=False,
+                         notes={name: str(j.by_hand) for name, j in jobs.items()})
     except CommandError as exc:
         name = next(n for n, j in jobs.items() if j.argv == exc.argv)
         err = _build_error(jobs[name].argv, exc, jobs[name].platforms)

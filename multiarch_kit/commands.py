@@ -2,8 +2,10 @@
 
 Notebooks teach the Docker CLI, so every command the kit runs for the reader is first printed as the
 exact shell line (``$ docker buildx build ...``) that does the same by hand, and the argument vector that
-runs is the one that was printed. Commands are argument vectors, never shell strings: an image name holding
-``; rm -rf /`` reaches docker as one argument. A non-zero exit raises
+runs is the one that was printed. Where that exact line carries the kit's own wiring (a build's metadata
+file, its lab paths), a comment under it gives the line to type on one's own machine (:func:`show`).
+Commands are argument vectors, never shell strings: an image name holding ``; rm -rf /`` reaches docker as
+one argument. A non-zero exit raises
 :class:`~multiarch_kit.errors.CommandError` with the command, its exit code and its standard error.
 
 Argument vectors are built with :class:`Command`, in the style of python-on-whales: a flag whose value is
@@ -16,7 +18,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
@@ -85,6 +86,15 @@ def shell_line(argv: Iterable[str], env: dict[str, str] | None = None) -> str:
     return " ".join(prefix + [shlex.quote(str(a)) for a in argv])
 
 
+def show(argv: Iterable[str], env: dict[str, str] | None = None, *, note: str | None = None,
+         background: bool = False) -> None:
+    """Print a command as one would type it (``$ ...``; `` &`` when it runs in the background), and ``note``
+    under it as a shell comment (``# ...``): a build's line to type on one's own machine, say."""
+    print("$ " + shell_line(argv, env) + (" &" if background else ""), flush=True)
+    if note:
+        print("# " + note, flush=True)
+
+
 def run(
     argv: list[str],
     *,
@@ -95,8 +105,10 @@ def run(
     timeout: float | None = None,
     cwd: str | os.PathLike | None = None,
     on_line: Callable[[str], None] | None = None,
+    note: str | None = None,
 ) -> Completed:
-    """Run ``argv``, print it first when ``echo`` is set, and return its outputs.
+    """Run ``argv``, print it first when ``echo`` is set (with ``note`` under it, see :func:`show`), and return
+    its outputs.
 
     ``env`` holds only the variables added for this command (they are shown in the echoed line).
     ``on_line`` receives each line of standard output and standard error as it arrives (progress on long
@@ -105,7 +117,7 @@ def run(
     """
     argv = [str(a) for a in argv]
     if echo:
-        print("$ " + shell_line(argv, env), file=sys.stdout, flush=True)
+        show(argv, env, note=note)
     full_env = {**os.environ, **env} if env else None
     start = time.perf_counter()
     try:
@@ -167,8 +179,9 @@ def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, s
             timeout: float | None = None, on_line: Callable[[Name, str], None] | None = None,
             on_done: Callable[[Name], None] | None = None,
             on_completed: Callable[[Name, Completed], None] | None = None,
-            stop_on_failure: bool = True) -> dict[Name, Completed]:
-    """Run several commands at once (``name -> argv``), each printed first; returns ``name -> Completed``.
+            stop_on_failure: bool = True, notes: dict[Name, str] | None = None) -> dict[Name, Completed]:
+    """Run several commands at once (``name -> argv``), each printed first (with its note from ``notes`` under it,
+    see :func:`show`); returns ``name -> Completed``.
 
     ``on_line(name, line)`` receives every output line as it arrives; ``on_done(name)`` and
     ``on_completed(name, completed)`` each command that succeeded, as soon as it has. When one fails the others
@@ -209,8 +222,8 @@ def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, s
 
     argvs = {name: [str(a) for a in argv] for name, argv in argvs.items()}
     if echo:  # as one would type it: each in the background, then wait for all
-        for argv in argvs.values():
-            print("$ " + shell_line(argv, env) + " &", flush=True)
+        for name, argv in argvs.items():
+            show(argv, env, note=(notes or {}).get(name), background=True)
         print("$ wait", flush=True)
     threads = [threading.Thread(target=one, args=(n, a), daemon=True) for n, a in argvs.items()]
     for t in threads:
@@ -247,7 +260,7 @@ def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True,
     """
     argv = [str(a) for a in argv]
     if echo:
-        print("$ " + shell_line(argv, env) + " &", flush=True)
+        show(argv, env, background=True)
     try:
         with open(log, "ab") as out:
             return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -104,7 +104,8 @@ def _key(step: buildx.Step, single_stage: str) -> tuple[str, str]:
 
 
 def profile(context: Path, platforms: list[Platform], native: Platform, *, target: str | None = None,
-            build_args: dict[str, str] | None = None, build_contexts: dict[str, str] | None = None,
+            build_args: dict[str, str] | None = None,
+            build_contexts: dict[str, buildx.NamedContext] | None = None,
             emulators: dict[Platform, str] | None = None, echo: bool = True) -> Profile:
     """Build ``context`` without cache for ``native`` and each of ``platforms`` and compare the steps.
 
@@ -164,8 +165,8 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
 
 
 def profile_in_lab(here: lab.Lab, what: str | Path, platforms: list[Platform] | None = None, *, target: str | None = None,
-                   build_args: dict[str, str] | None = None, build_contexts: dict[str, str] | None = None,
-                   echo: bool = True) -> Profile:
+                   build_args: dict[str, str] | None = None,
+                   build_contexts: dict[str, buildx.NamedContext] | None = None, echo: bool = True) -> Profile:
     """Profile a folder with a Dockerfile, or one of the kit's workloads by name, in the lab.
 
     A workload gets its default size, its emulated target and its sources. The lab's stand-ins answer to the
@@ -186,7 +187,7 @@ def profile_in_lab(here: lab.Lab, what: str | Path, platforms: list[Platform] | 
             build_args.setdefault(w.size_arg, str(w.default_size))
         target = target or w.targets.get(workloads.EMULATED)
         if w.source:
-            contexts.setdefault(w.source.context, str(workloads.fetch(w.source, cfg.lab_dir, echo=echo)))
+            contexts.setdefault(w.source.context, workloads.fetch(w.source, cfg.lab_dir, echo=echo))
     names = dockerfile.images(dockerfile.read(folder))
     if names & set(here.base.build_contexts):
         contexts = {**here.base.build_contexts, **contexts}

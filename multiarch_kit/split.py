@@ -177,7 +177,7 @@ def check_request(context: Path, reference: str | Reference, platforms: list[Pla
 
 def build(context: Path, reference: str | Reference, platforms: list[Platform],
           nodes: dict[Platform, str] | None = None, *,
-          here: Lab, base=None, build_contexts: dict[str, str] | None = None,
+          here: Lab, base=None, build_contexts: dict[str, buildx.NamedContext] | None = None,
           build_args: dict[str, str] | None = None, resume: bool = False, no_cache: bool = False,
           target: str | None = None, echo: bool = True) -> SplitResult:
     """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import commands, registry
-from .buildx import SOURCE_DATE_EPOCH, build_argv
+from .buildx import SOURCE_DATE_EPOCH, NamedContext, StandInImage, build_argv
 from .errors import KitError
 from .labconfig import LabConfig
 from .platforms import Platform
@@ -55,7 +55,7 @@ class StandIn:
     def standin(self, registry_host: str, digest: str | None) -> Base:
         """The stand-in in the lab registry, every name it stands for mapped to it."""
         ref = self.ref(registry_host)
-        return Base(self, STAND_IN, ref, digest, {name: f"docker-image://{ref}" for name in self.stands_for})
+        return Base(self, STAND_IN, ref, digest, {name: StandInImage(ref) for name in self.stands_for})
 
     def pushed(self, cfg: LabConfig) -> Base:
         """The stand-in as the registry holds it (digest None when it does not, or does not answer); builds nothing."""
@@ -117,7 +117,7 @@ class Base:
     source: str  # "docker-hub" or "stand-in"
     ref: str  # the image a container of the base is started from
     digest: str | None = None
-    build_contexts: dict[str, str] = field(default_factory=dict)  # buildx --build-context NAME=VALUE
+    build_contexts: dict[str, NamedContext] = field(default_factory=dict)  # buildx --build-context NAME=VALUE
 
     @property
     def pinned(self) -> str:

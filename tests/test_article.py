@@ -1,6 +1,7 @@
 """The article end to end against the real engine and registry (what notebooks 02-04 show)."""
 
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -8,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, require
-from multiarch_kit import article, buildx, images, manifests
+from multiarch_kit import article, buildx, commands, images, manifests
 from multiarch_kit.errors import CommandError
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7
+from multiarch_kit.references import parse_reference
 
 CONTEXT = ROOT / "notebooks" / article.CONTEXT
 
@@ -188,3 +190,26 @@ def test_parse_rawjson_tolerates_what_it_cannot_read(text, messages, steps):
     assert progress.messages == messages
     assert [(s.digest, s.name, s.started, s.log) for s in progress.steps] == steps
     assert [s.seconds != s.seconds for s in progress.steps] == [True] * len(steps)  # no time read: NaN, not 0
+
+
+def test_the_line_by_hand_builds_the_same_platforms_as_the_kits_own(lab_status, lab_config, capsys):
+    """The by-hand line the kit prints, pasted into a shell in the folder it names, pushes an index with the same
+    platforms as the kit's exact build (one fresh tag, pushed by the kit first, then by hand)."""
+    ref = f"{lab_config.registry_host}/kit-test/by-hand:{uuid.uuid4().hex[:8]}"
+    platforms = [AMD64, ARM64, ARMV7]
+    capsys.readouterr()
+    kit = buildx.build(CONTEXT, platforms=platforms, tags=[ref], push=True, base=lab_status.base)
+    printed = re.findall(r"^# by hand, in (.+?): (.+)$", capsys.readouterr().out, re.MULTILINE)
+    assert len(printed) == 1 and printed[0][0] == "notebooks/article"
+    folder, line = printed[0]
+    assert line.endswith(" .") and "--metadata-file" not in line and "--progress" not in line
+    assert "docker-image://" not in line and str(lab_config.lab_dir) not in line and f"--tag {ref}" in line
+    # Docker Hub is out of reach here, so only this test maps alpine:3.18 to the lab's stand-in, after the line
+    # exactly as printed (on a machine that reaches Docker Hub there is nothing to add).
+    mapping = [f"--build-context {name}={value}" for name, value in lab_status.base.build_contexts.items()]
+    done = commands.run(["sh", "-c", " ".join([line, *mapping])], cwd=ROOT / folder, echo=False, timeout=1800)
+    pushed = manifests.inspect(ref)
+    assert f"pushing manifest for {ref}@{pushed.digest}" in done.stderr  # the tag now holds what the line pushed
+    by_hand = [e.platform for e in pushed.images()]
+    assert sorted(map(str, by_hand)) == ["linux/amd64", "linux/arm/v7", "linux/arm64"]
+    assert by_hand == [e.platform for e in manifests.inspect(parse_reference(ref).at(kit.digest)).images()]

@@ -1,12 +1,15 @@
-"""Parsing `docker buildx inspect` (recorded from this lab's engine, and read live)."""
+"""Parsing `docker buildx inspect` (recorded from this lab's engine, and read live); the line to type by hand."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from conftest import DATA
-from multiarch_kit import buildx
+from conftest import DATA, ROOT
+from multiarch_kit import article, bench, buildbase, buildx, commands, plans, workloads
+from multiarch_kit import base as base_image
 from multiarch_kit.errors import KitError
+from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 
 
 def test_parse_default_builder_recorded_on_debian():
@@ -52,3 +55,76 @@ def test_the_classic_store_digest_is_the_one_buildx_read_back():
         "mediaType": "application/vnd.docker.container.image.v1+json", "digest": classic["containerimage.config.digest"]}}
     assert buildx.built_digest(config_only) == classic["containerimage.digest"]
     assert buildx.built_digest({}) is None
+
+
+# --- the line to type by hand ---------------------------------------------------------------------------
+
+STANDIN = "localhost:5000/multiarch-kit/alpine-standin:3.18"
+SOURCES = Path("/root/.local/state/multiarch-kit/sources")  # where the lab keeps a fetched source
+
+
+def _job(context, tmp_path, **options):
+    return buildx.job(context, tmp_path, **{"platforms": [AMD64, ARM64, ARMV7], **options})
+
+
+def test_by_hand_drops_exactly_the_kits_wiring_and_keeps_the_build(tmp_path):
+    base = base_image.STANDIN.standin("localhost:5000", None)
+    j = _job(article.context(), tmp_path, base=base, tags=["localhost:5001/multiarch-test:x"], push=True,
+             output="type=image,push=true", build_args={"PACKAGES": "20"}, target="cross", labels={"k": "v"},
+             provenance=False, no_cache_filter=["cross"], builder="two", context_name="m2", network="host",
+             build_contexts={"source": SOURCES / "brotli-1.2.1", "extra": "docker-image://example.org/x:1",
+                             "mine": "/home/me/src"})
+    platforms = ["--platform", "linux/amd64", "--platform", "linux/arm64", "--platform", "linux/arm/v7"]
+    theirs = ["--build-context", "extra=docker-image://example.org/x:1", "--build-context", "mine=/home/me/src"]
+    rest = ["--build-arg", "PACKAGES=20", "--label", "k=v", "--target", "cross", "--tag",
+            "localhost:5001/multiarch-test:x", "--output=type=image,push=true", "--push",
+            "--no-cache-filter", "cross", "--provenance=false", "--network=host"]
+    front = ["docker", "--context", "m2", "buildx", "build", "--builder", "two", *platforms]
+    assert j.argv == [*front, "--build-context", f"alpine:3.18=docker-image://{STANDIN}",
+                      "--build-context", f"source={SOURCES / 'brotli-1.2.1'}", *theirs, *rest,
+                      "--metadata-file", str(j.metadata_file), "--progress=rawjson", str(article.context())]
+    # By hand: no stand-in, the fetched source by its folder's name, no metadata file, buildx's own progress, and
+    # the context folder is where one types it; the rest is the same build.
+    assert j.by_hand.argv == [*front, "--build-context", "source=brotli-1.2.1", *theirs, *rest, "."]
+    assert j.by_hand.folder == "multiarch_kit/workloads/article" and j.by_hand.env == {}
+    assert str(j.by_hand) == "by hand, in multiarch_kit/workloads/article: " + j.by_hand.line
+
+
+def test_by_hand_keeps_the_variables_and_the_output_of_a_reproducible_build(tmp_path):
+    j = _job(article.context(), tmp_path, output=f"type=docker,dest={tmp_path}/a.tar", reproducible=True,
+             progress="plain")
+    assert j.by_hand.env == {"SOURCE_DATE_EPOCH": buildx.SOURCE_DATE_EPOCH} == j.env
+    assert j.by_hand.line == (f"SOURCE_DATE_EPOCH={buildx.SOURCE_DATE_EPOCH} docker buildx build --platform "
+                              f"linux/amd64 --platform linux/arm64 --platform linux/arm/v7 "
+                              f"--output=type=docker,dest={tmp_path}/a.tar,rewrite-timestamp=true .")
+
+
+def test_by_hand_names_the_folder_where_the_repository_has_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT / "notebooks")
+    assert _job(article.CONTEXT, tmp_path).by_hand.folder == "notebooks/article"  # as the notebooks give it
+    assert _job(workloads.workload("c").context(), tmp_path).by_hand.folder == "multiarch_kit/workloads/c"
+    mine = tmp_path / "app"
+    mine.mkdir()
+    (mine / "Dockerfile").write_text("FROM alpine:3.18\n")
+    assert _job(mine, tmp_path).by_hand.folder == str(mine)  # the reader's own folder, as they named it
+
+
+def test_a_measurement_by_hand_has_neither_the_stand_ins_nor_the_lab_folder():
+    c = workloads.workload("c")
+    contexts = bench.Contexts(None, buildbase.STANDIN.standin("localhost:5000", None),
+                              {"c": SOURCES / "brotli-1.2.1"})
+    cell = plans.Cell("c", workloads.EMULATED, ARM64, 8)
+    exact = bench.command(cell, contexts)
+    assert "debian:bookworm=docker-image://localhost:5000/multiarch-kit/debian-build-standin:bookworm" in exact
+    assert bench.by_hand(cell, contexts).line == (
+        "docker buildx build --platform linux/arm64 --build-context source=brotli-1.2.1 --build-arg FILES=8 "
+        f"--target {c.targets[workloads.EMULATED]} --output=type=cacheonly --no-cache-filter "
+        f"{','.join(c.measured_stages)} .")
+
+
+def test_the_exact_line_and_the_line_by_hand_are_printed_together(capsys):
+    commands.run(["true"], note="by hand, in here: true")
+    commands.run_all({1: ["true"], 2: ["sh", "-c", "exit 0"]}, notes={2: "by hand, in there: exit 0"})
+    commands.run(["true"], echo=False, note="never shown")
+    assert capsys.readouterr().out == ("$ true\n# by hand, in here: true\n$ true &\n$ sh -c 'exit 0' &\n"
+                                       "# by hand, in there: exit 0\n$ wait\n")

@@ -278,6 +278,6 @@ def hosts_note(df: pd.DataFrame) -> str:
                           f"{r.rows} rows)"
                           for r in found.itertuples())
     if len(found) == 1:
-        return (f"Only one host has results: {described}. There is nothing to compare it with yet; the tables "
-                "below are that host's alone.")
+        return (f"Only one host has results: {described}. There is nothing to compare it with yet: every "
+                "number here is that host's.")
     return f"{len(found)} hosts have results: {described}."

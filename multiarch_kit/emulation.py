@@ -19,6 +19,7 @@ from .platforms import ARCHITECTURES, Platform
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 ROSETTA = "rosetta"  # Docker Desktop's handler for amd64 on Apple silicon
+QEMU = "qemu"  # every other handler: QEMU's user-mode emulators, whoever registered them
 
 # Mounts binfmt_misc inside the probe container and prints every handler file after a header line.
 _PROBE = (
@@ -52,7 +53,7 @@ class BinfmtHandler:
 
     @property
     def emulator(self) -> str:
-        return ROSETTA if self.name == ROSETTA else "qemu"
+        return ROSETTA if self.name == ROSETTA else QEMU
 
 
 def parse_handlers(text: str) -> list[BinfmtHandler]:

@@ -21,6 +21,7 @@ from .plans import Plan
 from .platforms import Platform
 
 ENV_HOST_ID = "MULTIARCH_KIT_HOST_ID"
+MACOS = "macOS"  # the host_os of a Mac's rows
 
 
 def host_id(lab_dir: Path) -> str:
@@ -66,7 +67,7 @@ def _cpu_model() -> str:
 
 def _host_os() -> tuple[str, str]:
     if _pyplatform.system() == "Darwin":
-        return "macOS", _pyplatform.mac_ver()[0]
+        return MACOS, _pyplatform.mac_ver()[0]
     try:
         info = _pyplatform.freedesktop_os_release()
     except OSError:

@@ -91,10 +91,11 @@ def compare_hosts(slowdowns: pd.DataFrame, path: str | Path) -> list[Path]:
         labelled.add(r.platform)
     ax.axhline(1, color="black", linewidth=0.8)
     ax.set_xticks(x, [f"{r.workload} {r.strategy}\n{r.host_id}" for r in data.itertuples()], fontsize=7)
-    ax.set_ylabel("build time / native build time (geometric mean)")
+    ax.set_ylabel("slowdown: build time / native build time\n(x native, geometric mean of the rounds)")
     ax.set_title("how much slower than native: emulated (hatched //) and cross-compiled (..)")
     methods = sorted(set(data.interval))
     caption = "; ".join("the range of the ratios (n < 5: a range, not an interval)" if m == Method.RANGE.value
                         else f"95 % CI, {m}" for m in methods)
-    ax.legend(title=f"error bars: {caption}", fontsize=8, title_fontsize=8)
+    # beside the axes, not over them: the tallest bars fill the middle of the plot
+    ax.legend(title=f"error bars:\n{caption}", fontsize=8, title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _save(fig, path)

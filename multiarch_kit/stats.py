@@ -213,8 +213,7 @@ def answer(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
     for (host, workload, size, platform), g in slow.groupby(["host_id", "workload", "size", "platform"], sort=True):
         if platform == g.reference.iloc[0]:
             continue
-        w = workloads.workload(workload)
-        what = f"the {workload} build ({size} {w.unit})" if w.size_arg else f"the {workload} build"
+        what = _build(workload, size)
         parts = []
         for strat in (EMULATED, CROSS):
             r = g[g.strategy == strat]
@@ -230,6 +229,46 @@ def answer(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
     return sentences
 
 
+def _build(workload: str, size: int) -> str:
+    w = workloads.workload(workload)
+    return f"the {workload} build ({size} {w.unit})" if w.size_arg else f"the {workload} build"
+
+
+def in_brief(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
+    """Per host and target platform, at each workload's largest size: one sentence with every slowdown.
+
+    The short form that prose quotes (the README, notebook 11), so that a quoted number is always one this
+    function printed from the results (``tests/test_project.py`` recomputes the README's from
+    ``results/reference/``). Each bracket is a 95 % CI, or says "range" where fewer than ``MIN_INTERVAL_N``
+    rounds were measured; the sentence ends with n and the method.
+    """
+    slow = at_largest_size(slowdown(df, metric))
+    sentences = []
+    for (host, platform), g in slow.groupby(["host_id", "platform"], sort=True):
+        builds = []
+        for (workload, size), w in g.groupby(["workload", "size"], sort=True):
+            parts = []
+            for strat, how in ((EMULATED, "under emulation"), (CROSS, "cross-compiled")):
+                for r in w[w.strategy == strat].itertuples():
+                    bracket = f"{r.low:.2f} to {r.high:.2f}"
+                    if r.interval == Method.RANGE.value:
+                        bracket = "range " + bracket
+                    parts.append(f"{r.slowdown:.2f}x native {how} ({bracket})")
+            if parts:
+                builds.append(f"{_build(workload, size)} " + " and ".join(parts))
+        if not builds:  # the build platform itself: its native build is the 1x of every ratio
+            continue
+        shown = g[g.strategy.isin([EMULATED, CROSS])]
+        ns = sorted(set(shown.n))
+        n = f"n = {ns[0]}" if len(ns) == 1 else f"n = {ns[0]} to {ns[-1]}"
+        pairing = ", paired by round" if set(shown.pairing) == {"by round"} else ""
+        methods = " or ".join(f"the range where n < {MIN_INTERVAL_N}, not an interval" if m == Method.RANGE.value
+                              else f"a {LEVEL * 100:g} % CI by a {m}" for m in sorted(set(shown.interval)))
+        sentences.append(f"On {host} for {platform}: " + "; ".join(builds) +
+                         f" (geometric means over {n} rounds{pairing}; in brackets {methods}; {metric}).")
+    return sentences
+
+
 def hosts_note(df: pd.DataFrame) -> str:
     """One plain sentence on which hosts the results come from (and that one host is not a comparison)."""
     found = hosts(df)
@@ -239,6 +278,6 @@ def hosts_note(df: pd.DataFrame) -> str:
                           f"{r.rows} rows)"
                           for r in found.itertuples())
     if len(found) == 1:
-        return (f"Only one host has results: {described}. There is nothing to compare it with yet; the tables "
-                "below are that host's alone.")
+        return (f"Only one host has results: {described}. There is nothing to compare it with yet: every "
+                "number here is that host's.")
     return f"{len(found)} hosts have results: {described}."

@@ -129,3 +129,18 @@ def test_a_mutant_whose_check_is_gone_stops_the_run():
         mutants.locate(ROOT / "multiarch_kit", r"if no_such_check:")
     with pytest.raises(mutants.NotFound, match="not multiarch_kit/"):  # found twice is as wrong as never
         mutants.locate(ROOT / "multiarch_kit", r"if not \w+:")
+
+
+def test_the_readme_quotes_the_reference_run_as_the_package_computes_it():
+    """Every slowdown with bounds in the README is a sentence `stats.in_brief` prints from results/reference/."""
+    from multiarch_kit import stats, store
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    brief = stats.in_brief(store.load_results(ROOT / store.REFERENCE))
+    quoted = [s for s in brief if s in readme]
+    assert [s.split(":")[0] for s in quoted] == ["On vm-a637dd for linux/arm64"]
+    rest = readme
+    for sentence in quoted:
+        rest = rest.replace(sentence, "")
+    # what is left quotes no interval, range or +- of its own: those would be typed, free to drift
+    assert re.findall(r"\(\s*(?:range )?\d+\.\d+x? to \d+\.\d+x?\s*[):]|(?:\+-|±) ?\d", rest) == []

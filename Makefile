@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KIT := $(VENV)/bin/multiarch-kit
 
-.PHONY: venv lab run test test-fast test-tools jupyter bench mutants down
+.PHONY: venv lab run test test-fast test-desktop test-tools jupyter bench mutants down
 
 # Reinstall only when the dependency list or the tested versions change; constraints.txt holds the versions
 # the notebooks' stored outputs were checked with, so a new pandas release cannot change a table under nbval.
@@ -34,6 +34,11 @@ test-tools:
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 test: lab test-tools
 	$(PY) -m pytest tests notebooks $(NBVAL)
+
+# Docker Desktop's shape, rehearsed here (root, Debian): a non-root reader with an engine it did not start, port
+# 5000 held, Docker Hub's images from a stand-in mirror; every notebook under strict nbval. See the script's docstring.
+test-desktop: lab
+	$(PY) scripts/rehearse_desktop.py
 
 # The fast tier: no engine needed (it may be stopped), no notebooks.
 test-fast: venv

@@ -55,6 +55,7 @@ class EngineFacts:
     storage_driver: str
     containerd_store: bool  # images kept by containerd's snapshotters (multi-platform aware)
     containerd_version: str
+    hub_mirrors: tuple[str, ...] = ()  # registry-mirrors: where the engine pulls Docker Hub's images from first
 
     @property
     def image_store(self) -> str:
@@ -176,6 +177,7 @@ def facts_from(info: dict, server: dict, where: str) -> EngineFacts:
         storage_driver=str(info.get("Driver", "")),
         containerd_store=str(driver_status.get("driver-type", "")).startswith("io.containerd.snapshotter"),
         containerd_version=str(containerd.get("Version", "")),
+        hub_mirrors=tuple(str(m) for m in (info.get("RegistryConfig") or {}).get("Mirrors") or ()),
     )
 
 

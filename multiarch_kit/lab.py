@@ -121,7 +121,14 @@ def _ensure_engine(cfg: LabConfig, actions: list[str]) -> engine.EngineFacts:
         if not (engine.answers() and _provisioned(cfg)):
             provision(cfg)
             actions.append("ran the provisioning script")
-    return engine.facts()
+    return _engine_facts()
+
+
+def _engine_facts() -> engine.EngineFacts:
+    """The engine's facts; the kit then reads Docker Hub's images where the engine pulls them (its mirrors)."""
+    facts = engine.facts()
+    registry.use_hub_mirrors(facts.hub_mirrors)
+    return facts
 
 
 def exports_type_docker(facts: engine.EngineFacts, builder: buildx.Builder | None) -> bool:
@@ -295,7 +302,7 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
 def read(cfg: LabConfig | None = None) -> Lab:
     """The lab as it is, cheaply (the engine's facts, one look at the registry), changing nothing."""
     cfg = cfg or LabConfig.from_env()
-    return Lab(cfg, engine.facts(), registry_info(cfg), base_image(cfg))
+    return Lab(cfg, _engine_facts(), registry_info(cfg), base_image(cfg))
 
 
 def status(cfg: LabConfig | None = None) -> LabStatus:

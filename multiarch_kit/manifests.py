@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -21,6 +22,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from . import commands
 from .errors import KitError
 from .matching import only, only_strict
 from .platforms import Platform
@@ -478,6 +480,19 @@ def raw(reference: str | Reference, platform: Platform | None = None) -> bytes:
 def inspect(reference: str | Reference) -> Inspection:
     """What ``reference`` holds (skopeo's transports: ``docker://``, ``oci-archive:``, ``docker-archive:``, ``oci:``)."""
     return follow(open_source(reference), str(reference))
+
+
+SKOPEO_ABSENT = ("skopeo is not installed here, so there is nothing to compare with (it is optional: "
+                 "brew install skopeo, or apt-get install skopeo)")
+
+
+def skopeo_raw(reference: str) -> bytes | None:
+    """What ``skopeo inspect --raw docker://REFERENCE`` prints, to hold the kit's bytes against; None (and one
+    line that says so) where skopeo is not installed, as on a Mac that did not add it."""
+    if shutil.which("skopeo") is None:
+        print(SKOPEO_ABSENT)
+        return None
+    return commands.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"]).stdout.encode()
 
 
 # --- the article's example -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .archives import DockerArchiveSource, LayoutSource
 from .errors import KitError
-from .registry import Fetched, Registry, split_name
+from .registry import Fetched, for_repository, split_name
 
 TRANSPORTS = ("docker", "oci-archive", "docker-archive", "oci")
 # Docker's reference grammar (distribution/reference), lower-case path components.
@@ -115,8 +115,7 @@ class RegistrySource:
     parallel = True  # one pooled HTTP client: manifests and configs may be fetched side by side
 
     def __init__(self, ref: Reference):
-        host, repository = split_name(ref.name)
-        self.registry = Registry(host, repository)
+        self.registry = for_repository(*split_name(ref.name))
         self.ref = ref
         self.rate_limit: dict[str, str] = {}
         self._top: Fetched | None = None

@@ -19,6 +19,7 @@ import io
 import re
 import threading
 import time
+import urllib.parse
 import zlib
 from dataclasses import dataclass, field
 
@@ -61,6 +62,33 @@ def is_loopback(host: str) -> bool:
 def base_url(address: str) -> str:
     """``http://`` for loopback addresses (the lab registry), ``https://`` for everything else."""
     return ("http://" if is_loopback(address) else "https://") + address
+
+
+# The engine's Docker Hub mirrors (``registry-mirrors`` in daemon.json; ``docker info`` lists them), as the lab
+# read them at the edge. The engine pulls ``docker.io`` images from the first mirror that has them, so the kit
+# reads them there too: otherwise a machine behind a mirror would build from images the kit cannot inspect.
+_HUB_MIRRORS: tuple[str, ...] = ()
+
+
+def use_hub_mirrors(mirrors: tuple[str, ...]) -> None:
+    """Read Docker Hub's images through these mirrors first (URLs, as ``docker info`` prints them)."""
+    global _HUB_MIRRORS
+    _HUB_MIRRORS = tuple(mirrors)
+
+
+def for_repository(host: str, repository: str) -> Registry:
+    """The registry to read ``host/repository`` from: for Docker Hub, the first of the engine's mirrors that
+    has the repository's registry API answering, else Docker Hub itself (as dockerd falls back)."""
+    if host == DOCKER_HUB:
+        for url in _HUB_MIRRORS:
+            parsed = urllib.parse.urlsplit(url)
+            try:
+                answer = _session(parsed.netloc).get(f"{parsed.scheme}://{parsed.netloc}/v2/", timeout=2)
+            except requests.RequestException:
+                continue
+            if answer.headers.get("Docker-Distribution-Api-Version", "").startswith("registry/2"):
+                return Registry(parsed.netloc, repository, insecure=parsed.scheme == "http")
+    return Registry(host, repository)
 
 
 def split_name(name: str) -> tuple[str, str]:
@@ -127,9 +155,10 @@ class ManifestHead:
 class Registry:
     """One repository on one registry (``Registry("localhost:5000", "multiarch-kit/hello")``)."""
 
-    def __init__(self, host: str, repository: str, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, host: str, repository: str, timeout: float = DEFAULT_TIMEOUT, *, insecure: bool | None = None):
         self.host, self.repository, self.timeout = host, repository, timeout
-        self._dxf = DXF(host, repository, auth=self._anonymous, insecure=is_loopback(host), timeout=timeout)
+        insecure = is_loopback(host) if insecure is None else insecure  # plain HTTP: the lab's, or a mirror's http://
+        self._dxf = DXF(host, repository, auth=self._anonymous, insecure=insecure, timeout=timeout)
         # python-dxf sends requests through the first entry of its session list (the requests module itself
         # by default, so every request opens a new connection). One pooled session per registry host serves
         # every client of this process instead: the parallel requests of a full-tree inspect, and the next

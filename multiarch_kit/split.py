@@ -210,7 +210,7 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
         raise KitError(f"nothing to resume for {ref.docker}: no split build of it was interrupted here",
                        "run the build without --resume")
     run_id = recorded_run or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
-    repo = registry.Registry(*registry.split_name(ref.name))
+    repo = registry.for_repository(*registry.split_name(ref.name))
     done = {p: pushed for p, pushed in recorded.items() if repo.head_manifest(pushed.digest)}
     described = _describe(here, nodes, platforms, echo)
     # Each node pushes under a tag of its own in the same repository; the final tag is written only by the merge.

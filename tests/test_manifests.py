@@ -98,3 +98,10 @@ def test_descriptor_attestation_by_annotation_alone():
                               "annotations": {"vnd.docker.reference.type": "attestation-manifest",
                                               "vnd.docker.reference.digest": AMD64}}, "x")
     assert d.is_attestation and d.attests == AMD64
+
+
+def test_skopeo_raw_says_in_one_line_when_skopeo_is_absent_and_returns_none(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without skopeo, as on a Mac that did not install it
+    assert manifests.skopeo_raw("localhost:5000/none:x") is None
+    said = capsys.readouterr().out.strip()
+    assert said == manifests.SKOPEO_ABSENT and "\n" not in said and "brew install skopeo" in said

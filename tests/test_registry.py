@@ -49,3 +49,47 @@ def test_reset_hint_from_hub_headers():
         headers = {"ratelimit-limit": "100;w=21600", "ratelimit-remaining": "0;w=21600"}
 
     assert registry._reset_hint(R()) == ", 100 pulls per 6 h window"
+
+
+class _V2:
+    """A server that answers ``GET /v2/`` as a distribution registry does (a Docker Hub mirror's first question)."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                self.send_response(200)
+                self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_docker_hub_names_are_read_through_the_engines_mirror_when_it_answers(monkeypatch):
+    from multiarch_kit import engine
+
+    mirror = _V2()
+    info = {"ServerVersion": "26.1", "Architecture": "x86_64", "OSType": "linux",
+            "RegistryConfig": {"Mirrors": [f"http://127.0.0.1:{mirror.port}/", "https://mirror.invalid/"]}}
+    facts = engine.facts_from(info, {}, "unix:///var/run/docker.sock")
+    assert facts.hub_mirrors == (f"http://127.0.0.1:{mirror.port}/", "https://mirror.invalid/")
+    try:
+        registry.use_hub_mirrors(facts.hub_mirrors)
+        via = registry.for_repository(*registry.split_name("debian"))
+        assert (via.host, via.repository, via._dxf._insecure) == (f"127.0.0.1:{mirror.port}", "library/debian", True)
+        # Other registries are never redirected.
+        assert registry.for_repository("quay.io", "x/y").host == "quay.io"
+        mirror.server.shutdown()
+        mirror.server.server_close()
+        # A mirror that does not answer is passed over, as dockerd falls back to Docker Hub.
+        assert registry.for_repository(*registry.split_name("debian")).host == registry.DOCKER_HUB
+    finally:
+        registry.use_hub_mirrors(())
+    assert engine.facts_from({**info, "RegistryConfig": {}}, {}, "x").hub_mirrors == ()

@@ -278,6 +278,8 @@ def copy_checkout(user: pwd.struct_passwd) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / name)
     sh("chown", "-R", f"{user.pw_uid}:{user.pw_gid}", dest, echo=False)
+    # Each rehearsal is the reader's first contact: no lab folder yet, so no port recorded from an earlier run.
+    shutil.rmtree(Path(user.pw_dir) / ".local" / "state" / "multiarch-kit", ignore_errors=True)
     return dest
 
 

@@ -1,6 +1,6 @@
-"""The other engines notebooks 08 and 09 use: the reader's (named in the environment), the lab's own, or none.
+"""The other engines notebooks 08 to 10 use: the reader's (named in the environment), the lab's own, or none.
 
-The last is Docker Desktop's case (one engine, no root): 08 then skips its classic-store section and 09 builds
+The last is Docker Desktop's case (one engine, no root): 08 and 09 then skip their classic-store parts and 10 builds
 every platform on the one engine through the split code; the engine test below checks that build's index.
 """
 

@@ -93,7 +93,8 @@ def _build_base(cfg: LabConfig, facts: engine.EngineFacts, base_img) -> Check:
 # Who starts the lab's extra engines: a stopped one is a folder left for the next start, not a fault.
 STARTED_BY = {
     True: "notebooks 08 and 09 and the engine tests start it for the classic image store and stop it after",
-    False: "'multiarch-kit lab up --nodes N', notebook 10 and the engine tests start it; 'lab down' stops it",
+    False: "'multiarch-kit lab up --nodes N' starts it, 'lab down' stops it; notebook 10 and the engine tests "
+           "start it and stop it after",
 }
 
 

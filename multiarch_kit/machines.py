@@ -127,10 +127,15 @@ class Nodes:
 
     contexts: dict[Platform, str]
     source: Source
+    lab_node: engines.Node | None = None  # the lab's second engine: started for the lesson, stopped after it
 
     def context(self, platform: Platform) -> str | None:
         """The context ``platform`` builds on (None: the lab's engine, as the CLI reaches it without --context)."""
         return self.contexts.get(platform)
+
+    def stop(self, *, echo: bool = True) -> bool:
+        """Stop the lab's second engine (the reader's are left alone); returns whether one was stopped."""
+        return engines.stop(self.lab_node, echo=echo) if self.lab_node else False
 
 
 def current_context() -> str:
@@ -155,5 +160,5 @@ def split_nodes(here: Lab, platforms: list[Platform], env: Mapping[str, str] = o
     if source is Source.LAB:
         second = engines.node(here.config.lab_dir, 2)
         engines.start(second, echo=echo)
-        return Nodes({p: second.name for p in platforms[1:]}, source)
+        return Nodes({p: second.name for p in platforms[1:]}, source, second)
     return Nodes({p: current_context() for p in platforms}, source)

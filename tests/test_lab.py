@@ -407,4 +407,5 @@ def test_doctor_names_what_starts_a_stopped_lab_engine(tmp_path):
     assert (classic.status, classic.fix, plain.status, plain.fix) == (doctor.PASS, "", doctor.PASS, "")
     assert classic.detail == "stopped (notebooks 08 and 09 and the engine tests start it for the classic image " \
                              "store and stop it after)"
-    assert "'multiarch-kit lab up --nodes N', notebook 10" in plain.detail
+    assert plain.detail == "stopped ('multiarch-kit lab up --nodes N' starts it, 'lab down' stops it; notebook 10 " \
+                           "and the engine tests start it and stop it after)"

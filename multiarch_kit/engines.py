@@ -13,7 +13,7 @@ start, which the first engine's containers need. So the lab makes a bridge for e
 firewall rules untouched (``--iptables=false``).
 
 ``classic=True`` starts an engine with the classic image store (no containerd snapshotter), the way many
-Docker Engine installs still are: notebook 08 shows what fails there.
+Docker Engine installs still are: notebooks 08 and 09 show what fails there.
 """
 
 from __future__ import annotations

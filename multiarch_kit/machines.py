@@ -1,11 +1,11 @@
 """The other engines a lesson uses, chosen once at the edge: the reader's, the lab's own, or none.
 
-Notebook 08 shows what fails on an engine with the classic image store, and notebook 09 builds each platform
+Notebooks 08 and 09 show what fails on an engine with the classic image store, and notebook 10 builds each platform
 on an engine of its own. The reader names such engines by Docker contexts in the environment
 (``MULTIARCH_KIT_CLASSIC_CONTEXT=NAME``, ``MULTIARCH_KIT_NODES=linux/arm64=m2,linux/amd64=intel``); without
 them, on Linux as root, the lab starts its own (:mod:`engines`); elsewhere (Docker Desktop, a user without
-root) there is one engine and no second: 08 skips its classic-store section and says in one line how to see
-it, 09 builds every platform on that one engine through the same split code and says what to set. So no
+root) there is one engine and no second: 08 and 09 skip their classic-store parts and say in one line how to see
+them, 10 builds every platform on that one engine through the same split code and says what to set. So no
 notebook fails for lack of root or of a second engine.
 """
 
@@ -59,7 +59,7 @@ def _context(text: str, named_by: str) -> str:
     return text
 
 
-# --- notebook 08: an engine with the classic image store ------------------------------------------------
+# --- notebooks 08 and 09: an engine with the classic image store --------------------------------------
 
 
 def parse_classic(env: Mapping[str, str]) -> str | None:
@@ -107,7 +107,7 @@ def classic_engine(lab_dir: Path, env: Mapping[str, str] = os.environ, *, echo: 
     return None
 
 
-# --- notebook 09: one engine per platform ----------------------------------------------------------------
+# --- notebook 10: one engine per platform ----------------------------------------------------------------
 
 
 def parse_nodes(env: Mapping[str, str], platforms: list[Platform]) -> dict[Platform, str] | None:
@@ -127,10 +127,15 @@ class Nodes:
 
     contexts: dict[Platform, str]
     source: Source
+    lab_node: engines.Node | None = None  # the lab's second engine: started for the lesson, stopped after it
 
     def context(self, platform: Platform) -> str | None:
         """The context ``platform`` builds on (None: the lab's engine, as the CLI reaches it without --context)."""
         return self.contexts.get(platform)
+
+    def stop(self, *, echo: bool = True) -> bool:
+        """Stop the lab's second engine (the reader's are left alone); returns whether one was stopped."""
+        return engines.stop(self.lab_node, echo=echo) if self.lab_node else False
 
 
 def current_context() -> str:
@@ -155,5 +160,5 @@ def split_nodes(here: Lab, platforms: list[Platform], env: Mapping[str, str] = o
     if source is Source.LAB:
         second = engines.node(here.config.lab_dir, 2)
         engines.start(second, echo=echo)
-        return Nodes({p: second.name for p in platforms[1:]}, source)
+        return Nodes({p: second.name for p in platforms[1:]}, source, second)
     return Nodes({p: current_context() for p in platforms}, source)

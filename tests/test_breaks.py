@@ -1,4 +1,4 @@
-"""Notebook 08's errors come from real commands: each one is produced here again, on the real engines.
+"""Notebooks 08's and 09's errors come from real commands: each one is produced here again, on the real engines.
 
 The kit prints these messages as the engine or the registry wrote them; none of them is a string of the kit's
 (the last test reads the package's source to be sure).
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from multiarch_kit import article, buildx, commands, engine, images
+from multiarch_kit import article, buildx, commands, engine, images, manifests
 from multiarch_kit.platforms import AMD64, ARM64
 
 NO_HANDLER = ROOT / "notebooks" / "breaks" / "no-handler"
-# The engines' and registry's own words, as notebook 08 shows them.
+# The engines' and registry's own words, as notebooks 08 and 09 show them.
 CONTAINERD_MISSING = "no match for platform in manifest"
 CLASSIC_MISSING = "no matching manifest for linux/arm64/v8 in the manifest list entries"
 CLASSIC_LOAD = "docker exporter does not currently support exporting manifest lists"
@@ -84,13 +84,42 @@ def test_running_the_other_platform_warns_and_runs(lab_status, lab_config):
     assert done.returncode == 0 and MISMATCH in done.stderr and done.stdout.strip() == other.arch.uname
 
 
-def test_docker_manifest_refuses_an_index(lab_status, lab_config):
-    name = f"{lab_config.registry_host}/kit-test/breaks"
-    buildx.build(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], tags=[f"{name}:index"], push=True,
-                 base=lab_status.base, echo=False)
-    done = images.manifest_create(f"{name}:from-index-{uuid.uuid4().hex[:6]}", [f"{name}:index"], check=False,
-                                  echo=False)
-    assert done.returncode != 0 and NOT_AN_IMAGE in done.stderr
+def _one_platform(lab_status, lab_config, tag: str, **options) -> tuple[str, buildx.BuildResult]:
+    """Push one platform, this engine's own, as notebook 09 does; its reference and the build."""
+    ref = f"{lab_config.registry_host}/kit-test/breaks:{tag}-{uuid.uuid4().hex[:6]}"
+    built = buildx.build(ROOT / "notebooks" / "article", platforms=[lab_status.engine.platform], tags=[ref],
+                         push=True, base=lab_status.base, echo=False, **options)
+    return ref, built
+
+
+def test_one_platform_pushed_with_default_provenance_is_an_index_docker_manifest_refuses(lab_status, lab_config):
+    ref, _ = _one_platform(lab_status, lab_config, "provenance")
+    pushed = manifests.inspect(ref)  # read from the registry
+    assert pushed.is_index and [e.kind for e in pushed.entries] == ["image", "attestation"]
+    image, attestation = pushed.entries
+    assert image.platform == lab_status.engine.platform and attestation.descriptor.attests == image.digest
+    assert attestation.descriptor.annotations["vnd.docker.reference.type"] == "attestation-manifest"
+    done = images.manifest_create(f"{ref}-joined", [ref], check=False, echo=False)
+    assert done.returncode != 0 and f"{ref} {NOT_AN_IMAGE}" in done.stderr
+
+
+def test_provenance_false_pushes_a_plain_manifest_docker_manifest_takes(lab_status, lab_config):
+    ref, built = _one_platform(lab_status, lab_config, "bare", provenance=False)
+    pushed = manifests.inspect(ref)
+    assert not pushed.is_index and pushed.digest == built.digest
+    assert pushed.entries[0].platform == lab_status.engine.platform
+    joined = f"{ref}-joined"
+    images.manifest_create(joined, [ref], echo=False)
+    assert images.manifest_push(joined, echo=False) == manifests.inspect(joined).digest
+    assert [e.digest for e in manifests.inspect(joined).entries] == [built.digest]
+
+
+def test_imagetools_create_merges_the_index_and_keeps_the_attestation(lab_status, lab_config):
+    ref, _ = _one_platform(lab_status, lab_config, "kept")
+    images.imagetools_create(f"{ref}-merged", [ref], echo=False)
+    pushed, merged = manifests.inspect(ref), manifests.inspect(f"{ref}-merged")
+    assert [(e.kind, e.digest) for e in merged.entries] == [(e.kind, e.digest) for e in pushed.entries]
+    assert [e.kind for e in merged.entries] == ["image", "attestation"]
 
 
 def test_the_classic_store_refuses_to_load_two_platforms(lab_status, classic_node):

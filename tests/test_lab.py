@@ -392,3 +392,20 @@ def test_the_environment_is_read_only_at_the_edge(tmp_path):
     # A read planted below the edge is seen.
     (tmp_path / "profiling.py").write_text("def profile_in_lab():\n    return lab.LabConfig.from_env()\n")
     assert from_env_calls(tmp_path) == {("profiling", "profile_in_lab")}
+
+
+def test_doctor_names_what_starts_a_stopped_lab_engine(tmp_path):
+    from types import SimpleNamespace
+
+    from multiarch_kit import doctor
+
+    for folder in ("node2", "node2-classic"):
+        (tmp_path / "nodes" / folder).mkdir(parents=True)
+    rows = {r.check: r for r in doctor._nodes(SimpleNamespace(lab_dir=tmp_path))}
+    classic, plain = rows["engine multiarch-kit-node2-classic"], rows["engine multiarch-kit-node2"]
+    # Stopped is how a lesson leaves its engine: nothing to fix, and the row says who starts it.
+    assert (classic.status, classic.fix, plain.status, plain.fix) == (doctor.PASS, "", doctor.PASS, "")
+    assert classic.detail == "stopped (notebooks 08 and 09 and the engine tests start it for the classic image " \
+                             "store and stop it after)"
+    assert plain.detail == "stopped ('multiarch-kit lab up --nodes N' starts it, 'lab down' stops it; notebook 10 " \
+                           "and the engine tests start it and stop it after)"

@@ -1,6 +1,6 @@
-"""The other engines notebooks 08 and 09 use: the reader's (named in the environment), the lab's own, or none.
+"""The other engines notebooks 08 to 10 use: the reader's (named in the environment), the lab's own, or none.
 
-The last is Docker Desktop's case (one engine, no root): 08 then skips its classic-store section and 09 builds
+The last is Docker Desktop's case (one engine, no root): 08 and 09 then skip their classic-store parts and 10 builds
 every platform on the one engine through the split code; the engine test below checks that build's index.
 """
 
@@ -117,3 +117,16 @@ def test_every_platform_on_the_one_engine_through_the_split_code(lab_status, mon
     assert len(result.commands) == len(platforms) + 1 and "imagetools create" in result.commands[-1]
     assert {b.node for b in result.builds} == {machines.current_context()}
     assert {b.platform: b.emulator for b in result.builds} == {p: lab_status.emulator_for(p) for p in platforms}
+
+
+def test_the_lab_second_engine_is_stopped_by_the_lesson_that_started_it(monkeypatch, tmp_path):
+    started, stopped = [], []
+    monkeypatch.setattr(engines, "can_start", lambda: (True, ""))
+    monkeypatch.setattr(engines, "start", lambda n, echo=True: started.append(n) or True)
+    monkeypatch.setattr(engines, "stop", lambda n, echo=True: stopped.append(n) or True)
+    here = type("Here", (), {"config": type("Config", (), {"lab_dir": tmp_path})()})()
+    nodes = machines.split_nodes(here, [AMD64, ARM64], {}, echo=False)
+    assert nodes.source is Source.LAB and nodes.contexts == {ARM64: "multiarch-kit-node2"}
+    assert nodes.stop(echo=False) is True and stopped == started == [engines.node(tmp_path, 2)]
+    reader = machines.Nodes({ARM64: "m2"}, Source.READER)
+    assert reader.stop(echo=False) is False and len(stopped) == 1  # the reader's engines are left alone

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, free_port, kit_cli, one_line_error, require
-from multiarch_kit import buildx, commands, emulation, engine, engines, lab, manifests, registry, split, verify
+from multiarch_kit import buildx, commands, emulation, engine, engines, manifests, registry, split, verify
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 from multiarch_kit.references import parse_reference
@@ -39,11 +39,15 @@ def test_nodes_are_parsed_once_each_and_among_the_platforms():
 
 @pytest.fixture(scope="module")
 def node2(lab_status):
+    """The lab's second engine, started as `lab up --nodes 2` starts it; stopped after the module when it was
+    started here (one that already ran, for a notebook or another run, is left running)."""
     ok, why = engines.can_start()
     require(ok, why)
-    status = lab.up(check_runs=False, nodes=2)
-    (n,) = [n for n in status.nodes if n.index == 2 and not n.classic]
-    return n.name
+    n = engines.node(lab_status.config.lab_dir, 2)
+    started = engines.start(n, echo=False)
+    yield n.name
+    if started:
+        engines.stop(n, echo=False)
 
 
 def _head(text: str) -> str | None:
@@ -259,7 +263,7 @@ def test_each_engine_is_asked_once_whatever_the_number_of_platforms_it_builds(mo
     assert described == {AMD64: (AMD64, "native"), ARM64: (ARM64, "native"), ARMV7: (ARM64, "qemu")}
     assert asked == {"facts": ["n2"], "handlers": ["n2"]}
 
-    # A context that reaches the lab's own engine (every platform on "default", as notebook 09 does without a
+    # A context that reaches the lab's own engine (every platform on "default", as notebook 10 does without a
     # second engine) is described by the Lab: its facts once, to know it, and no probe for its handlers.
     asked = {"facts": [], "handlers": []}
     node_facts = SimpleNamespace(platform=AMD64, engine_id="lab-engine")

@@ -76,7 +76,7 @@ class Profile:
         rows = [{k: clean(v) for k, v in r.items()} for r in self.table().to_dict(orient="records")]
         return {"context": str(self.context), "native": str(self.native), "platforms": [str(p) for p in self.platforms],
                 "totals": {str(p): s for p, s in self.totals.items()}, "steps": rows, "advice": self.hints,
-                "commands": self.commands}
+                "said": {str(p): s for p, s in self.said.items()}, "commands": self.commands}
 
 
 def _tidy(steps: pd.DataFrame, stages: list[dockerfile.Stage], totals: dict[Platform, float]) -> pd.DataFrame:

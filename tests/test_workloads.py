@@ -245,6 +245,7 @@ def test_profile_of_the_c_workload_names_the_compile_step(real, lab_status):
     data = json.loads(json.dumps(result.as_json()))
     assert data["native"] == str(lab_status.engine.platform) and data["steps"]
     assert set(data["totals"]) == {str(lab_status.engine.platform), str(other)}  # spelled out in JSON
+    assert data["said"][str(other)] == result.said[other]
     # The build's own word per platform, from its compile step's log: proof of where the compiler ran.
     for p in (other, lab_status.engine.platform):
         assert result.said[p] == f"compiled 3 files with gcc on {platforms.arch_of(p).uname}"

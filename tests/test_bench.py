@@ -6,7 +6,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import DATA
@@ -53,7 +53,7 @@ def test_last_words_are_the_longest_run_steps_last_line():
     steps = [buildx.Step("a", "[linux/arm64 in-target 1/2] RUN apt-get update", log="fetched\n"),
              buildx.Step("b", "[linux/arm64 in-target 2/2] RUN sh /build.sh gcc 8 /out",
                          log="warning: x\ncompiled 8 files with gcc on aarch64\n")]
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
     steps[0].started, steps[0].completed = t0, t0 + timedelta(seconds=1)
     steps[1].started, steps[1].completed = t0, t0 + timedelta(seconds=9)
     assert profiling.last_words(buildx.Progress(steps, [])) == "compiled 8 files with gcc on aarch64"

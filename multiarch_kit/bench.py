@@ -69,6 +69,28 @@ def by_hand(cell: Cell, contexts: Contexts, builder: str | None = None, node: st
     return buildx.by_hand(workloads.workload(cell.workload).context(), **options(cell, contexts, builder, node))
 
 
+def command_lines(plan: Plan, contexts: Contexts) -> list[str]:
+    """The commands of ``plan``'s cells as printed before a run: the first of each workload in full, each other
+    one as its --platform and --target when that is all it changes (so a reader can still type every one); under
+    each full one, the line to type on one's own machine."""
+    lines, first = [], {}
+    for cell in plan.cells:
+        argv = command(cell, contexts, plan.builder, plan.nodes.get(cell.platform))
+        head = first.setdefault(cell.workload, (cell, argv))
+        w = workloads.workload(cell.workload)
+        target = w.targets.get(cell.strategy)
+        same = command(head[0], contexts, plan.builder, plan.nodes.get(head[0].platform))
+        swapped = [str(cell.platform) if a == str(head[0].platform) else
+                   (target if a == w.targets.get(head[0].strategy) else a) for a in same]
+        if head[0] is not cell and swapped == argv and target:
+            lines.append(f"  the same for {cell.workload} {cell.strategy}, with --platform {cell.platform} "
+                         f"--target {target}")
+        else:
+            node = plan.nodes.get(cell.platform)
+            lines += ["$ " + commands.shell_line(argv), f"# {by_hand(cell, contexts, plan.builder, node)}"]
+    return lines
+
+
 def measure(cell: Cell, contexts: Contexts, builder: str | None = None, *, node: str | None = None,
             echo: bool = False) -> buildx.BuildResult:
     """One measured build of ``cell``."""
@@ -94,13 +116,11 @@ def run(plan: Plan, folder: Path | None, status: lab.LabStatus, *, progress: boo
     todo = [(r, c) for r, c in plan.order() if (r, c) not in (done or set())]
     path = folder / f"{plan.host_id}.csv"
     if progress:  # each cell's command, once: the measurements repeat it exactly
-        for cell in plan.cells:
-            node = plan.nodes.get(cell.platform)
-            commands.show(command(cell, contexts, plan.builder, node),
-                          note=str(by_hand(cell, contexts, plan.builder, node)))
+        for line in command_lines(plan, contexts):
+            print(line, flush=True)
     added = []
     warmups = [] if done else [c for _ in range(plan.warmup) for c in plan.cells]
-    bar = _progress(len(todo) + len(warmups), progress)
+    bar = _progress(len(todo) + len(warmups), progress, len(plan.cells))
     try:
         for cell in warmups:  # fills caches and the page cache; never recorded
             bar.set_postfix_str(f"warm-up {cell.workload} {cell.strategy} {cell.platform}")
@@ -145,31 +165,33 @@ def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan) -> KitE
 
 
 class _Lines:
-    """Progress as one line per finished build, where a bar would not redraw (logs, notebooks' stored output)."""
+    """Progress as one line per finished round of ``every`` builds, where a bar would not redraw (logs, notebooks'
+    stored output); the builds' own times are in the rows."""
 
-    def __init__(self, total: int, enabled: bool):
-        self.total, self.done, self.enabled, self.what, self.started = total, 0, enabled, "", time.monotonic()
+    def __init__(self, total: int, enabled: bool, every: int = 1):
+        self.total, self.done, self.enabled, self.every = total, 0, enabled, max(1, every)
+        self.started = time.monotonic()
 
     def set_postfix_str(self, what: str) -> None:
-        self.what, self.started = what, time.monotonic()
+        pass
 
     def update(self) -> None:
         self.done += 1
-        if self.enabled:
-            print(f"bench {self.done}/{self.total}: {self.what} ({time.monotonic() - self.started:.1f} s)", flush=True)
+        if self.enabled and (self.done % self.every == 0 or self.done == self.total):
+            print(f"bench {self.done}/{self.total} builds ({time.monotonic() - self.started:.0f} s)", flush=True)
 
     def close(self) -> None:
         pass
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, every: int = 1):
     import sys
 
     if enabled and sys.stderr.isatty():
         from tqdm import tqdm
 
         return tqdm(total=total, unit="build", desc="bench")
-    return _Lines(total, enabled)
+    return _Lines(total, enabled, every)
 
 
 def _utc_now() -> str:

@@ -115,6 +115,12 @@ def inspect(name: str | None = None, *, context: str | None = None, echo: bool =
     return parse_inspect(commands.run(argv, echo=echo, timeout=60).stdout)
 
 
+def ls(*, context: str | None = None, echo: bool = True) -> str:
+    """``docker buildx ls``: every builder, its driver, nodes and platforms, as Docker prints them for the reader
+    (the kit reads a builder through :func:`inspect`, whose output is stable enough to parse)."""
+    return commands.run(docker("buildx", "ls", context=context), echo=echo, timeout=60).stdout
+
+
 def version(*, echo: bool = False) -> str:
     """The buildx version (``docker buildx version``), e.g. ``0.13.1+ds1``."""
     out = commands.run(docker("buildx", "version"), echo=echo, timeout=30).stdout.split()

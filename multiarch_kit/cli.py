@@ -241,6 +241,11 @@ def _cmd_profile(args) -> int:
                   f"{h['share'] * 100:.0f} % of the build: {h['advice']}")
     else:
         print("\nno emulated RUN step takes 5 % of the build and a second or more: nothing worth moving")
+    said = {p: line for p, line in result.said.items() if line}
+    if said:
+        print("\nthe last line each build's longest RUN step printed:")
+        for p, line in said.items():
+            print(f"- {p}: {line}")
     return 0
 
 

@@ -98,3 +98,10 @@ def from_root_filesystems(comment: str, cmd: list[str]) -> str:
             "ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /\n"
             "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
             f"CMD {json.dumps(cmd)}\n")
+
+
+def instructions(path: Path) -> str:
+    """A Dockerfile's text without its comment lines: the instructions alone, to print short (the file keeps the
+    comments that explain them)."""
+    lines = [line for line in Path(path).read_text().splitlines() if not line.lstrip().startswith("#")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"

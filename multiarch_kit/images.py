@@ -29,14 +29,23 @@ class PushResult:
     digest: str
     size: int
     seconds: float
+    said: str = ""  # the CLI's own last line: "TAG: digest: sha256:... size: N"
 
 
-def load(path: str | Path, *, echo: bool = True) -> list[str]:
-    """``docker load --input PATH``: returns the names the archive carried (as the CLI prints them)."""
+@dataclass
+class LoadResult:
+    """What ``docker load`` reported: the names the archive carried, and the CLI's lines that said so."""
+
+    names: list[str]
+    said: list[str]  # "Loaded image: NAME" (or "Loaded image ID: sha256:..." for an untagged image)
+
+
+def load(path: str | Path, *, echo: bool = True) -> LoadResult:
+    """``docker load --input PATH``: the names the archive carried, as the CLI printed them."""
     if not Path(path).is_file():
         raise KitError(f"{path} does not exist", "build it first (docker buildx build ... --output=type=docker,dest=...)")
     done = commands.run(docker("load", "--input", path), echo=echo, timeout=600)
-    return _LOADED.findall(done.stdout)
+    return LoadResult(_LOADED.findall(done.stdout), [m.group(0).strip() for m in _LOADED.finditer(done.stdout)])
 
 
 def tag(source: str, target: str, *, echo: bool = True) -> None:
@@ -47,9 +56,10 @@ def tag(source: str, target: str, *, echo: bool = True) -> None:
 def push(reference: str, *, echo: bool = True) -> PushResult:
     """``docker push REFERENCE``; the digest is read from the CLI's last line (``TAG: digest: sha256:... size: N``)."""
     done = commands.run(docker("push", reference), echo=echo, timeout=1200)
-    said = _PUSHED.findall(done.stdout)
-    digest, size = (said[-1][0], int(said[-1][1])) if said else ("", 0)
-    result = PushResult(reference, digest, size, done.seconds)
+    found = _PUSHED.findall(done.stdout)
+    digest, size = (found[-1][0], int(found[-1][1])) if found else ("", 0)
+    lines = [line for line in done.stdout.splitlines() if _PUSHED.search(line)]
+    result = PushResult(reference, digest, size, done.seconds, lines[-1].strip() if lines else "")
     runlog.record("push", target=reference, digest=digest, seconds=round(done.seconds, 2))
     return result
 

@@ -61,6 +61,9 @@ class Profile:
     totals: dict[Platform, float]  # wall seconds of each build
     commands: list[str]
     hints: list[dict] = field(default_factory=list)
+    # Per platform, the last line its longest RUN step printed: the build's own word on what ran where (the
+    # kit's workloads end with e.g. "compiled 8 files with gcc on aarch64").
+    said: dict[Platform, str] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """One row per step and emulated platform: native s, emulated s, slowdown, share of the emulated build."""
@@ -73,7 +76,7 @@ class Profile:
         rows = [{k: clean(v) for k, v in r.items()} for r in self.table().to_dict(orient="records")]
         return {"context": str(self.context), "native": str(self.native), "platforms": [str(p) for p in self.platforms],
                 "totals": {str(p): s for p, s in self.totals.items()}, "steps": rows, "advice": self.hints,
-                "commands": self.commands}
+                "said": {str(p): s for p, s in self.said.items()}, "commands": self.commands}
 
 
 def _tidy(steps: pd.DataFrame, stages: list[dockerfile.Stage], totals: dict[Platform, float]) -> pd.DataFrame:
@@ -161,7 +164,16 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
     for r in emulated.sort_values("emulated_s", ascending=False).itertuples():
         hints.append({"platform": r.platform, "stage": r.stage, "step": r.step, "instruction": r.instruction,
                       "emulated_s": r.emulated_s, "share": r.share, "advice": advice(r.instruction)})
-    return Profile(Path(context), native, others, steps, totals, shown, hints)
+    return Profile(Path(context), native, others, steps, totals, shown, hints,
+                   {p: last_words(b.progress) for p, b in builds.items()})
+
+
+def last_words(progress: buildx.Progress) -> str:
+    """The last line the longest RUN step of a build printed ("" when no RUN step printed anything)."""
+    runs = [s for s in progress.steps if s.is_run and not s.cached and s.log.strip()]
+    if not runs:
+        return ""
+    return max(runs, key=lambda s: s.seconds if s.seconds == s.seconds else 0).log.strip().splitlines()[-1]
 
 
 def profile_in_lab(here: lab.Lab, what: str | Path, platforms: list[Platform] | None = None, *, target: str | None = None,

@@ -269,6 +269,85 @@ def in_brief(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
     return sentences
 
 
+def breakdown(df: pd.DataFrame) -> pd.DataFrame:
+    """Where each cell's time goes, from the medians of its rows: the build's RUN steps (``run_s``, the compile)
+    and the rest (``fixed_s`` = wall - run: starting the build, loading contexts and sources, the stages that
+    copy, the export), each against the native build of the same host, workload and size (``native_fixed_s``).
+
+    Emulation slows the RUN steps only (the rest runs natively for every target), so ``run_ratio`` is the
+    emulation cost of the work itself and ``wall_ratio`` is it diluted by the fixed part; a cross build runs its
+    RUN step natively with another compiler for another target, and pays for its extra stage in ``fixed_s``.
+    Ratios of medians, to explain the headline slowdowns (:func:`slowdown`), not to replace them.
+    """
+    med = df.groupby(CELL)[["wall_s", "run_s"]].median().reset_index()
+    med["fixed_s"] = med.wall_s - med.run_s
+    native = med[med.strategy == NATIVE].set_index(["host_id", "workload", "size"])[["wall_s", "run_s", "fixed_s"]]
+    med = med.join(native.add_prefix("native_"), on=["host_id", "workload", "size"], how="inner")
+    med["wall_ratio"] = med.wall_s / med.native_wall_s
+    med["run_ratio"] = med.run_s / med.native_run_s
+    med["_order"] = med.strategy.map({NATIVE: 0, EMULATED: 1, CROSS: 2})
+    med = med.sort_values(["host_id", "workload", "size", "_order", "platform"])
+    return med[["host_id", "workload", "size", "platform", "strategy", "wall_s", "run_s", "fixed_s", "native_fixed_s",
+                "wall_ratio", "run_ratio"]].reset_index(drop=True)
+
+
+def explain(df: pd.DataFrame, strategies=(EMULATED, CROSS)) -> list[str]:
+    """Each build of ``strategies`` taken apart (:func:`breakdown`), one line each: its RUN steps' ratio to
+    native, what the rest of the build took, and the whole build's ratio."""
+    lines = []
+    for r in breakdown(df).itertuples():
+        what = f"{r.workload} {r.size} {r.platform} {r.strategy}:"
+        if r.strategy == EMULATED and EMULATED in strategies:
+            lines.append(f"{what} RUN steps {r.run_ratio:.2f}x, whole build {r.wall_ratio:.2f}x "
+                         f"(+{r.fixed_s:.2f} s outside the RUN steps, not emulated)")
+        elif r.strategy == CROSS and CROSS in strategies:
+            lines.append(f"{what} compile {r.run_ratio:.2f}x, rest {r.fixed_s:.2f} s against "
+                         f"{r.native_fixed_s:.2f} s native (the extra stage), whole build {r.wall_ratio:.2f}x")
+    return lines
+
+
+def report(df: pd.DataFrame, metric: str = "wall_s") -> str:
+    """The slowdowns as a short text: per host and workload, one line per target platform with the geometric
+    mean and its bounds for each strategy, then what the bounds are (the interval's method, or a range)."""
+    slow = slowdown(df, metric)
+    lines, methods = [], set()
+    for (host, workload, size), g in slow.groupby(["host_id", "workload", "size"], sort=True):
+        lines.append(f"{host}, {workload} ({size} {workloads.workload(workload).unit}), "
+                     f"against native {g.reference.iloc[0]}:")
+        for platform, h in g[g.strategy != NATIVE].groupby("platform", sort=True):
+            parts = []
+            for strat in (EMULATED, CROSS):
+                r = h[h.strategy == strat]
+                if len(r):
+                    r = r.iloc[0]
+                    parts.append(f"{strat} {r.slowdown:.2f}x [{r.low:.2f}, {r.high:.2f}]")
+                    methods.add((r.interval, int(min(r.n, r.n_native)), r.pairing))
+            lines.append(f"  {platform:<13} " + "   ".join(parts))
+    for method, n, pairing in sorted(methods):
+        bounds = (f"{LEVEL * 100:g} % CI by a {method}" if method != Method.RANGE.value
+                  else f"the range of the ratios, not an interval (n < {MIN_INTERVAL_N})")
+        lines.append(f"[low, high]: {bounds}; n = {n} rounds, {pairing}")
+    return "\n".join(lines)
+
+
+def spans(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
+    """Per host, the smallest and largest slowdown of each strategy over its workloads, sizes and platforms:
+    the numbers a summary quotes, printed from the rows rather than typed."""
+    slow = slowdown(df, metric)
+    lines = []
+    for host, g in slow.groupby("host_id", sort=True):
+        parts = []
+        for strat, verb in ((EMULATED, "emulated"), (CROSS, "cross-compiled")):
+            r = g[g.strategy == strat].slowdown
+            if len(r):
+                parts.append(f"{verb} {r.min():.2f}x to {r.max():.2f}x native")
+        builds = ", ".join(f"{w} {s} {workloads.workload(w).unit}" for w, s in
+                           g[["workload", "size"]].drop_duplicates().itertuples(index=False))
+        rounds = f"{g.n.min()}" if g.n.min() == g.n.max() else f"{g.n.min()} to {g.n.max()}"
+        lines.append(f"{host}: " + ", ".join(parts) + f" ({builds}; geometric means over n = {rounds} rounds)")
+    return lines
+
+
 def hosts_note(df: pd.DataFrame) -> str:
     """One plain sentence on which hosts the results come from (and that one host is not a comparison)."""
     found = hosts(df)

@@ -33,9 +33,11 @@ def flow03(lab_status, lab_config, tmp_path_factory):
         tar = out / f"{p.tag_suffix}.tar"
         result = buildx.build(CONTEXT, platforms=[p], tags=[tag], output=f"type=docker,dest={tar}", base=lab_status.base)
         assert result.digest.startswith("sha256:")
-        assert images.load(tar) == [tag]
+        loaded = images.load(tar)
+        assert loaded.names == [tag] and loaded.said == [f"Loaded image: {tag}"]
         pushed = images.push(tag)
         assert pushed.digest == result.digest  # what was built is what the registry got
+        assert pushed.said == f"{article.platform_tag(p)}: digest: {pushed.digest} size: {pushed.size}"
         tags.append(tag)
     list_ref = f"{name}:latest"
     images.manifest_rm(list_ref)

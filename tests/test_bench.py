@@ -6,10 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import DATA
-from multiarch_kit import bench, buildx, plans, store
+from multiarch_kit import bench, buildx, plans, profiling, store
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7
 
 
@@ -20,6 +21,53 @@ def test_two_node_builder_parse():
         ("intel-node", "tcp://127.0.0.1:1234", "inactive"), ("m2-node", "tcp://127.0.0.1:1235", "inactive")]
     assert b.nodes[1].platforms == [ARM64, ARMV7]
     assert b.platforms == [AMD64, ARM64, ARMV7]
+
+
+def _contexts():
+    from types import SimpleNamespace
+
+    base = SimpleNamespace(build_contexts={"debian:bookworm": "docker-image://r/debian", "golang:1.19-bookworm":
+                                           "docker-image://r/golang"})
+    return bench.Contexts(SimpleNamespace(base=SimpleNamespace(build_contexts={})), base, {"c": Path("/src/brotli")})
+
+
+def test_the_commands_are_printed_once_in_full_per_workload_then_by_what_changes():
+    plan = plans.default_plan(AMD64, repeats=5)
+    lines = bench.command_lines(plan, _contexts())
+    assert len(lines) == len(plan.cells) == 6
+    assert lines[0] == "$ " + " ".join(bench.command(plan.cells[0], _contexts()))
+    assert lines[1] == "  the same for c emulated, with --platform linux/arm64 --target in-target"
+    assert lines[2] == "  the same for c cross, with --platform linux/arm64 --target cross"
+    assert lines[3].startswith("$ docker buildx build --platform linux/amd64 ") and lines[3].endswith("/go")
+
+
+def test_progress_prints_one_line_per_round(capsys):
+    bar = bench._Lines(7, True, every=3)
+    for _ in range(7):
+        bar.update()
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split(" (")[0] for line in printed] == ["bench 3/7 builds", "bench 6/7 builds", "bench 7/7 builds"]
+
+
+def test_last_words_are_the_longest_run_steps_last_line():
+    steps = [buildx.Step("a", "[linux/arm64 in-target 1/2] RUN apt-get update", log="fetched\n"),
+             buildx.Step("b", "[linux/arm64 in-target 2/2] RUN sh /build.sh gcc 8 /out",
+                         log="warning: x\ncompiled 8 files with gcc on aarch64\n")]
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    steps[0].started, steps[0].completed = t0, t0 + timedelta(seconds=1)
+    steps[1].started, steps[1].completed = t0, t0 + timedelta(seconds=9)
+    assert profiling.last_words(buildx.Progress(steps, [])) == "compiled 8 files with gcc on aarch64"
+    assert profiling.last_words(buildx.Progress([], ["#1 done"])) == ""
+
+
+def test_a_dockerfile_printed_short_keeps_every_instruction():
+    from multiarch_kit import dockerfile, workloads
+
+    path = workloads.workload("c").context() / "Dockerfile"
+    short = dockerfile.instructions(path)
+    assert "#" not in "".join(line[:1] for line in short.splitlines()) and "\n\n\n" not in short
+    kept = [line for line in path.read_text().splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert [line for line in short.splitlines() if line.strip()] == kept
 
 
 # --- real builds ------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The headless notebook runner behind `make run`."""
 
 import nbformat
+import pytest
 
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
@@ -87,6 +88,38 @@ def test_printed_commands_are_exactly_the_ones_that_ran(lab_status, capsys, monk
             exec(compile(source, name, "exec"), namespace)  # noqa: S102 - the notebooks' own cells
     printed = [line[2:].removesuffix(" &") for line in capsys.readouterr().out.splitlines() if line.startswith("$ ")]
     assert len(printed) >= 12
-    silent = [line for line in ran if line not in printed]
+    # Walk both in order: each printed line must be the next command that ran, and whatever ran in between
+    # unprinted must be one of the kit's reads (a read the reader is also shown, `docker buildx inspect` in 02,
+    # may run silently too, when the lab is read).
+    shown, silent = 0, []
+    for line in ran:
+        if shown < len(printed) and line == printed[shown]:
+            shown += 1
+        else:
+            silent.append(line)
+    assert printed[shown:] == []  # every printed command ran, in the order printed
     assert [line for line in silent if not any(line.split()[:len(r)] == r for r in READS)] == []  # reads only
-    assert [line for line in ran if line in printed] == printed  # same commands, same order, nothing extra
+
+
+def _output_text(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append("".join(out.get("text", "")))
+        parts.append("".join(out.get("data", {}).get("text/plain", "")))
+    return "".join(parts)
+
+
+# Issue 19 shortens these in work of their own (08 split in two, 09's outputs); until then they are over.
+_BEING_SHORTENED = {"08-when-it-breaks", "09-split-build"}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason="being shortened (issue 19)"))
+                                  if p.stem in _BEING_SHORTENED else p
+                                  for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))],
+                         ids=lambda p: p.stem)
+def test_every_notebook_is_short_enough_to_follow(path):
+    """Issue 19: a reader follows a notebook to its end: at most 35 cells and 8,000 characters of output."""
+    nb = nbformat.read(path, as_version=4)
+    chars = sum(len(_output_text(c)) for c in nb.cells if c.cell_type == "code")
+    assert len(nb.cells) <= 35, f"{path.name} has {len(nb.cells)} cells"
+    assert chars <= 8000, f"{path.name} prints {chars} characters of output"

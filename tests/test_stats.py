@@ -133,3 +133,50 @@ def test_the_answer_states_the_slowdowns_with_their_intervals():
     assert sentence.startswith("On h1, the cpu build (20 MB) for linux/arm64 takes under emulation 2.33x native")
     assert "cross-compiled 1.10x native (geometric mean, 95 % CI 1.10 to 1.10 by a t-interval on the log ratios, n = 5, "\
         "paired by round)" in sentence
+
+
+def _timed():
+    """c at size 8: native 10 s of compile + 0.5 s else; emulated 100 + 0.5; cross 8 + 0.8 (an extra stage)."""
+    rows = []
+    for rep in range(5):
+        for strategy, platform, run_s, fixed in (("native", "linux/amd64", 10.0, 0.5),
+                                                 ("emulated", "linux/arm64", 100.0, 0.5),
+                                                 ("cross", "linux/arm64", 8.0, 0.8)):
+            rows.append(_row(workload="c", size=8, size_unit="files", repeat=rep, strategy=strategy,
+                             platform=platform, run_s=run_s, wall_s=run_s + fixed))
+    return pd.DataFrame(rows)
+
+
+def test_breakdown_splits_the_run_steps_from_the_fixed_rest():
+    b = stats.breakdown(_timed()).set_index("strategy")
+    assert list(b.index) == ["native", "emulated", "cross"]
+    assert b.loc["emulated", "run_ratio"] == pytest.approx(10.0)
+    assert b.loc["emulated", "wall_ratio"] == pytest.approx(100.5 / 10.5)
+    assert b.loc["cross", "fixed_s"] == pytest.approx(0.8) and b.loc["cross", "native_fixed_s"] == pytest.approx(0.5)
+    assert b.loc["cross", "run_ratio"] == pytest.approx(0.8)
+
+
+def test_explain_says_which_part_made_each_ratio():
+    emulated, cross = stats.explain(_timed())
+    assert emulated == ("c 8 linux/arm64 emulated: RUN steps 10.00x, whole build 9.57x "
+                        "(+0.50 s outside the RUN steps, not emulated)")
+    assert cross == ("c 8 linux/arm64 cross: compile 0.80x, rest 0.80 s against 0.50 s native (the extra stage), "
+                     "whole build 0.84x")
+    assert stats.explain(_timed(), strategies=("cross",)) == [cross]
+
+
+def test_report_names_the_interval_or_the_range():
+    text = stats.report(_timed()).splitlines()
+    assert text[0] == "h1, c (8 files), against native linux/amd64:"
+    assert text[1] == "  linux/arm64   emulated 9.57x [9.57, 9.57]   cross 0.84x [0.84, 0.84]"
+    assert text[2] == "[low, high]: 95 % CI by a t-interval on the log ratios; n = 5 rounds, by round"
+    short = stats.report(_timed()[lambda d: d.repeat < 3]).splitlines()
+    assert short[-1] == "[low, high]: the range of the ratios, not an interval (n < 5); n = 3 rounds, by round"
+
+
+def test_spans_quote_the_smallest_and_largest_slowdown_of_each_strategy():
+    df = _timed()
+    arm = df[df.platform == "linux/arm64"].assign(platform="linux/arm/v7", wall_s=lambda d: d.wall_s * 2)
+    (line,) = stats.spans(pd.concat([df, arm]))
+    assert line == ("h1: emulated 9.57x to 19.14x native, cross-compiled 0.84x to 1.68x native "
+                    "(c 8 files; geometric means over n = 5 rounds)")

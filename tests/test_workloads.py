@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import (bench, buildbase, buildx, images, manifests, plans, profiling, store, verify,
+from multiarch_kit import (bench, buildbase, buildx, images, manifests, plans, platforms, profiling, store, verify,
                            workloads)
 from multiarch_kit.errors import KitError
 from multiarch_kit.platforms import AMD64, ARM64, ARMV7, Platform
@@ -245,6 +245,10 @@ def test_profile_of_the_c_workload_names_the_compile_step(real, lab_status):
     data = json.loads(json.dumps(result.as_json()))
     assert data["native"] == str(lab_status.engine.platform) and data["steps"]
     assert set(data["totals"]) == {str(lab_status.engine.platform), str(other)}  # spelled out in JSON
+    assert data["said"][str(other)] == result.said[other]
+    # The build's own word per platform, from its compile step's log: proof of where the compiler ran.
+    for p in (other, lab_status.engine.platform):
+        assert result.said[p] == f"compiled 3 files with gcc on {platforms.arch_of(p).uname}"
 
 
 def test_profile_cli_bad_input_is_one_line(tmp_path, lab_status):

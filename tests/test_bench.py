@@ -34,11 +34,13 @@ def _contexts():
 def test_the_commands_are_printed_once_in_full_per_workload_then_by_what_changes():
     plan = plans.default_plan(AMD64, repeats=5)
     lines = bench.command_lines(plan, _contexts())
-    assert len(lines) == len(plan.cells) == 6
+    assert len(plan.cells) == 6 and len(lines) == 6 + 2  # each workload's full line has its by-hand line under it
     assert lines[0] == "$ " + " ".join(bench.command(plan.cells[0], _contexts()))
-    assert lines[1] == "  the same for c emulated, with --platform linux/arm64 --target in-target"
-    assert lines[2] == "  the same for c cross, with --platform linux/arm64 --target cross"
-    assert lines[3].startswith("$ docker buildx build --platform linux/amd64 ") and lines[3].endswith("/go")
+    assert lines[1] == f"# {bench.by_hand(plan.cells[0], _contexts())}" and "metadata" not in lines[1]
+    assert lines[2] == "  the same for c emulated, with --platform linux/arm64 --target in-target"
+    assert lines[3] == "  the same for c cross, with --platform linux/arm64 --target cross"
+    assert lines[4].startswith("$ docker buildx build --platform linux/amd64 ") and lines[4].endswith("/go")
+    assert lines[5].startswith("# by hand, in multiarch_kit/workloads/go: docker buildx build ")
 
 
 def test_progress_prints_one_line_per_round(capsys):

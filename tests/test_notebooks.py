@@ -109,14 +109,7 @@ def _output_text(cell) -> str:
     return "".join(parts)
 
 
-# Issue 19 shortens these in work of their own (08 split in two, 09's outputs); until then they are over.
-_BEING_SHORTENED = {"08-when-it-breaks", "09-split-build"}
-
-
-@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.xfail(reason="being shortened (issue 19)"))
-                                  if p.stem in _BEING_SHORTENED else p
-                                  for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb")), ids=lambda p: p.stem)
 def test_every_notebook_is_short_enough_to_follow(path):
     """Issue 19: a reader follows a notebook to its end: at most 35 cells and 8,000 characters of output."""
     nb = nbformat.read(path, as_version=4)

@@ -315,6 +315,10 @@ class BuildResult:
         """From a ``--progress=plain`` build: the lines that teach (each platform's steps, the export and push)."""
         return teaching_lines(self.progress.messages)
 
+    def plain_steps(self) -> list[Step]:
+        """The step headers among :meth:`plain_lines`, read as steps (platform, stage, instruction), without times."""
+        return [Step("", line) for line in self.plain_lines() if _STEP_NAME.match(line)]
+
 
 def run_steps(results: dict[Platform, BuildResult]) -> pd.DataFrame:
     """The RUN steps of several builds in one table: platform, step, seconds, and whether the cache answered."""

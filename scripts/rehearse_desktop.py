@@ -290,8 +290,7 @@ def as_reader(user: pwd.struct_passwd, kit: Path, path: str, *argv: str, timeout
            "MULTIARCH_KIT_REHEARSAL": "desktop", "LANG": "C.UTF-8"}
     argv_ = in_ns("runuser", "-u", user.pw_name, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()],
                   "sh", "-c", f"cd {kit} && exec \"$@\"", "sh", *argv)
-    print("$ " + commands.shell_line(argv_), flush=True)
-    return subprocess.run(argv_, timeout=timeout).returncode
+    return commands.run(argv_, check=False, timeout=timeout, on_line=lambda line: print(line, flush=True)).returncode
 
 
 def _answers(url: str) -> bool:

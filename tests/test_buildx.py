@@ -128,3 +128,17 @@ def test_the_exact_line_and_the_line_by_hand_are_printed_together(capsys):
     commands.run(["true"], echo=False, note="never shown")
     assert capsys.readouterr().out == ("$ true\n# by hand, in here: true\n$ true &\n$ sh -c 'exit 0' &\n"
                                        "# by hand, in there: exit 0\n$ wait\n")
+
+
+def test_plain_steps_read_the_step_headers_of_plain_progress_as_steps():
+    messages = ["#0 building with \"default\" instance using docker driver",
+                "#5 [linux/arm64 1/2] FROM docker.io/library/alpine:3.18@sha256:0123",
+                "#7 [linux/amd64 2/2] RUN echo \"Building on linux/amd64 for linux/amd64\" > /log",
+                "#7 DONE 0.3s",
+                "#8 [linux/arm64 2/2] RUN echo \"Building on linux/amd64 for linux/arm64\" > /log",
+                "#9 exporting to image"]
+    result = buildx.BuildResult("", [], 1.0, None, {}, buildx.Progress([], messages))
+    steps = result.plain_steps()
+    assert [(str(s.platform), s.position, s.is_run) for s in steps] == [
+        ("linux/arm64", "1/2", False), ("linux/amd64", "2/2", True), ("linux/arm64", "2/2", True)]
+    assert steps[1].instruction == 'RUN echo "Building on linux/amd64 for linux/amd64" > /log'

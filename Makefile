@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KIT := $(VENV)/bin/multiarch-kit
 
-.PHONY: venv lab run test test-fast test-desktop test-tools jupyter bench mutants down
+.PHONY: venv lab run test test-fast test-desktop test-arm64 test-arm64-trimmed test-tools jupyter bench mutants down
 
 # Reinstall only when the dependency list or the tested versions change; constraints.txt holds the versions
 # the notebooks' stored outputs were checked with, so a new pandas release cannot change a table under nbval.
@@ -39,6 +39,20 @@ test: lab test-tools
 # 5000 held, Docker Hub's images from a stand-in mirror; every notebook under strict nbval. See the script's docstring.
 test-desktop: lab
 	$(PY) scripts/rehearse_desktop.py
+
+# An arm64 engine here: a Debian arm64 VM under qemu-system-aarch64 (lab up --arm64-vm, made once, then only
+# booted), used as the lab's engine through its Docker context: the VM's own tests, then the lessons that must hold
+# on an arm64 engine, under strict nbval. The trimmed tier (.ci/run's) keeps 00 and 02 of the lessons.
+ARM64_ENV := DOCKER_CONTEXT=multiarch-kit-arm64 MULTIARCH_KIT_REHEARSAL=arm64
+ARM64_NOTEBOOKS ?= 00-lab 01-one-tag-many-platforms 02-build-per-platform 03-manifest-list 04-one-command 07-verify
+test-arm64: lab
+	$(KIT) lab up --arm64-vm
+	$(ARM64_ENV) $(KIT) lab up
+	$(ARM64_ENV) $(KIT) doctor
+	$(ARM64_ENV) $(PY) -m pytest tests/arm64 $(patsubst %,notebooks/%.ipynb,$(ARM64_NOTEBOOKS)) $(NBVAL)
+
+test-arm64-trimmed:
+	$(MAKE) test-arm64 ARM64_NOTEBOOKS="00-lab 02-build-per-platform"
 
 # The fast tier: no engine needed (it may be stopped), no notebooks.
 test-fast: venv

@@ -39,7 +39,7 @@ DESCRIPTION = ("STAND-IN for debian:bookworm and golang:1.19-bookworm made by mu
                "Debian bookworm packages (gcc 12, make, Go 1.19 from Debian): not the Docker Official Images")
 MIN_FREE_GB = 8.0  # three root filesystems, their layers in the engine and in the registry
 # Documentation, manuals and translations are left out: they are a third of the size and no build reads them.
-_DPKG_OPTIONS = ("path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
+DPKG_OPTIONS = ("path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
                  "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/locale/*", "path-exclude=/usr/share/info/*")
 _DOCKERFILE = dockerfile.from_root_filesystems(
     "The STAND-IN build base, made by multiarch-kit (see multiarch_kit/buildbase.py): one Debian root filesystem\n"
@@ -67,7 +67,7 @@ def packages(platform: Platform, build_platform: Platform, platforms: tuple[Plat
 
 def recipe(build_platform: Platform, platforms: tuple[Platform, ...]) -> str:
     """A digest of everything the base is made from; the lab rebuilds it when this changes."""
-    parts = [SUITE, DESCRIPTION, _DOCKERFILE, SOURCE_DATE_EPOCH, *_DPKG_OPTIONS]
+    parts = [SUITE, DESCRIPTION, _DOCKERFILE, SOURCE_DATE_EPOCH, *DPKG_OPTIONS]
     for p in sorted(platforms, key=str):
         parts.append(f"{p}={','.join(packages(p, build_platform, platforms))}")
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
@@ -105,7 +105,7 @@ def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Pat
     return (commands.Command("mmdebstrap", "--variant=apt", "--format=tar")
             .option("--architectures", platform.arch.debian)
             .option("--include", ",".join(packages_) or None)  # none: the variant alone
-            .option("--dpkgopt", list(_DPKG_OPTIONS))
+            .option("--dpkgopt", list(DPKG_OPTIONS))
             .option("--aptopt", 'Acquire::Retries "3"')
             .add(SUITE, out, mirror))
 

@@ -56,16 +56,19 @@ def _cmd_doctor(args) -> int:
 
 
 def _cmd_lab(args) -> int:
-    from . import lab
+    from . import armvm, lab
 
     if args.action == "up":
-        st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base)
+        st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base, arm64_vm=args.arm64_vm)
         print(st.base.note)
         print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
         print(f"registry: {st.registry.host} ({st.registry.kind})")
         print(f"base: {st.base.source} {st.base.ref}")
         for n in st.nodes:
             print(f"engine {n.name}: docker --context {n.name} (stands in for another machine)")
+        if st.arm64_vm:
+            print(f"engine {armvm.CONTEXT}: docker --context {armvm.CONTEXT} (a Debian arm64 VM, full-system "
+                  f"emulated: {st.arm64_vm.levers.describe()}); DOCKER_CONTEXT={armvm.CONTEXT} makes it the lab's")
         _print_frame(st.table())
         if "proved each platform runs" not in " ".join(st.actions):
             print(f"(proven at {st.proven_at}; nothing has changed since: 'lab up --check' runs them again)")
@@ -335,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="with up: run a container per platform and probe Docker Hub again even if nothing changed")
     p.add_argument("--nodes", type=int, default=1, help="with up: engines in all (extra ones stand in for machines)")
+    p.add_argument("--arm64-vm", action="store_true",
+                   help="with up: also boot a Debian arm64 VM under qemu-system-aarch64 (Docker context "
+                        "multiarch-kit-arm64), making its disk image the first time (about 10 minutes)")
     p.add_argument("--build-base", action="store_true", help="with up: make the real workloads' build base now")
     p.set_defaults(func=_cmd_lab)
     p = sub.add_parser("inspect", help="show what an image reference holds (registry, archive or OCI layout)")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import buildbase, emulation, engine, engines, images, lab, labregistry
+from . import armvm, buildbase, emulation, engine, engines, files, images, lab, labregistry
 from .errors import KitError
 from .labconfig import LabConfig
 from .matching import runs_natively
@@ -76,6 +76,7 @@ def run_checks(cfg: LabConfig) -> list[Check]:
         rows.append(_builder_platforms(cfg, builder, facts, ran))
     rows.extend(emulation_rows)
     rows.extend(_nodes(cfg))
+    rows.extend(_arm64_vm(cfg))
     rows.append(_disk(cfg))
     return rows
 
@@ -112,6 +113,23 @@ def _nodes(cfg: LabConfig) -> list[Check]:
         rows.append(Check(f"engine {n.name}", PASS, f"{facts.platform}, image store {facts.image_store}, "
                           f"docker --context {n.name} ({STARTED_BY[n.classic]})"))
     return rows
+
+
+def _arm64_vm(cfg: LabConfig) -> list[Check]:
+    """A row once the arm64 VM exists: running (and how fast QEMU runs it), or made and stopped."""
+    machine = armvm.vm(cfg.lab_dir)
+    if not machine.disk.exists():
+        return []
+    if not machine.running:
+        return [Check("arm64 VM", PASS, "made, stopped (started by 'multiarch-kit lab up --arm64-vm')")]
+    state = files.read_json(machine.state) or {}
+    try:
+        facts = engine.facts(armvm.CONTEXT)
+    except KitError as exc:
+        return [Check("arm64 VM", FAIL, f"QEMU runs but {exc.message}",
+                      "wait for it to finish booting, or 'multiarch-kit lab down' and 'lab up --arm64-vm' again")]
+    return [Check("arm64 VM", PASS, f"{facts.platform}, image store {facts.image_store}, docker --context "
+                  f"{armvm.CONTEXT}; full-system emulated: -cpu {state.get('cpu', '?')} -smp {state.get('smp', '?')}")]
 
 
 def _builder_platforms(cfg, builder, facts, ran: dict[Platform, bool]) -> Check:

@@ -101,6 +101,12 @@ def _context_endpoint(name: str) -> Endpoint | None:
                                                 verify=not endpoint.get("SkipTLSVerify", False)))
 
 
+def context_host(name: str) -> str | None:
+    """The host the named Docker context points at (``ssh://...``, ``unix://...``), or None when there is none."""
+    found = _context_endpoint(name)
+    return found.host if found else None
+
+
 def context_name(context: str | None = None) -> str | None:
     """The Docker context the docker CLI would use: ``context``, else (without DOCKER_HOST) ``DOCKER_CONTEXT``
     or the current one; None for DOCKER_HOST or the default context."""

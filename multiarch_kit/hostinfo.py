@@ -15,22 +15,32 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__, buildx, commands, emulation, engine, lab, matching
+from . import __version__, armvm, buildx, commands, emulation, engine, files, lab, matching
 from .errors import KitError
 from .plans import Plan
 from .platforms import Platform
 
 ENV_HOST_ID = "MULTIARCH_KIT_HOST_ID"
 MACOS = "macOS"  # the host_os of a Mac's rows
+# In the host_os of rows measured on the lab's arm64 VM: a full-system-emulated arm64 machine, never a real one.
+SYSTEM_VM = "arm64 VM under qemu-system-aarch64"
 
 
 def host_id(lab_dir: Path) -> str:
     """This machine's id: its host name and a random suffix made once and kept in ``lab_dir``.
 
     Unique per machine (two VMs both called ``vm`` differ) and stable on it; ``$MULTIARCH_KIT_HOST_ID`` overrides.
+    With the lab's arm64 VM as the engine it is the VM's own id, this machine's with ``-arm64-vm`` after it: its
+    rows go to a results file of their own.
     """
     if os.environ.get(ENV_HOST_ID):
         return _slug(os.environ[ENV_HOST_ID])
+    if engine.context_name() == armvm.CONTEXT:
+        return f"{_machine_id(lab_dir)}-arm64-vm"
+    return _machine_id(lab_dir)
+
+
+def _machine_id(lab_dir: Path) -> str:
     path = Path(lab_dir) / "host-id"
     try:
         known = path.read_text().strip()
@@ -88,9 +98,15 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
     """Fingerprint the host and work out, per platform, which node builds it and how."""
     builder = buildx.inspect(plan.builder) if plan.builder else status.builder
     host_os, host_version = _host_os()
+    cpu_model, cpus = _cpu_model(), os.cpu_count() or 0
+    if engine.context_name() == armvm.CONTEXT:  # the engine is a VM that QEMU emulates whole: say so on every row
+        vm = files.read_json(armvm.vm(status.config.lab_dir).state) or {}
+        host_os, host_version = f"{status.engine.operating_system}, {SYSTEM_VM} (TCG) on {host_os}", host_version
+        cpu_model = f"QEMU TCG -cpu {vm.get('cpu', '?')} on {cpu_model}"
+        cpus = int(vm.get("smp") or 0)
     fingerprint = {
-        "host_id": plan.host_id, "host_os": host_os, "host_os_version": host_version, "cpu_model": _cpu_model(),
-        "cpus": os.cpu_count() or 0, "engine_platform": str(status.engine.platform),
+        "host_id": plan.host_id, "host_os": host_os, "host_os_version": host_version, "cpu_model": cpu_model,
+        "cpus": cpus, "engine_platform": str(status.engine.platform),
         "docker_version": status.engine.server_version, "buildx_version": status.buildx_version,
         "builder": builder.name, "driver": builder.driver, "kit_version": __version__,
     }

@@ -26,7 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import base, buildbase, buildx, commands, emulation, engine, engines, files, images, registry
+from . import armvm, base, buildbase, buildx, commands, emulation, engine, engines, files, images, registry
 from .errors import CommandError, KitError
 from .labconfig import ENV_LAB_DIR, LabConfig
 from .labregistry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
@@ -81,6 +81,7 @@ class LabStatus(Lab):
     runs: list[images.RunCheck] = field(default_factory=list)
     proven_at: str = ""  # when the runs were made (now, or the earlier proof nothing has changed since)
     nodes: list[engines.Node] = field(default_factory=list)  # the extra engines running
+    arm64_vm: armvm.Started | None = None  # what 'up --arm64-vm' did
     actions: list[str] = field(default_factory=list)  # what up() changed; empty when nothing was needed
 
     def table(self):
@@ -126,7 +127,13 @@ def _ensure_engine(cfg: LabConfig, actions: list[str]) -> engine.EngineFacts:
 
 def _engine_facts() -> engine.EngineFacts:
     """The engine's facts; the kit then reads Docker Hub's images where the engine pulls them (its mirrors)."""
-    facts = engine.facts()
+    try:
+        facts = engine.facts()
+    except KitError as exc:
+        if engine.context_name() != armvm.CONTEXT:
+            raise
+        raise KitError(exc.message, "boot the arm64 VM first: 'multiarch-kit lab up --arm64-vm' with "
+                                    "DOCKER_CONTEXT unset (its disk image is kept: a warm boot takes minutes)") from None
     registry.use_hub_mirrors(facts.hub_mirrors)
     return facts
 
@@ -258,22 +265,29 @@ def exclusive(cfg: LabConfig):
 
 
 def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False, nodes: int = 1,
-       build_base_now: bool = False) -> LabStatus:
+       build_base_now: bool = False, arm64_vm: bool = False) -> LabStatus:
     """Bring the lab up (idempotent) and make sure each platform runs: returns the lab's status.
 
     ``check`` runs the proof containers and probes Docker Hub again even when nothing changed;
     ``check_runs=False`` skips the proof entirely (the test suite's fixture). ``nodes`` > 1 starts that many
     engines in all (each extra one a Docker context ``multiarch-kit-node2``...); ``build_base_now`` makes the
-    real workloads' build base now rather than on first use.
+    real workloads' build base now rather than on first use; ``arm64_vm`` also boots the arm64 VM
+    (:mod:`multiarch_kit.armvm`, Docker context ``multiarch-kit-arm64``), making its disk image the first time.
     """
     cfg = cfg or LabConfig.from_env()
     if nodes < 1:
         raise KitError(f"--nodes {nodes}: the lab has at least its own engine", "use --nodes 2 or more for extra engines")
     with exclusive(cfg):
-        return _up(cfg, check_runs=check_runs, check=check, nodes=nodes, build_base_now=build_base_now)
+        return _up(cfg, check_runs=check_runs, check=check, nodes=nodes, build_base_now=build_base_now,
+                   arm64_vm=arm64_vm)
 
 
-def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base_now: bool) -> LabStatus:
+def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base_now: bool,
+        arm64_vm: bool) -> LabStatus:
+    if arm64_vm and engine.context_name() == armvm.CONTEXT:
+        raise KitError(f"'lab up --arm64-vm' with DOCKER_CONTEXT={armvm.CONTEXT}: the VM's engine is not up yet",
+                       "run 'multiarch-kit lab up --arm64-vm' with DOCKER_CONTEXT unset (this machine's lab first, "
+                       "then the VM), then use the VM's engine")
     actions: list[str] = []
     facts = _ensure_engine(cfg, actions)
     version, builder = buildx_facts()
@@ -292,6 +306,12 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
         if engines.start(engines.node(cfg.lab_dir, index)):
             actions.append(f"started engine {engines.node(cfg.lab_dir, index).name}")
     status.nodes = [n for n in engines.known(cfg.lab_dir) if n.running]
+    if arm64_vm:
+        status.arm64_vm = armvm.up(cfg.lab_dir, cfg.registry_port)
+        if status.arm64_vm.made_seconds:
+            actions.append(f"made the arm64 VM's disk image ({status.arm64_vm.made_seconds:.0f} s)")
+        if status.arm64_vm.boot_seconds:
+            actions.append(f"booted the arm64 VM ({status.arm64_vm.boot_seconds:.0f} s)")
     if build_base_now:
         status.build_base()
     if check_runs:
@@ -322,7 +342,8 @@ def down(cfg: LabConfig | None = None) -> list[str]:
 
 
 def _down(cfg: LabConfig) -> list[str]:
-    stopped = stop_registry(cfg)
+    stopped = [f"the arm64 VM ({armvm.CONTEXT})"] if armvm.stop(armvm.vm(cfg.lab_dir)) else []
+    stopped += stop_registry(cfg)
     for n in engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd
         if engines.stop(n):
             stopped.append(f"engine {n.name}")

@@ -279,6 +279,38 @@ def bench_verify_memory() -> None:
           f"+{peak - before:.1f} MB), {seconds:.2f} s")
 
 
+def bench_arm64_vm(loop: int = 200_000) -> None:
+    """`lab up --arm64-vm`: cold (recorded when the disk image was made: making it, then the first boot) and warm
+    (boot only, measured now), then QEMU's speed levers: each boot of the VM with one lever changed, and the same
+    shell loop timed in a native arm64 container on it."""
+    from multiarch_kit import armvm, commands, files, lab
+    from multiarch_kit.engine import docker
+
+    status = lab.up(check_runs=False, arm64_vm=True)
+    machine = armvm.vm(status.config.lab_dir)
+    made = files.read_json(machine.record) or {}
+    print(f"lab up --arm64-vm, cold: {made.get('seconds', '?')} s to make the disk image + "
+          f"{made.get('first_boot_seconds', '?')} s for the first boot (recorded {made.get('made', '?')})")
+    warm = []
+    for _ in range(2):
+        armvm.stop(machine, echo=False)
+        warm.append(timed([KIT, "lab", "up", "--arm64-vm"]))
+    report("lab up --arm64-vm, warm (boots)", warm, "none (reported)")
+    job = docker("run", "--rm", "--platform", "linux/arm64", status.base.pinned, "sh", "-c",
+                 f"i=0; while [ $i -lt {loop} ]; do i=$((i+1)); done", context=armvm.CONTEXT)
+    levers = [armvm.Levers(), armvm.Levers(cpu="cortex-a72"), armvm.Levers(cpu="max"),
+              armvm.Levers(threads="single"), armvm.Levers(smp=1)]
+    print(f"QEMU's levers: boot, then a {loop:,}-step shell loop in a native arm64 container (3 runs, median):")
+    for lever in levers:
+        armvm.stop(machine, echo=False)
+        boot = armvm.boot(machine, status.config.registry_port, lever, echo=False)
+        runs = [commands.run(job, echo=False).seconds for _ in range(3)]
+        print(f"  {lever.describe():<48} boot {boot:6.1f} s   loop median {statistics.median(runs):6.2f} s "
+              f"(min {min(runs):.2f}, max {max(runs):.2f})")
+    armvm.stop(machine, echo=False)
+    armvm.boot(machine, status.config.registry_port, echo=False)  # back to the defaults
+
+
 if __name__ == "__main__":
     print("multiarch-kit benchmarks (wall time, this host)")
     bench_lab()
@@ -287,3 +319,4 @@ if __name__ == "__main__":
     bench_harness()
     bench_split()
     bench_verify_memory()
+    bench_arm64_vm()

@@ -89,8 +89,14 @@ class ArmVm:
 
     @property
     def running(self) -> bool:
+        """Whether the recorded QEMU runs (after a reboot its pid may be another program's: checked by name)."""
         pid = self.pid
-        return pid is not None and commands.alive(pid)
+        if pid is None or not commands.alive(pid):
+            return False
+        try:
+            return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"qemu-system-aarch64")
+        except OSError:
+            return False
 
 
 def vm(lab_dir: Path) -> ArmVm:
@@ -99,8 +105,21 @@ def vm(lab_dir: Path) -> ArmVm:
 
 def recipe() -> str:
     """A digest of what the disk image is made of; a different one makes it again."""
-    parts = [SUITE, *PACKAGES, *buildbase.DPKG_OPTIONS, DISK_SIZE, *(f"{k}={v}" for k, v in sorted(_guest_files().items()))]
+    files_ = {**_setup_files(), **_guest_files()}
+    parts = [SUITE, *PACKAGES, *buildbase.DPKG_OPTIONS, DISK_SIZE, *(f"{k}={v}" for k, v in sorted(files_.items()))]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _setup_files() -> dict[str, str]:
+    """Files in place before the packages are installed: the initramfs gets only the modules that mount the root
+    disk. Its default (most modules) takes minutes more to make under QEMU, twice, for a VM that needs three."""
+    return {
+        "etc/initramfs-tools/conf.d/multiarch-kit": "MODULES=list\n",
+        "etc/initramfs-tools/hooks/multiarch-kit": (
+            "#!/bin/sh\n# multiarch-kit's arm64 VM: the modules its initramfs needs to mount the root disk.\n"
+            "case \"$1\" in prereqs) exit 0;; esac\n. /usr/share/initramfs-tools/hook-functions\n"
+            "manual_add_modules virtio_pci virtio_blk ext4\n"),
+    }
 
 
 def _guest_files() -> dict[str, str]:
@@ -170,13 +189,11 @@ def make_image(machine: ArmVm, *, echo: bool = True) -> float:
     print(f"Making the arm64 VM's disk image (once per machine, several minutes): Debian {SUITE} arm64 with "
           f"mmdebstrap from {mirror}", flush=True)
     _ensure_key(machine, echo=echo)
+    setup = machine.folder / "setup"
+    shutil.rmtree(setup, ignore_errors=True)
+    _write_tree(setup, _setup_files())
     try:
-        commands.run(commands.Command("mmdebstrap", "--variant=apt", "--architectures=arm64")
-                     .option("--include", ",".join(PACKAGES))
-                     .option("--dpkgopt", list(buildbase.DPKG_OPTIONS))
-                     .option("--aptopt", 'Acquire::Retries "3"')
-                     .add(SUITE, root, mirror),
-                     echo=echo, timeout=3600,
+        commands.run(mmdebstrap_argv(root, setup, mirror), echo=echo, timeout=3600,
                      on_line=lambda line: print(f"  {line}", flush=True) if line.startswith(("I: ", "E: ")) else None)
         _customise(root, machine)
         for name, target in (("vmlinuz", machine.kernel), ("initrd.img", machine.initrd)):
@@ -195,11 +212,23 @@ def make_image(machine: ArmVm, *, echo: bool = True) -> float:
     finally:
         part.unlink(missing_ok=True)
         shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(setup, ignore_errors=True)
     seconds = time.monotonic() - started
     files.write_json(machine.record, {"recipe": recipe(), "suite": SUITE, "packages": list(PACKAGES),
                                       "mirror": mirror, "made": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                       "seconds": round(seconds, 1)})
     return seconds
+
+
+def mmdebstrap_argv(root: Path, setup: Path, mirror: str) -> commands.Command:
+    """The ``mmdebstrap`` line that makes the VM's root filesystem in ``root``; ``setup`` holds the files that
+    must be there before the packages (:func:`_setup_files`)."""
+    return (commands.Command("mmdebstrap", "--variant=apt", "--architectures=arm64")
+            .option("--include", ",".join(PACKAGES))
+            .option("--setup-hook", f"sync-in {setup} /")
+            .option("--dpkgopt", list(buildbase.DPKG_OPTIONS))
+            .option("--aptopt", 'Acquire::Retries "3"')
+            .add(SUITE, root, mirror))
 
 
 def _ensure_key(machine: ArmVm, *, echo: bool) -> None:
@@ -208,15 +237,19 @@ def _ensure_key(machine: ArmVm, *, echo: bool) -> None:
                      .flag("-f", machine.key), echo=echo)
 
 
-def _customise(root: Path, machine: ArmVm) -> None:
-    """Add the kit's files, turn on its two services and authorise the lab's key for root."""
-    for name, text in _guest_files().items():
+def _write_tree(root: Path, tree: dict[str, str]) -> None:
+    """Write ``tree`` (path under ``root``: text) into ``root``; scripts (a ``#!`` line) are made executable."""
+    for name, text in tree.items():
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)  # /etc/resolv.conf may be a link into the build machine's
         path.write_text(text)
-        if name.startswith("usr/local/sbin/"):
-            path.chmod(0o755)
+        path.chmod(0o755 if text.startswith("#!") else 0o644)
+
+
+def _customise(root: Path, machine: ArmVm) -> None:
+    """Add the kit's files, turn on its two services and authorise the lab's key for root."""
+    _write_tree(root, _guest_files())
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     for unit in ("multiarch-kit-net.service", "multiarch-kit-registry.service"):
@@ -337,7 +370,7 @@ def boot(machine: ArmVm, registry_port: int, levers: Levers = Levers(), *, echo:
 def stop(machine: ArmVm, *, echo: bool = True) -> bool:
     """Shut the VM down cleanly (its engine's data is on the disk image), else stop QEMU; returns if it ran."""
     pid = machine.pid
-    if pid is None or not commands.alive(pid):
+    if pid is None or not machine.running:
         return False
     commands.run(commands.Command("ssh", CONTEXT, "systemctl", "poweroff"), echo=echo, check=False, timeout=60)
     commands.run(commands.Command("ssh", "-O", "exit", CONTEXT), echo=False, check=False, timeout=30)

@@ -17,6 +17,7 @@ This module is what the stand-in is made of; :mod:`multiarch_kit.standins` build
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -52,6 +53,16 @@ STANDIN = StandIn(
     standin_note=("Build base: debian:bookworm and golang:1.19-bookworm are a STAND-IN ({ref}, made here by "
                   "mmdebstrap from Debian packages) because Docker Hub is not reachable; the Dockerfiles are unchanged."),
     what="the build base")
+
+
+def standin(build_platform: Platform) -> StandIn:
+    """The stand-in for engines of ``build_platform``: its root filesystem carries the cross compilers for the
+    others, so each build platform has an index of its own. The amd64 one keeps the plain tag; another's tag
+    names its build platform (``bookworm-build-arm64``, made on the lab's arm64 VM)."""
+    if build_platform.architecture == "amd64":
+        return STANDIN
+    return dataclasses.replace(STANDIN, tag=f"{TAG}-build-{build_platform.tag_suffix}",
+                               folder=f"{STANDIN.folder}-{build_platform.tag_suffix}")
 
 
 def packages(platform: Platform, build_platform: Platform, platforms: tuple[Platform, ...]) -> list[str]:
@@ -117,17 +128,18 @@ def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True) -> Ba
     made are kept and reused; an interrupted run (Ctrl-C, a full disk) leaves no half-written file behind.
     """
     digest = recipe(build_platform, cfg.platforms)
-    found = STANDIN.current(cfg, digest)
+    made = standin(build_platform)
+    found = made.current(cfg, digest)
     if found:
         return found
-    tars = make_rootfs(cfg.lab_dir / STANDIN.folder / "rootfs" / digest[:16],
+    tars = make_rootfs(cfg.lab_dir / made.folder / "rootfs" / digest[:16],
                        {p: packages(p, build_platform, cfg.platforms) for p in cfg.platforms}, echo=echo)
 
     def fill(context: Path) -> None:  # hard links: the context costs no disk of its own
         for tar in tars.values():
             (context / tar.name).hardlink_to(tar)
 
-    return STANDIN.make(cfg, digest, tuple(tars), fill, echo=echo)
+    return made.make(cfg, digest, tuple(tars), fill, echo=echo)
 
 
 def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool = True) -> dict[Platform, Path]:

@@ -84,7 +84,7 @@ def run_checks(cfg: LabConfig) -> list[Check]:
 def _build_base(cfg: LabConfig, facts: engine.EngineFacts, base_img) -> Check:
     if base_img.source == "docker-hub":
         return Check("build base", PASS, "the real debian:bookworm and golang:1.19-bookworm from Docker Hub")
-    found = buildbase.STANDIN.current(cfg, buildbase.recipe(facts.platform, cfg.platforms))
+    found = buildbase.standin(facts.platform).current(cfg, buildbase.recipe(facts.platform, cfg.platforms))
     if found:
         return Check("build base", PASS, f"stand-in {found.ref} @ {found.digest}")
     return Check("build base", WARN, "not made yet: the C and Go workloads need it (about 4 min, once)",

@@ -69,7 +69,8 @@ class Lab:
         """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
         if not _want_standin(self.config):
             return buildbase.STANDIN.hub()
-        return buildbase.STANDIN.current(self.config, buildbase.recipe(self.engine.platform, self.config.platforms))
+        return buildbase.standin(self.engine.platform).current(
+            self.config, buildbase.recipe(self.engine.platform, self.config.platforms))
 
 
 @dataclass

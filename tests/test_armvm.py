@@ -98,3 +98,30 @@ def test_current_wants_every_file_and_the_same_recipe(tmp_path):
     machine.record.write_text(json.dumps({"recipe": armvm.recipe()}))
     machine.initrd.unlink()
     assert not armvm.current(machine)
+
+
+def test_the_root_filesystem_is_trixie_arm64_with_the_lab_engines_packages(tmp_path):
+    argv = armvm.mmdebstrap_argv(tmp_path / "root", tmp_path / "setup", "http://mirror.invalid/debian")
+    assert argv[:3] == ["mmdebstrap", "--variant=apt", "--architectures=arm64"]
+    assert argv[-3:] == ["trixie", str(tmp_path / "root"), "http://mirror.invalid/debian"]
+    included = next(a for a in argv if a.startswith("--include=")).removeprefix("--include=").split(",")
+    assert {"linux-image-arm64", "docker.io", "docker-cli", "containerd", "docker-buildx", "qemu-user-static",
+            "openssh-server"} <= set(included)
+    assert f"--setup-hook=sync-in {tmp_path / 'setup'} /" in argv  # the initramfs settings, before the kernel
+
+
+def test_the_setup_files_keep_the_initramfs_small(tmp_path):
+    armvm._write_tree(tmp_path, armvm._setup_files())
+    assert (tmp_path / "etc/initramfs-tools/conf.d/multiarch-kit").read_text() == "MODULES=list\n"
+    hook = tmp_path / "etc/initramfs-tools/hooks/multiarch-kit"
+    assert "manual_add_modules virtio_pci virtio_blk ext4" in hook.read_text()
+    assert hook.stat().st_mode & 0o777 == 0o755
+    assert subprocess.run(["sh", str(hook), "prereqs"], capture_output=True, text=True, check=True).stdout == ""
+
+
+def test_a_recorded_pid_of_another_program_is_not_the_vm(tmp_path):
+    machine = armvm.vm(tmp_path)
+    machine.folder.mkdir()
+    machine.pid_file.write_text(f"{os.getpid()}\n")  # alive, but python, not qemu-system-aarch64
+    assert not machine.running
+    assert armvm.stop(machine) is False  # nothing of ours to stop, and this process is left alone

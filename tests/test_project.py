@@ -16,9 +16,9 @@ from conftest import ROOT
 def test_ci_runs_the_readme_test_command_then_the_rehearsals():
     run = (ROOT / ".ci" / "run").read_text()
     commands = [line for line in run.splitlines() if line.strip() and not line.startswith(("#", "set ", "cd "))]
-    assert commands == ["make test", "make test-desktop"]
+    assert commands == ["make test", "make test-desktop", "make test-arm64-trimmed"]
     readme = (ROOT / "README.md").read_text()
-    assert "make test " in readme and "make test-desktop" in readme
+    assert "make test " in readme and "make test-desktop" in readme and "make test-arm64" in readme
     assert re.search(r"^test-desktop: lab\n\t\$\(PY\) scripts/rehearse_desktop\.py$", (ROOT / "Makefile").read_text(), re.M)
 
 

@@ -77,3 +77,14 @@ def test_in_brief_quotes_every_slowdown_with_its_bounds_and_says_range_below_5()
     (sentence,) = stats.in_brief(few)
     assert "under emulation (range 9.50 to 11.40)" in sentence
     assert "n = 3 rounds" in sentence and "the range where n < 5, not an interval" in sentence and "CI" not in sentence
+
+
+def test_rows_from_the_emulated_arm64_vm_are_no_machines_cost():
+    from multiarch_kit import hostinfo
+
+    vm = _rows("vm-arm64-vm", f"Debian GNU/Linux 13 (trixie), {hostinfo.SYSTEM_VM} (TCG) on Debian GNU/Linux",
+               "linux/arm64", [("native", "linux/arm64", "native", 80.0), ("emulated", "linux/amd64", "qemu", 900.0)])
+    with_vm = ways.table(pd.concat([LINUX, vm], ignore_index=True))
+    assert with_vm.equals(ways.table(LINUX))  # the VM's rows change no cost
+    assert ways.table(vm).set_index("way").loc["native node", "cost on Linux"] == ways.table(LINUX.iloc[0:0]).set_index(
+        "way").loc["native node", "cost on Linux"]

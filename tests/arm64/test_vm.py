@@ -88,3 +88,22 @@ def test_split_build_takes_arm64_from_the_vm(lab_status, tmp_path):
     for p in (ARM64, AMD64):  # each node pushed its image with its attestation; the tag holds that very image
         pushed = manifests.inspect(ref.at(by_platform[p].digest))
         assert index.select(p).digest == pushed.select(p).digest
+
+
+def test_bench_rows_say_they_come_from_the_emulated_vm(lab_status, lab_config, tmp_path):
+    """A small bench with arm64 as the build platform: native arm64, amd64 emulated and cross-compiled *from*
+    arm64 (the build base made for an arm64 build platform carries x86_64-linux-gnu-gcc); every row is the VM's."""
+    from multiarch_kit import bench, buildbase, hostinfo, plans
+
+    plan = plans.Plan.matrix(["c"], [AMD64], ARM64, sizes={"c": 1}, repeats=1, warmup=0,
+                             host_id=hostinfo.host_id(lab_config.lab_dir))
+    df = bench.run(plan, tmp_path, lab_status, progress=False)
+    assert list(zip(df.strategy, df.platform)) == [
+        ("native", "linux/arm64"), ("emulated", "linux/amd64"), ("cross", "linux/amd64")]
+    assert list(df.emulator) == ["native", "qemu", "native"]  # cross: the compiler runs natively
+    assert set(df.host_id) == {plan.host_id} and plan.host_id.endswith("-arm64-vm")
+    assert all(hostinfo.SYSTEM_VM in h for h in df.host_os) and all(c.startswith("QEMU TCG") for c in df.cpu_model)
+    assert set(df.engine_platform) == {"linux/arm64"}
+    assert (tmp_path / f"{plan.host_id}.csv").exists()
+    base = buildbase.standin(ARM64).current(lab_config, buildbase.recipe(ARM64, lab_config.platforms))
+    assert base is not None and base.ref.endswith(":bookworm-build-arm64")

@@ -121,11 +121,12 @@ def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Pat
             .add(SUITE, out, mirror))
 
 
-def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True) -> Base:
+def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True, make_on: str | None = None) -> Base:
     """The stand-in, made and pushed if the registry does not hold it for this recipe yet.
 
     Prints each step, with a progress line per platform while mmdebstrap works. Root filesystems already
     made are kept and reused; an interrupted run (Ctrl-C, a full disk) leaves no half-written file behind.
+    ``make_on`` names the Docker context whose engine builds the index (default: the current one).
     """
     digest = recipe(build_platform, cfg.platforms)
     made = standin(build_platform)
@@ -139,7 +140,7 @@ def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True) -> Ba
         for tar in tars.values():
             (context / tar.name).hardlink_to(tar)
 
-    return made.make(cfg, digest, tuple(tars), fill, echo=echo)
+    return made.make(cfg, digest, tuple(tars), fill, echo=echo, context_name=make_on)
 
 
 def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool = True) -> dict[Platform, Path]:

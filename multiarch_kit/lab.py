@@ -63,7 +63,10 @@ class Lab:
         """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
         if not _want_standin(self.config):
             return buildbase.STANDIN.hub()
-        return buildbase.ensure(self.config, self.engine.platform, echo=echo)
+        # On the arm64 VM, this machine's own engine writes the index: the same bytes, without sending a gigabyte
+        # of root filesystems over ssh into a machine QEMU emulates whole.
+        on_vm = engine.context_name() == armvm.CONTEXT
+        return buildbase.ensure(self.config, self.engine.platform, echo=echo, make_on="default" if on_vm else None)
 
     def build_base_status(self) -> Base | None:
         """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""

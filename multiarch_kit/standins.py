@@ -76,12 +76,13 @@ class StandIn:
         return found if found.digest else None
 
     def make(self, cfg: LabConfig, recipe: str, platforms: tuple[Platform, ...] | list[Platform],
-             fill: Callable[[Path], None], *, echo: bool = True) -> Base:
+             fill: Callable[[Path], None], *, echo: bool = True, context_name: str | None = None) -> Base:
         """Lay out the build context (the Dockerfile, then ``fill`` writes one ``rootfs-<platform>.tar`` per
         platform), build the index, push it, record its recipe, and read it back.
 
         Reproducible: SOURCE_DATE_EPOCH fixes the config's dates, the tars fix the files' times. No
-        attestations, so the index lists exactly the lab's platforms.
+        attestations, so the index lists exactly the lab's platforms. ``context_name`` builds it on that Docker
+        context's engine instead of the current one: the index is the same wherever it is built.
         """
         context = cfg.lab_dir / self.folder / "context"
         if context.exists():
@@ -93,7 +94,7 @@ class StandIn:
         print(f"Pushing {self.what} to {ref} (one index, {len(platforms)} platforms)", flush=True)
         argv = build_argv(context, platforms=list(platforms), provenance=False, sbom=False,
                           labels={DESCRIPTION_LABEL: self.description, RECIPE_LABEL: recipe},
-                          output=f"type=image,name={ref},push=true", progress="plain")
+                          output=f"type=image,name={ref},push=true", progress="plain", context_name=context_name)
         started = time.monotonic()
 
         def progress(line: str) -> None:  # BuildKit's plain progress: only the lines that say a step moved on

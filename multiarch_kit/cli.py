@@ -85,6 +85,10 @@ def _cmd_lab(args) -> int:
                                 "not made yet (made when a real workload first needs it, or 'lab up --build-base')"))
         for n in st.nodes:
             print(f"engine {n.name}: docker --context {n.name}")
+        vm = armvm.vm(st.config.lab_dir)
+        if vm.disk.exists():
+            print(f"arm64 VM: {'running' if vm.running else 'stopped'} (docker --context {armvm.CONTEXT}; "
+                  "'lab up --arm64-vm' boots it)")
         return 0
     stopped = lab.down()
     print("stopped: " + (", ".join(stopped) if stopped else "nothing (the lab had started nothing)"))

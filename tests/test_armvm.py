@@ -114,7 +114,7 @@ def test_the_setup_files_keep_the_initramfs_small(tmp_path):
     armvm._write_tree(tmp_path, armvm._setup_files())
     assert (tmp_path / "etc/initramfs-tools/conf.d/multiarch-kit").read_text() == "MODULES=list\n"
     hook = tmp_path / "etc/initramfs-tools/hooks/multiarch-kit"
-    assert "manual_add_modules virtio_pci virtio_blk ext4" in hook.read_text()
+    assert "manual_add_modules virtio_pci virtio_blk ext4 virtio_net" in hook.read_text()
     assert hook.stat().st_mode & 0o777 == 0o755
     assert subprocess.run(["sh", str(hook), "prereqs"], capture_output=True, text=True, check=True).stdout == ""
 

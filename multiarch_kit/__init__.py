@@ -4,7 +4,7 @@ The package backs the numbered notebooks in ``notebooks/``: :mod:`multiarch_kit.
 build lab (engine, emulation, registry, base image), :mod:`multiarch_kit.doctor` checks it.
 """
 
-from .errors import CommandError, KitError
+from .core.errors import CommandError, KitError
 
 __version__ = "0.1.0"
 __all__ = ["CommandError", "KitError", "__version__"]

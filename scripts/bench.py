@@ -50,14 +50,17 @@ def bench_lab() -> None:
 
 def bench_inspect(runs: int = 30) -> None:
     """In-process inspect of a two-platform index in the lab registry vs a `skopeo inspect --raw` subprocess."""
-    from multiarch_kit import buildx, commands, lab, manifests
-    from multiarch_kit.platforms import AMD64, ARM64
-    from multiarch_kit.references import open_source
+    from multiarch_kit import buildx, lab
+    from multiarch_kit.core import commands
+    from multiarch_kit.oci import manifests
+    from multiarch_kit.oci.platforms import AMD64, ARM64
+    from multiarch_kit.oci.references import open_source
 
     status = lab.status()
     ref = f"{status.registry.host}/kit-bench/two:latest"
-    commands.run(buildx.build_argv(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], tags=[ref], push=True,
-                                   build_contexts=status.base.build_contexts, progress="quiet"), echo=False)
+    options = buildx.BuildOptions.of(platforms=[AMD64, ARM64], tags=[ref], push=True,
+                                     build_contexts=status.base.build_contexts)
+    commands.run(buildx.build_argv(ROOT / "notebooks" / "article", options, progress="quiet"), echo=False)
 
     def clock(fn) -> float:
         start = time.perf_counter()
@@ -91,7 +94,8 @@ def bench_registry_race(puts: int = 150) -> None:
 
     import requests
 
-    from multiarch_kit import lab, labregistry
+    from multiarch_kit import lab
+    from multiarch_kit.lab import local_registry as labregistry
 
     def hammer(address: str) -> tuple[int, int]:
         config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
@@ -160,8 +164,10 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
     whole builds too, because at small sizes the cross build's extra stage is a fixed cost that the ratio shows
     rather than the compiler's speed.
     """
-    from multiarch_kit import bench, lab, plans, stats, workloads
-    from multiarch_kit.platforms import AMD64, ARM64
+    from multiarch_kit import bench, lab
+    from multiarch_kit.bench import plans, stats
+    from multiarch_kit.lab import workloads
+    from multiarch_kit.oci.platforms import AMD64, ARM64
 
     sizes = sizes or {"c": 10, "go": 30}
     full = {w: workloads.workload(w).full_size for w in sizes}
@@ -223,8 +229,11 @@ def bench_harness(repeats: int = 5, sizes: dict | None = None) -> None:
 
 def bench_split(rounds: int = 3) -> None:
     """The c workload pushed for amd64 and arm64: one engine (one command) against two (split, merged by digest)."""
-    from multiarch_kit import bench, lab, plans, split, workloads
-    from multiarch_kit.platforms import AMD64, ARM64
+    from multiarch_kit import bench, lab
+    from multiarch_kit.bench import plans
+    from multiarch_kit.scale import split
+    from multiarch_kit.lab import workloads
+    from multiarch_kit.oci.platforms import AMD64, ARM64
 
     status = lab.up(check_runs=False, nodes=2)
     node = next(n.name for n in status.nodes if n.index == 2 and not n.classic)
@@ -283,7 +292,9 @@ def bench_arm64_vm(loop: int = 200_000) -> None:
     """`lab up --arm64-vm`: cold (recorded when the disk image was made: making it, then the first boot) and warm
     (boot only, measured now), then QEMU's speed levers: each boot of the VM with one lever changed, and the same
     shell loop timed in a native arm64 container on it."""
-    from multiarch_kit import armvm, commands, files, lab
+    from multiarch_kit.lab import armvm
+    from multiarch_kit.core import commands, files
+    from multiarch_kit import lab
     from multiarch_kit.engine import docker
 
     status = lab.up(check_runs=False, arm64_vm=True)

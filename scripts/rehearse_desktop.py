@@ -41,12 +41,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from multiarch_kit import base, buildbase, commands, dockerfile, engine
+from multiarch_kit.lab import base, buildbase
+from multiarch_kit.core import commands
+from multiarch_kit.buildx import dockerfile
+from multiarch_kit import engine
 from multiarch_kit.buildx import SOURCE_DATE_EPOCH
-from multiarch_kit.errors import KitError
-from multiarch_kit.labconfig import LabConfig
-from multiarch_kit.platforms import LAB_PLATFORMS, Platform
-from multiarch_kit.standins import StandIn
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.lab.config import LabConfig
+from multiarch_kit.oci.platforms import LAB_PLATFORMS, Platform
+from multiarch_kit.lab.standins import StandIn
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path("/var/lib/multiarch-kit-desktop")  # kept between runs: the engine's data, the hub's storage

@@ -56,7 +56,7 @@ def lab_config():
 def classic_node(lab_status, lab_config):
     """A second, real dockerd with the classic image store, started the lab's way (as notebook 08 does); its
     Docker context's name. Module-scoped: each module that needs it starts and stops it."""
-    from multiarch_kit import engines
+    from multiarch_kit.lab import extra_engines as engines
 
     ok, why = engines.can_start()
     require(ok, why)
@@ -167,7 +167,7 @@ def private_registry(tmp_path):
 
 def result_row(**over) -> dict:
     """One row of a results CSV (host h1, the cpu workload, native, 1 s), with ``over`` changed."""
-    from multiarch_kit import store
+    from multiarch_kit.bench import store
 
     row = {c: "" for c in store.COLUMNS}
     row.update(run_id="r1", host_id="h1", workload="cpu", strategy="native", platform="linux/amd64", size=8,

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from multiarch_kit import armvm
+from multiarch_kit.lab import armvm
 
 
 def test_qemu_forwards_only_ssh_and_only_on_loopback(tmp_path):

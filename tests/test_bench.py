@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import DATA
-from multiarch_kit import bench, buildx, plans, profiling, store
-from multiarch_kit.platforms import AMD64, ARM64, ARMV7
+from multiarch_kit import bench, buildx
+from multiarch_kit.bench import plans, profiling, runner, store
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 
 
 def test_two_node_builder_parse():
@@ -44,7 +45,7 @@ def test_the_commands_are_printed_once_in_full_per_workload_then_by_what_changes
 
 
 def test_progress_prints_one_line_per_round(capsys):
-    bar = bench._Lines(7, True, every=3)
+    bar = runner._Lines(7, True, every=3)
     for _ in range(7):
         bar.update()
     printed = capsys.readouterr().out.splitlines()
@@ -63,7 +64,8 @@ def test_last_words_are_the_longest_run_steps_last_line():
 
 
 def test_a_dockerfile_printed_short_keeps_every_instruction():
-    from multiarch_kit import dockerfile, workloads
+    from multiarch_kit.buildx import dockerfile
+    from multiarch_kit.lab import workloads
 
     path = workloads.workload("c").context() / "Dockerfile"
     short = dockerfile.instructions(path)

@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from multiarch_kit import article, buildx, commands, engine, images, manifests
-from multiarch_kit.platforms import AMD64, ARM64
+from multiarch_kit.lab import article
+from multiarch_kit import buildx, engine
+from multiarch_kit.core import commands
+from multiarch_kit.engine import images
+from multiarch_kit.oci import manifests
+from multiarch_kit.oci.platforms import AMD64, ARM64
 
 NO_HANDLER = ROOT / "notebooks" / "breaks" / "no-handler"
 # The engines' and registry's own words, as notebooks 08 and 09 show them.

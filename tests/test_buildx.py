@@ -6,10 +6,13 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA, ROOT
-from multiarch_kit import article, bench, buildbase, buildx, commands, plans, workloads
-from multiarch_kit import base as base_image
-from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import AMD64, ARM64, ARMV7
+from multiarch_kit.lab import article, buildbase, workloads
+from multiarch_kit import bench, buildx
+from multiarch_kit.core import commands
+from multiarch_kit.bench import plans
+from multiarch_kit.lab import base as base_image
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 
 
 def test_parse_default_builder_recorded_on_debian():
@@ -63,8 +66,10 @@ STANDIN = "localhost:5000/multiarch-kit/alpine-standin:3.18"
 SOURCES = Path("/root/.local/state/multiarch-kit/sources")  # where the lab keeps a fetched source
 
 
-def _job(context, tmp_path, **options):
-    return buildx.job(context, tmp_path, **{"platforms": [AMD64, ARM64, ARMV7], **options})
+def _job(context, tmp_path, *, base=None, reproducible=False, **options):
+    made = buildx.BuildOptions.of(**{"platforms": [AMD64, ARM64, ARMV7], **options})
+    return buildx.job(context, tmp_path, made.with_contexts(base.build_contexts) if base else made,
+                      reproducible=reproducible)
 
 
 def test_by_hand_drops_exactly_the_kits_wiring_and_keeps_the_build(tmp_path):

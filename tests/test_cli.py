@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import bench, cli, engine, hostinfo, lab, plans, store
-from multiarch_kit.platforms import ARM64
+from multiarch_kit import bench, cli, engine, lab
+from multiarch_kit.bench import hostinfo, plans, store
+from multiarch_kit.oci.platforms import ARM64
 
 
 def _subcommands() -> set[str]:
@@ -173,7 +174,7 @@ def test_bench_reference_measures_the_reference_plan_into_results_reference(tmp_
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(store.ENV_RESULTS, str(tmp_path / "scratch"))
     monkeypatch.setenv(hostinfo.ENV_HOST_ID, "m2-mac")
-    monkeypatch.setenv(lab.ENV_LAB_DIR, str(tmp_path / "lab"))
+    monkeypatch.setenv(lab.config.ENV_LAB_DIR, str(tmp_path / "lab"))
     monkeypatch.setattr(engine, "facts", lambda context=None: SimpleNamespace(platform=ARM64))
     monkeypatch.setattr(lab, "status", lambda cfg: "the lab")
     asked = {}

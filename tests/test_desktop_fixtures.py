@@ -11,9 +11,10 @@ import json
 import pytest
 
 from conftest import DATA
-from multiarch_kit import buildx, emulation, engine
-from multiarch_kit.emulation import BinfmtHandler
-from multiarch_kit.platforms import AMD64, ARM64, ARMV7, Platform
+from multiarch_kit import buildx, engine
+from multiarch_kit.engine import emulation
+from multiarch_kit.engine.emulation import BinfmtHandler
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7, Platform
 
 DESKTOP = DATA / "desktop"
 

@@ -3,9 +3,9 @@
 import pytest
 
 from conftest import DATA
-from multiarch_kit import emulation, images
-from multiarch_kit.emulation import BinfmtHandler
-from multiarch_kit.platforms import Platform
+from multiarch_kit.engine import emulation, images
+from multiarch_kit.engine.emulation import BinfmtHandler
+from multiarch_kit.oci.platforms import Platform
 
 P = Platform.parse
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import require
 
 from multiarch_kit import engine
-from multiarch_kit.errors import KitError
+from multiarch_kit.core.errors import KitError
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:
@@ -68,7 +68,7 @@ def test_a_tls_context_gives_the_api_client_its_certificates(docker_config, tmp_
     _cli("context", "create", "kit-tls", "--docker",
          f"host=tcp://127.0.0.1:2376,ca={tmp_path / 'ca.pem'},cert={tmp_path / 'cert.pem'},"
          f"key={tmp_path / 'key.pem'}")
-    found = engine._context_endpoint("kit-tls")
+    found = engine.daemon._context_endpoint("kit-tls")
     assert found.host == "tcp://127.0.0.1:2376" and found.tls.verify is not False
     cert, key = found.tls.cert
     stored = [Path(p).read_text() for p in (cert, key, found.tls.ca_cert)]

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, kit_cli, one_line_error, require
-from multiarch_kit import buildx, manifests, store
-from multiarch_kit.errors import CommandError, KitError
+from multiarch_kit import buildx
+from multiarch_kit.oci import manifests
+from multiarch_kit.bench import store
+from multiarch_kit.core.errors import CommandError, KitError
 
 
 # --- a classic image store ------------------------------------------------------------------------------------

@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import DATA
-from multiarch_kit import article, manifests, matching, platforms, references
-from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import Platform
+from multiarch_kit.lab import article
+from multiarch_kit.oci import manifests, matching, platforms, references
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.platforms import Platform
 
 # A fixed budget and a fixed seed: `make test` runs the same examples every time.
 BUDGET = settings(max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

@@ -1,6 +1,6 @@
 """The machine's id: made once per machine, kept in the lab folder it is given."""
 
-from multiarch_kit import hostinfo
+from multiarch_kit.bench import hostinfo
 
 
 def test_host_id_is_made_once_per_machine_and_kept(tmp_path, monkeypatch):

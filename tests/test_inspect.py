@@ -15,10 +15,13 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, kit_cli, one_line_error
-from multiarch_kit import buildx, commands, engine, images, manifests
-from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import AMD64, ARM64
-from multiarch_kit.registry import MANIFEST_TYPES
+from multiarch_kit import buildx, engine
+from multiarch_kit.core import commands
+from multiarch_kit.engine import images
+from multiarch_kit.oci import manifests
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.platforms import AMD64, ARM64
+from multiarch_kit.oci.registry import MANIFEST_TYPES
 
 ACCEPT = ", ".join(MANIFEST_TYPES)
 
@@ -32,8 +35,8 @@ def _skopeo_raw(ref: str) -> bytes:
 
 
 def _build(lab_status, **options):
-    commands.run(buildx.build_argv(ARTICLE, build_contexts=lab_status.base.build_contexts, progress="quiet", **options),
-                 echo=False, timeout=600)
+    options = buildx.BuildOptions.of(build_contexts=lab_status.base.build_contexts, **options)
+    commands.run(buildx.build_argv(ARTICLE, options, progress="quiet"), echo=False, timeout=600)
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +145,7 @@ def _fresh_push(lab_config, tars, tmp_path, shape: str) -> str:
         commands.run(["skopeo", "copy", "--all", "--dest-tls-verify=false", f"oci:{layout}",
                       f"docker://{lab_config.registry_host}/kit-test/fresh-{shape}:{name}"], echo=False, timeout=300)
 
-    from multiarch_kit import images as kit_images
+    from multiarch_kit.engine import images as kit_images
 
     if shape == "attested":
         push({"mediaType": top["mediaType"], **_put(layout, top)}, tag)

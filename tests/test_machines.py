@@ -10,11 +10,14 @@ import uuid
 import pytest
 
 from conftest import ROOT
-from multiarch_kit import engine, engines, machines, registry, split
-from multiarch_kit.errors import KitError
-from multiarch_kit.machines import Source
-from multiarch_kit.platforms import AMD64, ARM64, ARMV7
-from multiarch_kit.references import parse_reference
+from multiarch_kit import engine
+from multiarch_kit.lab import extra_engines as engines
+from multiarch_kit.scale import machines, split
+from multiarch_kit.oci import registry
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.scale.machines import Source
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
+from multiarch_kit.oci.references import parse_reference
 
 ARTICLE = ROOT / "notebooks" / "article"
 

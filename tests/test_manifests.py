@@ -5,11 +5,11 @@ import json
 import pytest
 
 from conftest import DATA
-from multiarch_kit import manifests
-from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import Platform
-from multiarch_kit.manifests import Descriptor, ImageManifest, Index
-from multiarch_kit.registry import DOCKER_CONFIG, sha256_digest
+from multiarch_kit.oci import manifests
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.platforms import Platform
+from multiarch_kit.oci.manifests import Descriptor, ImageManifest, Index
+from multiarch_kit.oci.registry import DOCKER_CONFIG, sha256_digest
 
 # Pushed by `docker buildx build --platform linux/amd64,linux/arm64 --push` to this lab's registry.
 ATTESTED = (DATA / "buildx-index-with-attestations.json").read_bytes()

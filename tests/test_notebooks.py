@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
 
-from multiarch_kit import notebooks
+from multiarch_kit.cli import notebooks
 
 
 def _write(path, *sources):
@@ -34,7 +34,7 @@ def test_runs_in_order_in_the_notebooks_folder_and_keeps_going_after_a_failure(t
 
 
 def test_summary_folds_bench_measurements(tmp_path):
-    from multiarch_kit import runlog
+    from multiarch_kit.core import runlog
 
     log = tmp_path / "runlog.jsonl"
     lines = [{"kind": "build", "target": "localhost:5000/app:amd64", "platforms": "linux/amd64",
@@ -66,7 +66,7 @@ def test_printed_commands_are_exactly_the_ones_that_ran(lab_status, capsys, monk
     import os
     import subprocess
 
-    from multiarch_kit import commands
+    from multiarch_kit.core import commands
 
     ran = []
     real_popen = subprocess.Popen

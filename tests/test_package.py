@@ -24,8 +24,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import multiarch_kit
-from multiarch_kit import article, lab, registry, workloads
-from multiarch_kit.platforms import LAB_PLATFORMS
+from multiarch_kit.lab import article, workloads
+from multiarch_kit import lab
+from multiarch_kit.oci import registry
+from multiarch_kit.oci.platforms import LAB_PLATFORMS
 
 PACKAGE = ROOT / "multiarch_kit"
 CONDA_NAME = {"docker-py": "docker"}  # conda-forge names that differ from PyPI's
@@ -170,7 +172,7 @@ def test_the_article_dockerfile_in_the_package_is_the_notebooks_copy():
 
 _RUN_TIME_FILES = """
 import json, multiarch_kit
-from multiarch_kit import article, lab, workloads
+from multiarch_kit.lab import article, lifecycle as lab, workloads
 print(json.dumps({"package": multiarch_kit.__file__, "provision": str(lab.PROVISION_SCRIPT),
                   "article": str(article.context() / "Dockerfile"),
                   "workloads": [str(w.context() / "Dockerfile") for w in workloads.WORKLOADS.values()]}))

@@ -4,11 +4,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multiarch_kit import article, manifests
-from multiarch_kit import platforms as pf
-from multiarch_kit.errors import KitError
-from multiarch_kit.matching import only, only_strict, runs_natively
-from multiarch_kit.platforms import Platform
+from multiarch_kit.lab import article
+from multiarch_kit.oci import manifests
+from multiarch_kit.oci import platforms as pf
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.matching import only, only_strict, runs_natively
+from multiarch_kit.oci.platforms import Platform
 
 
 @pytest.mark.parametrize(

@@ -22,65 +22,119 @@ def test_ci_runs_the_readme_test_command_then_the_rehearsals():
     assert re.search(r"^test-desktop: lab\n\t\$\(PY\) scripts/rehearse_desktop\.py$", (ROOT / "Makefile").read_text(), re.M)
 
 
-def _layers() -> list[list[str]]:
-    """The module table of ARCHITECTURE.md: one list of modules per layer, in order."""
+# --- the rooms and their imports, measured --------------------------------------------------------------
+
+MAX_ROOMS, MAX_DEPTH = 10, 8
+
+
+def _table() -> list[tuple[str, list[str]]]:
+    """ARCHITECTURE.md's table of rooms: (room, its modules in order), bottom room first."""
     text = (ROOT / "ARCHITECTURE.md").read_text()
-    rows = re.findall(r"^\| \d+ [^|]+\| ([a-z_, ]+) \|", text, re.M)
-    return [[m.strip() for m in row.split(",")] for row in rows]
+    rows = re.findall(r"^\| \d+ `([a-z_]+)` \| ([a-z_, ]+) \|", text, re.M)
+    return [(room, [m.strip() for m in modules.split(",")]) for room, modules in rows]
 
 
-def test_architecture_table_lists_every_module_once():
-    listed = [m for layer in _layers() for m in layer]
-    modules = sorted(p.stem for p in (ROOT / "multiarch_kit").glob("*.py") if p.stem != "__init__")
-    assert sorted(listed) == modules
+def _modules(package: Path) -> dict[tuple[str, ...], Path]:
+    """Every module of ``package`` by its dotted path inside it (a package's face is its own path)."""
+    found = {}
+    for path in sorted(package.rglob("*.py")):
+        parts = path.relative_to(package).with_suffix("").parts
+        found[parts[:-1] if parts[-1] == "__init__" else parts] = path
+    return found
 
 
-def upward_imports(package: Path, layers: list[list[str]]) -> list[str]:
-    """Every import in ``package`` of a module not listed before the importer in ``layers``, one line each.
-
-    Reads every spelling of an import of the package's own modules, at module level or inside a function:
-    ``import pkg.x``, ``import pkg.x as y``, ``from pkg import x``, ``from pkg.x import y``, ``from . import x``
-    and ``from .x import y``.
-    """
-    order = [m for layer in layers for m in layer]
-    rank = {m: i for i, m in enumerate(order)}
+def _imports(package: Path) -> dict[tuple[str, ...], list[tuple[tuple[str, ...], int, str]]]:
+    """For each module, the package's modules it imports: (module, line, statement), in every spelling
+    (``import pkg.x``, ``from pkg import x``, ``from pkg.x import y``, relative, inside functions too)."""
+    modules = _modules(package)
     name = package.name
-    wrong = []
-    for path in sorted(package.glob("*.py")):
-        if path.stem == "__init__":
-            continue
+    found: dict = {}
+    for here, path in modules.items():
+        is_face = path.name == "__init__.py"
+        base = here if is_face else here[:-1]
         for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
             if isinstance(node, ast.Import):
-                parts = [a.name.split(".") for a in node.names]
-                targets = [p[1] for p in parts if p[0] == name and len(p) > 1]
+                targets = [tuple(a.name.split(".")[1:]) for a in node.names if a.name.split(".")[0] == name]
             elif isinstance(node, ast.ImportFrom):
-                module = (node.module or "").split(".")
-                if node.level == 0 and module[0] != name:
-                    continue
-                inside = module[1:] if node.level == 0 else [m for m in module if m]
-                # `from pkg import x` and `from . import x` name modules; `from pkg.x import y` names x's contents.
-                targets = [inside[0]] if inside else [a.name for a in node.names]
-            else:
+                mod = [m for m in (node.module or "").split(".") if m]
+                if node.level == 0:
+                    if not mod or mod[0] != name:
+                        continue
+                    start = tuple(mod[1:])
+                else:
+                    start = base[: len(base) - (node.level - 1)] + tuple(mod)
+                for a in node.names:  # `from x import y` names the module x.y when there is one, else x
+                    targets.append(start + (a.name,) if start + (a.name,) in modules else start)
+            for t in targets:
+                if t in modules and t != here:
+                    found.setdefault(here, []).append((t, node.lineno, ast.unparse(node)))
+    return found
+
+
+def _room(module: tuple[str, ...]) -> str:
+    return module[0] if module else "__init__"
+
+
+def wrong_imports(package: Path, table: list[tuple[str, list[str]]]) -> list[str]:
+    """Every import that goes up: to a later room of the table, or within a room to a module listed after the
+    importer (a room's face, its ``__init__``, may import its own modules)."""
+    rank = {room: i for i, (room, _) in enumerate(table)}
+    order = {(room,) + (m,): i for room, mods in table for i, m in enumerate(mods)}
+    wrong = []
+    for here, imported in _imports(package).items():
+        for there, line, text in imported:
+            a, b = _room(here), _room(there)
+            if b == "__init__":  # the package's face: its version and error types, which sit on core alone
                 continue
-            wrong += [f"{path.name}:{node.lineno} imports {t}: {ast.unparse(node)}"
-                      for t in targets if t in rank and (path.stem not in rank or rank[t] >= rank[path.stem])]
+            if a == "__init__":
+                ok = b == "core"
+            elif a != b:
+                ok = rank.get(b, 99) < rank.get(a, -1)
+            else:
+                ok = len(here) == 1 or (here[:2] in order and there[:2] in order and order[there[:2]] < order[here[:2]])
+            if not ok:
+                wrong.append(f"{'/'.join(here)}:{line} imports {'.'.join(there)}: {text}")
     return wrong
 
 
-def test_every_import_goes_down_the_layers():
-    """A module imports only modules listed before it in ARCHITECTURE.md's table (imports in functions too)."""
-    assert upward_imports(ROOT / "multiarch_kit", _layers()) == []
+def test_the_rooms_are_few_and_the_table_lists_each_module_once():
+    table = _table()
+    package = ROOT / "multiarch_kit"
+    rooms = sorted(p.stem if p.is_file() else p.name for p in package.iterdir()
+                   if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists()))
+    assert sorted(room for room, _ in table) == rooms and len(rooms) <= MAX_ROOMS
+    for room, modules in table:
+        on_disk = sorted(p.stem for p in (package / room).glob("*.py") if p.stem != "__init__") \
+            if (package / room).is_dir() else []
+        assert sorted(modules) == on_disk if on_disk else modules == [room]
 
 
-# Every way to spell an import of the package's own top module; `{}` is the top module's name.
+def test_every_import_goes_down_and_the_rooms_are_at_most_eight_floors_deep():
+    package = ROOT / "multiarch_kit"
+    assert wrong_imports(package, _table()) == []
+    edges: dict[str, set[str]] = {}
+    for here, imported in _imports(package).items():
+        for there, _, _ in imported:
+            if _room(here) != _room(there) and "__init__" not in (_room(here), _room(there)):
+                edges.setdefault(_room(here), set()).add(_room(there))
+
+    def floors(room: str, seen=()) -> int:
+        assert room not in seen, f"a cycle through {room}"
+        return 1 + max((floors(r, seen + (room,)) for r in edges.get(room, ())), default=0)
+
+    assert max(floors(room) for room, _ in _table()) <= MAX_DEPTH
+
+
+# Every way to spell an import of the package's own top room; `{}` is its name.
 IMPORT_FORMS = [
     "import multiarch_kit.{}",
     "import multiarch_kit.{} as planted",
     "from multiarch_kit import {}",
     "from multiarch_kit import __version__, {}",
     "from multiarch_kit.{} import main",
-    "from . import {}",
-    "from .{} import main",
+    "from .. import {}",
+    "from ..{} import main",
     "def planted():\n    from multiarch_kit import {}\n",
     "def planted():\n    import multiarch_kit.{}\n",
 ]
@@ -89,16 +143,34 @@ IMPORT_FORMS = [
 @pytest.mark.parametrize("form", IMPORT_FORMS)
 def test_the_layer_check_sees_every_import_form(tmp_path, form):
     """Plant an upward import in a copy of the package, in each spelling: the same check names it."""
-    layers = _layers()
-    bottom, top = layers[0][0], layers[-1][-1]
+    table = _table()
+    (bottom, (first, *_)), (top, _) = table[0], table[-1]
     copy = tmp_path / "multiarch_kit"
     shutil.copytree(ROOT / "multiarch_kit", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    assert upward_imports(copy, layers) == []  # the copy is clean before the plant
-    planted = copy / f"{bottom}.py"
+    assert wrong_imports(copy, table) == []  # the copy is clean before the plant
+    planted = copy / bottom / f"{first}.py"
     lines = planted.read_text().count("\n")
     planted.write_text(planted.read_text() + "\n" + form.format(top) + "\n")
-    wrong = upward_imports(copy, layers)
-    assert len(wrong) == 1 and wrong[0].startswith(f"{bottom}.py:{lines + 2 + form.startswith('def')} imports {top}: ")
+    wrong = wrong_imports(copy, table)
+    assert len(wrong) == 1 and wrong[0].startswith(f"{bottom}/{first}:{lines + 2 + form.startswith('def')} imports {top}")
+
+
+def test_no_module_function_or_signature_is_too_long():
+    """ARCHITECTURE.md's sizes: a module of at most 400 lines, a function of at most 60, ten parameters at most."""
+    long = []
+    for path in sorted((ROOT / "multiarch_kit").rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > 400:
+            long.append(f"{path.name}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, [a.vararg, a.kwarg])]
+                params = [p for p in params if p.arg not in ("self", "cls")]
+                if node.end_lineno - node.lineno + 1 > 60 or len(params) > 10:
+                    long.append(f"{path.name}:{node.lineno} {node.name}: {node.end_lineno - node.lineno + 1} lines, "
+                                f"{len(params)} parameters")
+    assert long == []
 
 
 def test_lab_and_cli_import_without_pandas_or_matplotlib():
@@ -135,7 +207,7 @@ def test_a_mutant_whose_check_is_gone_stops_the_run():
 
 def test_the_readme_quotes_the_reference_run_as_the_package_computes_it():
     """Every slowdown with bounds in the README is a sentence `stats.in_brief` prints from results/reference/."""
-    from multiarch_kit import stats, store
+    from multiarch_kit.bench import stats, store
 
     readme = " ".join((ROOT / "README.md").read_text().split())
     brief = stats.in_brief(store.load_results(ROOT / store.REFERENCE))

@@ -2,8 +2,8 @@
 
 import pytest
 
-from multiarch_kit.errors import KitError
-from multiarch_kit.references import Reference, parse_reference
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.references import Reference, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

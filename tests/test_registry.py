@@ -5,8 +5,8 @@ import io
 
 import pytest
 
-from multiarch_kit import registry
-from multiarch_kit.errors import KitError
+from multiarch_kit.oci import registry
+from multiarch_kit.core.errors import KitError
 
 
 @pytest.mark.parametrize("name, host, repo", [

@@ -18,9 +18,11 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port, require
-from multiarch_kit import buildx, lab, labregistry, manifests, registry
-from multiarch_kit.registry_guard import GUARD_HEADER
-from multiarch_kit.platforms import AMD64, ARM64
+from multiarch_kit import buildx, lab
+from multiarch_kit.lab import local_registry as labregistry
+from multiarch_kit.oci import manifests, registry
+from multiarch_kit.oci.guard import GUARD_HEADER
+from multiarch_kit.oci.platforms import AMD64, ARM64
 
 ARTICLE = ROOT / "notebooks" / "article"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -118,7 +120,7 @@ def test_a_stranded_guard_names_itself_and_the_lab_replaces_it(tmp_path):
 
     require(bool(shutil.which("docker-registry")), "needs Debian's docker-registry")
     port = free_port()
-    stranded = subprocess.Popen([sys.executable, "-m", "multiarch_kit.registry_guard", "--listen",
+    stranded = subprocess.Popen([sys.executable, "-m", "multiarch_kit.oci.guard", "--listen",
                                  f"127.0.0.1:{port}", "--upstream", f"unix:{tmp_path}/gone.sock"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

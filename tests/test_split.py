@@ -19,10 +19,15 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT, free_port, kit_cli, one_line_error, require
-from multiarch_kit import buildx, commands, emulation, engine, engines, manifests, registry, split, verify
-from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import AMD64, ARM64, ARMV7
-from multiarch_kit.references import parse_reference
+from multiarch_kit import buildx, engine, verify
+from multiarch_kit.core import commands
+from multiarch_kit.engine import emulation
+from multiarch_kit.lab import extra_engines as engines
+from multiarch_kit.oci import manifests, registry
+from multiarch_kit.scale import split
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
+from multiarch_kit.oci.references import parse_reference
 
 ARTICLE = ROOT / "notebooks" / "article"
 
@@ -233,7 +238,8 @@ def test_ctrl_c_leaves_the_tag_and_records_what_was_pushed(node2, lab_status, la
 
 
 def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, lab_config, tmp_path):
-    from multiarch_kit import bench, plans
+    from multiarch_kit import bench
+    from multiarch_kit.bench import plans
 
     plan = plans.Plan.matrix(["cpu"], [ARM64], lab_status.engine.platform, sizes={"cpu": 1}, repeats=1, warmup=0,
                              nodes={ARM64: node2})

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from conftest import result_row as _row
-from multiarch_kit import stats
+from multiarch_kit.bench import stats
 
 
 def _known():

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from conftest import require, result_row as _row
-from multiarch_kit import store
-from multiarch_kit.errors import KitError
+from multiarch_kit.bench import store
+from multiarch_kit.core.errors import KitError
 
 
 def test_schema_file_lists_every_column(tmp_path):
@@ -42,7 +42,7 @@ def test_append_refuses_a_file_with_other_columns(tmp_path):
 
 _WRITER = """
 import sys
-from multiarch_kit import store
+from multiarch_kit.bench import store
 row = {c: "x" * 200 for c in store.COLUMNS}
 while True:
     store.append_rows(sys.argv[1], [row] * 2000)

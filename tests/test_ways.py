@@ -4,7 +4,7 @@ measured says so."""
 import pandas as pd
 
 from conftest import result_row as _row
-from multiarch_kit import stats, store, ways
+from multiarch_kit.bench import stats, store, ways
 
 NOT_MEASURED = "not measured yet: run `multiarch-kit bench --reference` on a Mac"
 
@@ -80,7 +80,7 @@ def test_in_brief_quotes_every_slowdown_with_its_bounds_and_says_range_below_5()
 
 
 def test_rows_from_the_emulated_arm64_vm_are_no_machines_cost():
-    from multiarch_kit import hostinfo
+    from multiarch_kit.bench import hostinfo
 
     vm = _rows("vm-arm64-vm", f"Debian GNU/Linux 13 (trixie), {hostinfo.SYSTEM_VM} (TCG) on Debian GNU/Linux",
                "linux/arm64", [("native", "linux/arm64", "native", 80.0), ("emulated", "linux/amd64", "qemu", 900.0)])

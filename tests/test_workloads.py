@@ -14,11 +14,14 @@ import uuid
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import (bench, buildbase, buildx, images, manifests, plans, platforms, profiling, store, verify,
-                           workloads)
-from multiarch_kit.errors import KitError
-from multiarch_kit.platforms import AMD64, ARM64, ARMV7, Platform
-from multiarch_kit.references import open_source
+from multiarch_kit import bench, buildx, verify
+from multiarch_kit.lab import buildbase, workloads
+from multiarch_kit.engine import images
+from multiarch_kit.oci import manifests, platforms
+from multiarch_kit.bench import plans, profiling, store
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7, Platform
+from multiarch_kit.oci.references import open_source
 
 P = Platform.parse
 
@@ -102,8 +105,8 @@ def test_a_source_with_the_wrong_hash_or_damaged_is_refused_and_kept(tmp_path):
 _INTERRUPTED = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from multiarch_kit import buildbase
-    from multiarch_kit.platforms import AMD64, ARM64
+    from multiarch_kit.lab import buildbase
+    from multiarch_kit.oci.platforms import AMD64, ARM64
     # Stand-ins for mmdebstrap: amd64 finishes at once, arm64 writes half a tar and then hangs.
     buildbase.apt_mirror = lambda *a, **k: "file:///nowhere"
     buildbase._rootfs_argv = lambda p, pk, m, out: (
@@ -286,7 +289,7 @@ def test_unpack_keeps_a_source_archive_inside_its_folder_with_or_without_extract
     import io
     import tarfile
 
-    from multiarch_kit import workloads
+    from multiarch_kit.lab import workloads
 
     if not filters:  # Debian 12's Python 3.11.2 has no tarfile.data_filter
         monkeypatch.delattr(tarfile, "data_filter")

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_kit import commands, engine, engines, lab, labregistry, registry
+from multiarch_kit.core import commands
+from multiarch_kit import engine, lab
+from multiarch_kit.lab import extra_engines as engines, local_registry as labregistry
+from multiarch_kit.oci import registry
 from multiarch_kit.engine import docker
-from multiarch_kit.platforms import Platform
+from multiarch_kit.oci.platforms import Platform
 
 from conftest import kit_cli
 
@@ -77,7 +80,7 @@ def test_no_guard_and_no_engine_of_the_readers_own(first_up):
                     mine.append((proc / "cmdline").read_bytes())
             except OSError:
                 continue
-    assert not [c for c in mine if b"registry_guard" in c or b"dockerd" in c.split(b"\0")[0]]
+    assert not [c for c in mine if b"multiarch_kit.oci.guard" in c or b"dockerd" in c.split(b"\0")[0]]
     assert engines.known(lab.LabConfig.from_env().lab_dir) == []
 
 

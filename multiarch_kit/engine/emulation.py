@@ -1,0 +1,128 @@
+"""Emulation: which binfmt_misc handlers the engine's kernel has, and how the engine runs each platform.
+
+An emulated container only works when its handler carries the F (fix-binary) flag: the kernel then
+opens the interpreter once at registration, so it need not exist inside the container. The handlers that
+matter are those of the engine's kernel. When the engine runs on this machine's own kernel they are read
+from /proc here; otherwise (Docker Desktop's Linux VM, a remote engine) a privileged container reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core import commands
+from .daemon import docker
+from ..core.errors import KitError
+from ..oci.matching import runs_natively
+from ..oci.platforms import ARCHITECTURES, Platform
+
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+ROSETTA = "rosetta"  # Docker Desktop's handler for amd64 on Apple silicon
+QEMU = "qemu"  # every other handler: QEMU's user-mode emulators, whoever registered them
+
+# Mounts binfmt_misc inside the probe container and prints every handler file after a header line.
+_PROBE = (
+    "mount -t binfmt_misc binfmt_misc /mnt 2>/dev/null; cd /mnt || exit 3; "
+    'for f in *; do case "$f" in register|status) continue;; esac; echo "== $f"; cat "$f"; done'
+)
+
+
+@dataclass
+class BinfmtHandler:
+    """One entry of /proc/sys/fs/binfmt_misc."""
+
+    name: str
+    enabled: bool
+    interpreter: str
+    flags: str
+
+    @property
+    def fix_binary(self) -> bool:
+        return "F" in self.flags
+
+    @property
+    def architecture(self) -> str | None:
+        """The Go architecture this handler runs (from the architecture table), or None."""
+        if self.name == ROSETTA:
+            return "amd64"
+        # Debian and tonistiigi/binfmt name a handler after its interpreter (qemu-arm); Docker Desktop's VM
+        # drops the prefix (arm, x86_64: tests/data/desktop/apple-silicon-binfmt-status.json).
+        return next((a.architecture for a in ARCHITECTURES if self.name in (a.qemu, a.qemu.removeprefix("qemu-"))),
+                    None)
+
+    @property
+    def emulator(self) -> str:
+        return ROSETTA if self.name == ROSETTA else QEMU
+
+
+def parse_handlers(text: str) -> list[BinfmtHandler]:
+    """Parse a dump of handler files: ``== NAME`` then the lines of that handler's file."""
+    handlers: list[BinfmtHandler] = []
+    for block in text.split("== ")[1:]:
+        lines = block.splitlines()
+        if not lines or not lines[0].strip():
+            continue
+        fields = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(" ")
+            fields[key] = value.strip()
+        handlers.append(BinfmtHandler(name=lines[0].strip(), enabled=lines[1:2] == ["enabled"],
+                                      interpreter=fields.get("interpreter", ""), flags=fields.get("flags:", "")))
+    return handlers
+
+
+def local_dump() -> str | None:
+    """This kernel's handler files in the probe's format, or None when binfmt_misc is not mounted here."""
+    if not (BINFMT / "status").exists():
+        return None
+    parts = []
+    for f in sorted(BINFMT.iterdir()):
+        if f.name in ("register", "status"):
+            continue
+        try:
+            parts.append(f"== {f.name}\n{f.read_text()}")
+        except OSError:
+            continue
+    return "".join(parts)
+
+
+def read_handlers(image: str, engine_platform: Platform, *, local: bool = False, echo: bool = True,
+                  context: str | None = None) -> list[BinfmtHandler]:
+    """The engine kernel's binfmt_misc handlers: from /proc here when ``local`` (same kernel), else read by a
+    privileged container of ``image`` (printed like every container the kit starts for the reader)."""
+    if local:
+        dump = local_dump()
+        if dump is not None:
+            return parse_handlers(dump)
+    argv = docker("run", "--rm", "--privileged", "--platform", engine_platform, image, "sh", "-c", _PROBE,
+                  context=context)
+    return parse_handlers(commands.run(argv, echo=echo, timeout=120).stdout)
+
+
+def emulator_for(platform: Platform, engine: Platform, handlers: list[BinfmtHandler]) -> str:
+    """How an engine on ``engine`` runs ``platform``: ``native``, ``rosetta``, ``qemu`` or ``none``.
+
+    The kernel asks binfmt_misc before its own loaders, so an enabled handler for another architecture is what
+    runs it, even where the CPU could (arm/v7 on an arm64 that has the 32-bit mode); without one, what
+    :func:`~multiarch_kit.matching.runs_natively` accepts runs natively (386 on amd64), the rest not at all.
+    """
+    # The engine's own architecture counts as native whatever binfmt_misc lists (a handler for it would send
+    # every program through QEMU; installers skip it).
+    usable = [h for h in handlers
+              if h.enabled and h.architecture == platform.architecture != engine.architecture]
+    # Docker Desktop keeps a qemu-x86_64 entry beside Rosetta's; Rosetta wins when it is enabled.
+    for h in sorted(usable, key=lambda h: h.emulator != ROSETTA):
+        return h.emulator
+    return "native" if runs_natively(engine, platform) else "none"
+
+
+def missing_emulator_error(platform: Platform) -> KitError:
+    """The one-line error for a platform the engine cannot run, naming the handler and the fix."""
+    arch = platform.architecture
+    handler = next((a.qemu for a in ARCHITECTURES if a.architecture == arch), f"qemu-{arch}")
+    return KitError(
+        f"the engine cannot run {platform}: binfmt handler {handler} is missing or disabled",
+        "on Debian: apt-get install qemu-user-static binfmt-support && update-binfmts --enable; "
+        f"elsewhere: docker run --privileged --rm tonistiigi/binfmt --install {arch}",
+    )

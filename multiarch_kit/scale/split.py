@@ -1,0 +1,311 @@
+"""One tag from several engines: each platform built where it runs natively, merged by digest.
+
+Docker's recipe for a build spread over machines: build each platform on its own runner and push it by
+digest, then make the index from the digests (``docker buildx imagetools create``). The docker driver, which
+every plain engine and Docker Desktop use, refuses ``push-by-digest``, so each node here pushes its platform
+under a tag of its own (``TAG-split-RUN-PLATFORM``), the kit reads the pushed digest from ``--metadata-file``
+and merges the digests into the final tag. No node ever writes the final tag, so nothing races on it; the
+merge happens only when every platform has succeeded, so a failure leaves the tag as it was. The digests
+already pushed are recorded, and ``resume`` rebuilds only the platforms that are missing.
+
+Without nodes, :func:`build` is the article's one-command ``docker buildx build --platform ... --push``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .. import buildx, engine
+from ..core import commands, files
+from ..engine import emulation
+from ..lab import extra_engines as engines
+from ..oci import manifests, registry
+from ..engine import docker
+from ..core.errors import CommandError, KitError
+from ..lab import Lab
+from ..oci.platforms import Platform
+from ..oci.references import Reference, parse_reference
+
+
+@dataclass
+class PlatformBuild:
+    """What one platform's build did, and where."""
+
+    platform: Platform
+    node: str  # the Docker context that built it ("" for the default engine)
+    engine_platform: Platform
+    emulator: str  # how that engine ran the platform: native, qemu, rosetta, emulated
+    digest: str  # what the node pushed: its platform's image with its attestation
+    seconds: float
+    pushed_as: Reference
+
+    def as_dict(self) -> dict:
+        return {"platform": str(self.platform), "node": self.node or "(default)",
+                "engine": str(self.engine_platform), "emulator": self.emulator, "digest": self.digest,
+                "seconds": round(self.seconds, 2)}
+
+
+@dataclass
+class SplitResult:
+    """The tag, its index, and each platform's build."""
+
+    reference: Reference
+    index: str
+    builds: list[PlatformBuild]
+    seconds: float  # the whole command: builds, merge and checks
+    merge_seconds: float  # the kit's own part after the slowest build: merge, checks, bookkeeping
+    commands: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame([b.as_dict() for b in self.builds],
+                            columns=["platform", "node", "engine", "emulator", "digest", "seconds"])
+
+    def as_json(self) -> dict:
+        return {"index": self.index, "reference": self.reference.docker,
+                "platforms": [{k: v for k, v in b.as_dict().items() if k != "engine"} for b in self.builds]}
+
+
+def parse_nodes(items: list[str], platforms: list[Platform], *, named_by: str = "--node") -> dict[Platform, str]:
+    """``P=CONTEXT`` values to {platform: context}, each platform once and among ``platforms``.
+
+    ``named_by`` is where the values came from (``--node``, or an environment variable), so each one-line error
+    names the place the reader must fix.
+    """
+    nodes: dict[Platform, str] = {}
+    for item in items:
+        text, sep, context = item.partition("=")
+        if not sep or not context or not text:
+            raise KitError(f"{named_by} {item!r} is not PLATFORM=CONTEXT", "write each as e.g. linux/arm64=m2")
+        try:
+            p = Platform.parse(text)
+        except KitError as exc:
+            raise KitError(f"{named_by} {item!r}: {exc.message}", exc.fix) from None
+        if p in nodes:
+            raise KitError(f"{named_by} names {p} twice", "give one engine per platform")
+        if p not in platforms:
+            raise KitError(f"{named_by} {item!r}: {p} is not among the platforms to build "
+                           f"({', '.join(map(str, platforms))})", f"build it too, or drop it from {named_by}")
+        nodes[p] = context
+    return nodes
+
+
+@dataclass(frozen=True)
+class _Pushed:
+    """One platform pushed by its node: what the record of an interrupted build keeps of it."""
+
+    digest: str
+    seconds: float
+    pushed_as: Reference
+
+    def as_json(self) -> dict:
+        return {"digest": self.digest, "seconds": self.seconds, "pushed_as": self.pushed_as.docker}
+
+
+def _state_file(lab_dir: Path, reference: Reference, context: Path, platforms: list[Platform],
+                target: str | None) -> Path:
+    # Another stage is another build: its record must not resume this one.
+    key = hashlib.sha256("\0".join([reference.docker, str(Path(context).resolve()), target or "",
+                                    *map(str, platforms)]).encode())
+    return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
+
+
+def _describe(here: Lab, nodes: dict[Platform, str], platforms: list[Platform],
+              echo: bool) -> dict[Platform, tuple[Platform, str]]:
+    """Each platform's engine platform and how that engine runs it (native, qemu, rosetta, emulated).
+
+    Every engine is asked once, whatever the number of platforms it builds: the lab's own engine not at all (its
+    facts and handlers are in ``here``), a node for its facts and, when it must emulate and is another engine
+    than the lab's, its binfmt handlers.
+    A node that does not answer is a one-line error naming it.
+    """
+    described: dict[Platform, tuple[Platform, str]] = {}
+    by_engine: dict[str | None, list[Platform]] = {}
+    for p in platforms:
+        by_engine.setdefault(nodes.get(p), []).append(p)
+    for context, wanted in by_engine.items():
+        if context is None:
+            facts = here.engine
+        else:
+            try:
+                facts = engine.facts(context)
+            except KitError as exc:
+                raise KitError(f"node {context} for {', '.join(map(str, wanted))} does not answer ({exc.message})",
+                               exc.fix or "start it, or choose another node") from None
+        # A context that reaches the lab's own engine (``default`` under DOCKER_HOST, Desktop's ``desktop-linux``)
+        # is that engine: its handlers are the Lab's, with no probe container.
+        lab_engine = context is None or bool(facts.engine_id) and facts.engine_id == here.engine.engine_id
+        handlers = None
+        for p in wanted:
+            if p == facts.platform:  # the engine's own platform: no handler to read
+                described[p] = (facts.platform, "native")
+                continue
+            try:
+                if lab_engine:
+                    how = here.emulator_for(p)
+                else:
+                    if handlers is None:  # read by the lab's base, which every lab engine can pull
+                        handlers = emulation.read_handlers(here.base.pinned, facts.platform, context=context,
+                                                           echo=echo)
+                    how = emulation.emulator_for(p, facts.platform, handlers)
+            except (KitError, CommandError):
+                how = "emulated"  # the engine could not start the probe: it will not run natively anyway
+            described[p] = (facts.platform, how)
+    return described
+
+
+def check_request(context: Path, reference: str | Reference, platforms: list[Platform]) -> Reference:
+    """The parsed tag, once the request makes sense (before any engine is asked anything).
+
+    A reference without a tag means ``:latest``, as for docker.
+    """
+    ref = parse_reference(reference)
+    if ref.transport != "docker" or ref.digest or not ref.tag:
+        raise KitError(f"{reference} is not a tag in a registry", "write it like localhost:5000/name:tag")
+    if not platforms:
+        raise KitError("no platform to build", "name at least one, e.g. --platform linux/amd64,linux/arm64")
+    if len(set(platforms)) != len(platforms):
+        raise KitError("a platform is given twice", "name each platform once")
+    if not (Path(context) / "Dockerfile").is_file():
+        raise KitError(f"no Dockerfile in {context}", "point the build at the folder that holds the Dockerfile")
+    return ref
+
+
+def build(context: Path, reference: str | Reference, platforms: list[Platform],
+          nodes: dict[Platform, str] | None = None, *,
+          here: Lab, base=None, build_contexts: dict[str, buildx.NamedContext] | None = None,
+          build_args: dict[str, str] | None = None, resume: bool = False, no_cache: bool = False,
+          target: str | None = None, echo: bool = True) -> SplitResult:
+    """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node.
+
+    ``here`` is the lab (its folder keeps the build's record, its base probes each node's emulators); ``base``
+    maps the base's names into the build. ``target`` names the Dockerfile stage to build; ``no_cache`` makes
+    every step run (for timing one way against the other: each engine has a cache of its own).
+    """
+    ref = check_request(context, reference, platforms)
+    started = time.perf_counter()
+    shown: list[str] = []
+    named = {**(base.build_contexts if base else {}), **(build_contexts or {})}
+    if not nodes:
+        result = buildx.build(context, platforms=platforms, tags=[ref.docker], push=True, build_contexts=named,
+                              build_args=build_args, no_cache=no_cache, target=target, echo=echo)
+        shown.append(result.command)
+        inspection = manifests.inspect(ref)
+        described = _describe(here, {}, platforms, echo)
+        builds = [PlatformBuild(p, "", *described[p], inspection.select(p).digest, result.seconds, ref)
+                  for p in platforms]
+        return SplitResult(ref, result.digest or inspection.digest, builds, time.perf_counter() - started,
+                           0.0, shown)
+    for p, ctx in nodes.items():
+        if not engines.context_exists(ctx):
+            raise KitError(f"node {ctx} for {p} is not a Docker context here",
+                           f"create it (docker context create {ctx} --docker host=ssh://user@machine) or fix the name")
+    state_path = _state_file(here.config.lab_dir, ref, context, platforms, target)
+    recorded_run, recorded = _read_state(state_path) if resume else (None, {})
+    if resume and recorded_run is None:
+        raise KitError(f"nothing to resume for {ref.docker}: no split build of it was interrupted here",
+                       "run the build without --resume")
+    run_id = recorded_run or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
+    repo = registry.for_repository(*registry.split_name(ref.name))
+    done = {p: pushed for p, pushed in recorded.items() if repo.head_manifest(pushed.digest)}
+    described = _describe(here, nodes, platforms, echo)
+    # Each node pushes under a tag of its own in the same repository; the final tag is written only by the merge.
+    tags = {p: ref.with_tag(f"{ref.tag}-split-{run_id}-{p.tag_suffix}") for p in platforms}
+    jobs: dict[Platform, buildx.Job] = {}
+    with tempfile.TemporaryDirectory(prefix="multiarch-kit-split-") as tmp:
+        for p in platforms:
+            if p in done:
+                continue
+            options = buildx.BuildOptions.of(platforms=[p], tags=[tags[p]], push=True, build_contexts=named,
+                                             build_args=build_args, context_name=nodes.get(p), no_cache=no_cache,
+                                             target=target)
+            jobs[p] = buildx.job(context, Path(tmp), options)
+        shown += [j.command for j in jobs.values()]
+
+        lock = threading.Lock()  # builds finish on their own threads, sometimes at the same moment
+
+        def record(p: Platform, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
+            with lock:
+                done[p] = _Pushed(result.digest, result.seconds, tags[p])
+                _write_state(state_path, run_id, ref, done)
+
+        _write_state(state_path, run_id, ref, done)
+        try:
+            if jobs:
+                buildx.build_all(jobs, echo=echo, on_done=record)
+        except buildx.BuildError as exc:
+            p = exc.job
+            raise KitError(f"node {nodes.get(p) or '(default)'} failed to build {p}: {exc.message}; {ref.docker} is "
+                           f"untouched, {len(done)} platform(s) already pushed are recorded",
+                           (exc.fix + "; then " if exc.fix else "") + "fix that node, then run the same command with "
+                           "--resume") from None
+        except KeyboardInterrupt:
+            raise KitError(f"interrupted: {ref.docker} is untouched; {len(done)} of {len(platforms)} platform(s) "
+                           "pushed are recorded", "run the same command with --resume to build the rest") from None
+    slowest_done = time.perf_counter()
+    sources = [ref.at(done[p].digest).docker for p in platforms]
+    merge = docker("buildx", "imagetools", "create", "--tag", ref.docker, *sources)
+    shown.append(commands.shell_line(merge))
+    commands.run(merge, echo=echo, timeout=600)
+    index = repo.head_manifest(ref.tag)
+    builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[p].digest, done[p].seconds,
+                            done[p].pushed_as) for p in platforms]
+    result = SplitResult(ref, index.digest if index else "", builds, time.perf_counter() - started, 0.0, shown)
+    check(result)
+    result.merge_seconds = time.perf_counter() - slowest_done
+    state_path.unlink(missing_ok=True)
+    return result
+
+
+def check(result: SplitResult) -> None:
+    """The merged index holds exactly the requested platforms, each with the image its node pushed (the
+    attestation, if any, still naming it), and every config says its platform."""
+    if not result.index:
+        raise KitError(f"{result.reference.docker} is not in the registry after the merge", "run the build again")
+    inspection = manifests.inspect(result.reference.at(result.index))
+    images = {e.platform: e for e in inspection.images()}
+    wanted = {b.platform for b in result.builds}
+    if set(images) != wanted:
+        raise KitError(f"the merged index holds {', '.join(sorted(map(str, images)))}, not "
+                       f"{', '.join(sorted(map(str, wanted)))}", "run the build again")
+    for e in inspection.images():
+        if e.config is None or e.config.platform.architecture != e.platform.architecture:
+            raise KitError(f"the {e.platform} entry's config says {e.config.platform if e.config else 'nothing'}",
+                           "the node built another platform than asked: check its context")
+    attested = {e.descriptor.attests for e in inspection.entries if e.kind == "attestation"}
+    if attested - {e.digest for e in inspection.images()}:
+        raise KitError("an attestation in the merged index names an image that is not there", "run the build again")
+
+
+def _write_state(path: Path, run_id: str, reference: Reference, done: dict[Platform, _Pushed]) -> None:
+    files.write_json(path, {"run": run_id, "reference": reference.docker,
+                            "done": {str(p): pushed.as_json() for p, pushed in done.items()}})
+
+
+def _read_state(path: Path) -> tuple[str | None, dict[Platform, _Pushed]]:
+    """The interrupted run's id and what it pushed, read once into values (no run: None)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None, {}
+    except (OSError, ValueError) as exc:
+        raise KitError(f"the record of the interrupted build {path} cannot be read ({exc})",
+                       "delete it and run the build without --resume") from None
+    damaged = KitError(f"the record of the interrupted build {path} is damaged",
+                       "delete it and run the build without --resume")
+    if not isinstance(data, dict) or not isinstance(data.get("done"), dict) or not isinstance(data.get("run"), str):
+        raise damaged
+    try:
+        done = {Platform.parse(k): _Pushed(str(v["digest"]), float(v["seconds"]), parse_reference(v["pushed_as"]))
+                for k, v in data["done"].items()}
+    except (KitError, KeyError, TypeError, ValueError):
+        raise damaged from None
+    return data["run"], done

@@ -218,7 +218,7 @@ def start_engine(user: pwd.struct_passwd) -> list[subprocess.Popen]:
         "--data-root", STATE / "docker", "--exec-root", RUN / "exec", "--pidfile", RUN / "dockerd.pid",
         "--group", user.pw_name, "-H", f"unix://{RUN / 'docker.sock'}", "-H", ENGINE_TCP, "--tls=false"),
         log=STATE / "dockerd.log")
-    _wait(lambda: engine.answers(host=f"unix://{RUN / 'docker.sock'}"), 120, "dockerd")
+    _wait(lambda: engine.answers(engine.Where(None, f"unix://{RUN / 'docker.sock'}")), 120, "dockerd")
     return [dockerd, containerd]
 
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from multiarch_kit.lab import armvm
+from multiarch_kit.lab import armvm, armvm_guest
 
 
 def test_qemu_forwards_only_ssh_and_only_on_loopback(tmp_path):
@@ -70,7 +70,7 @@ def test_ssh_reads_the_kits_settings(tmp_path):
 
 def test_registry_forwarder_reads_the_port_from_the_kernel_command_line(tmp_path):
     """The script the VM runs at boot, run here with a fake /proc/cmdline and socat replaced by echo."""
-    script = armvm._guest_files()["usr/local/sbin/multiarch-kit-registry-forward"]
+    script = armvm_guest.guest_files(armvm.CONTEXT)["usr/local/sbin/multiarch-kit-registry-forward"]
     cmdline = tmp_path / "cmdline"
     cmdline.write_text(f"root=/dev/vda rw quiet {armvm.REGISTRY_ARG}=5001\n")
     runnable = script.replace("/proc/cmdline", str(cmdline)).replace("exec socat", "exec echo socat")
@@ -79,7 +79,7 @@ def test_registry_forwarder_reads_the_port_from_the_kernel_command_line(tmp_path
 
 
 def test_engine_uses_the_containerd_store_and_the_recipe_names_it():
-    guest = armvm._guest_files()
+    guest = armvm_guest.guest_files(armvm.CONTEXT)
     assert guest["etc/docker/daemon.json"] == '{"features": {"containerd-snapshotter": true}}\n'
     assert "PasswordAuthentication no" in guest["etc/ssh/sshd_config.d/multiarch-kit.conf"]
     assert armvm.recipe() == armvm.recipe() and len(armvm.recipe()) == 64
@@ -111,7 +111,7 @@ def test_the_root_filesystem_is_trixie_arm64_with_the_lab_engines_packages(tmp_p
 
 
 def test_the_setup_files_keep_the_initramfs_small(tmp_path):
-    armvm._write_tree(tmp_path, armvm._setup_files())
+    armvm._write_tree(tmp_path, armvm_guest.setup_files())
     assert (tmp_path / "etc/initramfs-tools/conf.d/multiarch-kit").read_text() == "MODULES=list\n"
     hook = tmp_path / "etc/initramfs-tools/hooks/multiarch-kit"
     assert "manual_add_modules virtio_pci virtio_blk ext4 virtio_net" in hook.read_text()

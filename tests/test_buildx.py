@@ -66,10 +66,10 @@ STANDIN = "localhost:5000/multiarch-kit/alpine-standin:3.18"
 SOURCES = Path("/root/.local/state/multiarch-kit/sources")  # where the lab keeps a fetched source
 
 
-def _job(context, tmp_path, *, base=None, reproducible=False, **options):
+def _job(context, tmp_path, *, base=None, reproducible=False, progress="rawjson", **options):
     made = buildx.BuildOptions.of(**{"platforms": [AMD64, ARM64, ARMV7], **options})
     return buildx.job(context, tmp_path, made.with_contexts(base.build_contexts) if base else made,
-                      reproducible=reproducible)
+                      reproducible=reproducible, progress=progress)
 
 
 def test_by_hand_drops_exactly_the_kits_wiring_and_keeps_the_build(tmp_path):

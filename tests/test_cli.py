@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import kit_cli, one_line_error
-from multiarch_kit import bench, cli, engine, lab
+from multiarch_kit import bench, cli, lab
+from multiarch_kit.core import settings
 from multiarch_kit.bench import hostinfo, plans, store
 from multiarch_kit.oci.platforms import ARM64
 
@@ -172,16 +173,16 @@ def test_bench_reference_measures_the_reference_plan_into_results_reference(tmp_
     """`bench --reference` measures the reference plan into results/reference/ under the current folder, whatever
     $MULTIARCH_KIT_RESULTS says. The engine and the builds are stood in for: what they are asked is the test."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(store.ENV_RESULTS, str(tmp_path / "scratch"))
-    monkeypatch.setenv(hostinfo.ENV_HOST_ID, "m2-mac")
-    monkeypatch.setenv(lab.config.ENV_LAB_DIR, str(tmp_path / "lab"))
-    monkeypatch.setattr(engine, "facts", lambda context=None: SimpleNamespace(platform=ARM64))
-    monkeypatch.setattr(lab, "status", lambda cfg: "the lab")
+    monkeypatch.setenv(settings.ENV_RESULTS, str(tmp_path / "scratch"))
+    monkeypatch.setenv(settings.ENV_HOST_ID, "m2-mac")
+    monkeypatch.setenv(settings.ENV_LAB_DIR, str(tmp_path / "lab"))
+    status = SimpleNamespace(config=lab.LabConfig.from_env(), engine=SimpleNamespace(platform=ARM64, is_arm64_vm=False))
+    monkeypatch.setattr(lab, "status", lambda: status)
     asked = {}
     monkeypatch.setattr(bench, "run", lambda plan, folder, status, progress: asked.update(
         plan=plan, folder=folder, status=status) or [])
     assert cli.main(["bench", "--reference", "--no-progress"]) == 0
-    assert (asked["folder"], asked["status"], asked["plan"].host_id) == (store.REFERENCE, "the lab", "m2-mac")
+    assert (asked["folder"], asked["status"], asked["plan"].host_id) == (store.REFERENCE, status, "m2-mac")
     assert asked["plan"].cells == plans.reference_plan(ARM64).cells
     out = capsys.readouterr().out
     assert "results in results/reference/m2-mac.csv" in out and "commit that, this host's CSV" in out

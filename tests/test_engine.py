@@ -8,6 +8,8 @@ import pytest
 from conftest import require
 
 from multiarch_kit import engine
+from multiarch_kit.core import settings
+from multiarch_kit.engine import contexts
 from multiarch_kit.core.errors import KitError
 
 
@@ -41,8 +43,9 @@ def test_the_current_context_is_the_one_the_cli_uses(lab_status, docker_config, 
     _cli("context", "create", "kit-same", "--docker", f"host=unix://{engine.DEFAULT_SOCKET}")
     _cli("context", "create", "kit-gone", "--docker", "host=unix:///nonexistent/docker.sock")
     monkeypatch.setenv("DOCKER_CONTEXT", "kit-same")
-    assert engine.context_name() == "kit-same"
-    assert engine.facts().engine_id == lab_status.engine.engine_id
+    same = engine.facts()
+    assert (same.context, same.named, same.engine_id) == ("kit-same", False, lab_status.engine.engine_id)
+    assert same.docker("info") == ["docker", "info"]  # the CLI finds DOCKER_CONTEXT's engine by itself
     monkeypatch.setenv("DOCKER_CONTEXT", "kit-gone")
     assert engine.answers() is False
     with pytest.raises(KitError, match=r"the engine of docker context 'kit-gone' \(unix:///nonexistent/docker.sock\)"
@@ -50,13 +53,29 @@ def test_the_current_context_is_the_one_the_cli_uses(lab_status, docker_config, 
         engine.facts()
     # DOCKER_HOST wins over any context, as with the CLI
     monkeypatch.setenv("DOCKER_HOST", f"unix://{engine.DEFAULT_SOCKET}")
-    assert engine.context_name() is None and engine.facts().engine_id == lab_status.engine.engine_id
+    found = engine.facts()
+    assert found.context is None and found.name == "default" and found.engine_id == lab_status.engine.engine_id
 
 
 def test_a_context_that_does_not_exist_is_one_line(docker_config):
-    with pytest.raises(KitError, match=r"the engine of docker context 'kit-none' \(context kit-none\) does not "
-                                       r"answer: start it, or check the context"):
-        engine.client("kit-none")
+    with pytest.raises(KitError, match=r"there is no Docker context 'kit-none' here: create it"):
+        engine.facts("kit-none")
+    assert engine.answers("kit-none") is False
+
+
+def test_reading_an_engine_through_a_context_inspects_it_once(lab_status, docker_config, monkeypatch):
+    """ARCHITECTURE.md: the edge reads the engine once; a named context costs one `docker context inspect`."""
+    from multiarch_kit.core import commands
+
+    _cli("context", "create", "kit-count", "--description", contexts.LAB_NODE, "--docker",
+         f"host=unix://{engine.DEFAULT_SOCKET}")
+    ran = []
+    real = commands.run
+    monkeypatch.setattr(commands, "run", lambda argv, **kw: ran.append(list(argv)) or real(argv, **kw))
+    node = engine.connect(settings.read(), "kit-count")
+    assert ran == [["docker", "context", "inspect", "kit-count"]]  # and the API, which runs no command
+    assert (node.kind, node.named, node.engine_id) == (engine.Kind.LAB_NODE, True, lab_status.engine.engine_id)
+    assert node.docker("info") == ["docker", "--context", "kit-count", "info"]
 
 
 def test_a_tls_context_gives_the_api_client_its_certificates(docker_config, tmp_path):
@@ -68,7 +87,7 @@ def test_a_tls_context_gives_the_api_client_its_certificates(docker_config, tmp_
     _cli("context", "create", "kit-tls", "--docker",
          f"host=tcp://127.0.0.1:2376,ca={tmp_path / 'ca.pem'},cert={tmp_path / 'cert.pem'},"
          f"key={tmp_path / 'key.pem'}")
-    found = engine.daemon._context_endpoint("kit-tls")
+    found = contexts.inspect("kit-tls")
     assert found.host == "tcp://127.0.0.1:2376" and found.tls.verify is not False
     cert, key = found.tls.cert
     stored = [Path(p).read_text() for p in (cert, key, found.tls.ca_cert)]
@@ -76,5 +95,31 @@ def test_a_tls_context_gives_the_api_client_its_certificates(docker_config, tmp_
 
 
 def test_an_engine_no_context_names_yet_is_asked_at_its_socket(lab_status, tmp_path):
-    assert engine.answers(host=f"unix://{engine.DEFAULT_SOCKET}") is True
-    assert engine.answers(host=f"unix://{tmp_path / 'no-engine.sock'}") is False
+    assert engine.answers(engine.Where(None, f"unix://{engine.DEFAULT_SOCKET}")) is True
+    assert engine.answers(engine.Where(None, f"unix://{tmp_path / 'no-engine.sock'}")) is False
+
+
+def _context(description: str, host: str = "ssh://multiarch-kit-arm64:2222") -> dict:
+    """One entry of `docker context inspect`, as the CLI prints it."""
+    return {"Name": "some-context", "Metadata": {"Description": description},
+            "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}}, "TLSMaterial": {},
+            "Storage": {"MetadataPath": "/x", "TLSPath": "/y"}}
+
+
+@pytest.mark.parametrize(("description", "operating_system", "kernel", "kind"), [
+    (contexts.ARM64_VM, "Debian GNU/Linux 13 (trixie)", "6.12.0-arm64", engine.Kind.ARM64_VM),
+    (contexts.LAB_NODE, "Debian GNU/Linux 12 (bookworm)", "6.1.0", engine.Kind.LAB_NODE),
+    ("", "Docker Desktop", "6.10.14-linuxkit", engine.Kind.DESKTOP),
+    ("my M2", "Debian GNU/Linux 13 (trixie)", "6.12.0-arm64", engine.Kind.REMOTE),
+])
+def test_an_engines_kind_is_read_once_from_its_context_and_its_answers(description, operating_system, kernel, kind):
+    found = contexts.parse(_context(description))
+    where = engine.Where(found.name, found.host, found.tls, found.description, named=True)
+    facts = engine.facts_from({"ServerVersion": "29.0.1", "Architecture": "aarch64", "OperatingSystem": operating_system,
+                               "KernelVersion": kernel}, {}, where.host)
+    assert engine.kind_of(where, facts) is kind
+
+
+def test_a_context_without_a_docker_host_is_none():
+    assert contexts.parse({"Name": "k8s-only", "Endpoints": {}}) is None
+    assert contexts.parse("not an object") is None

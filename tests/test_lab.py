@@ -1,5 +1,6 @@
 """The lab against the real engine and registry, and its one-line errors."""
 
+import dataclasses
 import hashlib
 import shutil
 import json
@@ -368,33 +369,61 @@ def test_an_unwritable_lab_folder_is_one_line(tmp_path):
     assert "cannot write the lab folder" in line and "MULTIARCH_KIT_LAB" in line
 
 
-# Where the environment may be read: the CLI's commands and the lab's entry points the notebooks call.
-# bench is being split into modules and takes the Lab when it is (it reads the environment twice until then).
-FROM_ENV_EDGES = {("__init__", None), ("lifecycle", "up"), ("lifecycle", "status"), ("lifecycle", "down"), ("lifecycle", "read")}
-
-
-def from_env_calls(package: Path) -> set[tuple[str, str]]:
-    """(module, enclosing function) of every ``LabConfig.from_env()`` call in ``package``."""
+def environment_reads(package: Path) -> list[str]:
+    """Every use of ``os.environ``, ``os.getenv`` or ``os.putenv`` in ``package`` (``from os import environ`` too),
+    outside the settings module and the command line: ``file:line``."""
     import ast
 
-    found = set()
-    for path in package.rglob("*.py"):
-        tree = ast.parse(path.read_text())
-        for func in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
-            for node in ast.walk(func):
-                if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "from_env":
-                    found.add((path.stem, func.name))
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        where = path.relative_to(package).as_posix()
+        if where == "core/settings.py" or where.startswith("cli/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            used = (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os"
+                    and node.attr in ("environ", "getenv", "putenv", "unsetenv", "environb"))
+            imported = isinstance(node, ast.ImportFrom) and node.module == "os" and any(
+                a.name in ("environ", "getenv", "putenv") for a in node.names)
+            if used or imported:
+                found.append(f"{where}:{node.lineno}")
     return found
 
 
-def test_the_environment_is_read_only_at_the_edge(tmp_path):
-    calls = from_env_calls(ROOT / "multiarch_kit")
-    below = {(m, f) for m, f in calls if (m, f) not in FROM_ENV_EDGES and (m, None) not in FROM_ENV_EDGES}
-    assert below == set()
-    assert {("lifecycle", "up"), ("__init__", "_cmd_doctor")} <= calls  # the search sees the edges' own calls
-    # A read planted below the edge is seen.
-    (tmp_path / "profiling.py").write_text("def profile_in_lab():\n    return lab.LabConfig.from_env()\n")
-    assert from_env_calls(tmp_path) == {("profiling", "profile_in_lab")}
+def test_the_environment_is_read_in_the_settings_module_alone(tmp_path):
+    assert environment_reads(ROOT / "multiarch_kit") == []
+    # A read planted below the edge is seen, in either spelling.
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "profiling.py").write_text("import os\n\ndef f():\n    return os.environ.get('X')\n")
+    (tmp_path / "bench" / "store.py").write_text("from os import getenv\n")
+    assert environment_reads(tmp_path) == ["bench/profiling.py:4", "bench/store.py:1"]
+
+
+def test_reading_the_lab_changes_nothing_in_a_read_only_lab_folder(lab_status, tmp_path, monkeypatch):
+    """lab.read(), lab.status() and the doctor only look: on a copy of the lab folder that nobody may write, they
+    answer, and the folder is byte for byte as it was."""
+    import shutil
+    import stat
+
+    from multiarch_kit.lab import doctor
+
+    copy = tmp_path / "lab"
+    shutil.copytree(lab_status.config.lab_dir, copy, ignore=shutil.ignore_patterns(
+        "registry", "nodes", "arm64-vm", "buildbase", "sources", "run", "logs", "*.lock"), symlinks=True)
+    (copy / "registry").mkdir()
+    shutil.copy(lab_status.config.lab_dir / "registry" / "started.json", copy / "registry" / "started.json")
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    modes = {p: p.stat().st_mode for p in [copy, *copy.rglob("*")]}
+    for p in modes:
+        p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    cfg = dataclasses.replace(lab_status.config, lab_dir=copy)
+    try:
+        assert lab.read(cfg).engine.engine_id == lab_status.engine.engine_id
+        assert lab.status(cfg).builder.name == lab_status.builder.name
+        assert {r.check for r in doctor.run_checks(cfg)} >= {"engine", "registry", "base image"}
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before
 
 
 def test_doctor_names_what_starts_a_stopped_lab_engine(tmp_path):

@@ -4,13 +4,16 @@ The last is Docker Desktop's case (one engine, no root): 08 and 09 then skip the
 every platform on the one engine through the split code; the engine test below checks that build's index.
 """
 
+import dataclasses
 import json
 import uuid
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import ROOT
-from multiarch_kit import engine
+from multiarch_kit.core.settings import Settings
+from multiarch_kit.lab.config import LabConfig
 from multiarch_kit.lab import extra_engines as engines
 from multiarch_kit.scale import machines, split
 from multiarch_kit.oci import registry
@@ -20,6 +23,23 @@ from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 from multiarch_kit.oci.references import parse_reference
 
 ARTICLE = ROOT / "notebooks" / "article"
+
+
+def _env(**variables: str) -> Settings:
+    """Settings made from an environment of the test's own."""
+    return Settings.from_env({"MULTIARCH_KIT_LAB": "/tmp/kit-lab", **variables})
+
+
+def _here(tmp_path, env: Settings | None = None, engine_name: str = "default", base=None):
+    """A lab as far as the choice of engines reads it: its folder and settings, its engine's name."""
+    settings = dataclasses.replace(env or _env(), lab_dir=tmp_path)
+    return SimpleNamespace(config=LabConfig.of(settings), engine=SimpleNamespace(name=engine_name))
+
+
+def _with(lab_status, **variables: str):
+    """The real lab, its settings as if ``variables`` were in the environment."""
+    settings = dataclasses.replace(lab_status.config.env, **variables)
+    return dataclasses.replace(lab_status, config=dataclasses.replace(lab_status.config, settings=settings))
 
 
 def _error(fn, *args) -> str:
@@ -41,21 +61,21 @@ def test_the_readers_engines_first_then_the_labs_then_none(named, can_start, sou
 
 
 def test_the_classic_context_is_read_from_the_environment():
-    assert machines.parse_classic({"MULTIARCH_KIT_CLASSIC_CONTEXT": "old-engine"}) == "old-engine"
-    assert machines.parse_classic({"MULTIARCH_KIT_CLASSIC_CONTEXT": " ci.classic_1 "}) == "ci.classic_1"
-    assert machines.parse_classic({}) is None
-    assert machines.parse_classic({"MULTIARCH_KIT_CLASSIC_CONTEXT": "  "}) is None
+    assert machines.parse_classic(_env(MULTIARCH_KIT_CLASSIC_CONTEXT="old-engine")) == "old-engine"
+    assert machines.parse_classic(_env(MULTIARCH_KIT_CLASSIC_CONTEXT=" ci.classic_1 ")) == "ci.classic_1"
+    assert machines.parse_classic(_env()) is None
+    assert machines.parse_classic(_env(MULTIARCH_KIT_CLASSIC_CONTEXT="  ")) is None
     for bad in ("two words", "a,b", "-dash", "x"):
-        text = _error(machines.parse_classic, {"MULTIARCH_KIT_CLASSIC_CONTEXT": bad})
+        text = _error(machines.parse_classic, _env(MULTIARCH_KIT_CLASSIC_CONTEXT=bad))
         assert text.startswith(f"MULTIARCH_KIT_CLASSIC_CONTEXT: {bad!r} is not a Docker context name")
 
 
 def test_nodes_are_read_from_the_environment_as_the_cli_reads_them():
-    env = {"MULTIARCH_KIT_NODES": "linux/aarch64=m2, linux/amd64=intel"}
+    env = _env(MULTIARCH_KIT_NODES="linux/aarch64=m2, linux/amd64=intel")
     assert machines.parse_nodes(env, [AMD64, ARM64]) == {ARM64: "m2", AMD64: "intel"}
-    assert machines.parse_nodes({"MULTIARCH_KIT_NODES": "linux/arm64=m2"}, [AMD64, ARM64]) == {ARM64: "m2"}
-    assert machines.parse_nodes({}, [AMD64, ARM64]) is None
-    assert machines.parse_nodes({"MULTIARCH_KIT_NODES": ""}, [AMD64, ARM64]) is None
+    assert machines.parse_nodes(_env(MULTIARCH_KIT_NODES="linux/arm64=m2"), [AMD64, ARM64]) == {ARM64: "m2"}
+    assert machines.parse_nodes(_env(), [AMD64, ARM64]) is None
+    assert machines.parse_nodes(_env(MULTIARCH_KIT_NODES=""), [AMD64, ARM64]) is None
     for value, message in [
         ("linux/arm64", "MULTIARCH_KIT_NODES 'linux/arm64' is not PLATFORM=CONTEXT"),
         ("linux/arm64=m2,", "MULTIARCH_KIT_NODES '' is not PLATFORM=CONTEXT"),
@@ -64,7 +84,7 @@ def test_nodes_are_read_from_the_environment_as_the_cli_reads_them():
         ("linux/arm/v7=pi", "MULTIARCH_KIT_NODES 'linux/arm/v7=pi': linux/arm/v7 is not among the platforms"),
         ("linux/arm64/v8/x=old", "MULTIARCH_KIT_NODES 'linux/arm64/v8/x=old': invalid platform"),
     ]:
-        assert _error(machines.parse_nodes, {"MULTIARCH_KIT_NODES": value}, [AMD64, ARM64]).startswith(message)
+        assert _error(machines.parse_nodes, _env(MULTIARCH_KIT_NODES=value), [AMD64, ARM64]).startswith(message)
 
 
 def test_the_cli_still_names_its_flag():
@@ -74,43 +94,40 @@ def test_the_cli_still_names_its_flag():
 
 def test_without_a_second_engine_every_platform_goes_to_the_current_context(monkeypatch, tmp_path):
     monkeypatch.setattr(engines, "can_start", lambda: (False, "more engines need root (sudo)"))
-    monkeypatch.setattr(engine, "context_name", lambda context=None: "desktop-linux")
-    here = type("Here", (), {"config": type("Config", (), {"lab_dir": tmp_path})()})()
-    nodes = machines.split_nodes(here, [AMD64, ARM64, ARMV7], {})
+    nodes = machines.split_nodes(_here(tmp_path, engine_name="desktop-linux"), [AMD64, ARM64, ARMV7])
     assert nodes.source is Source.NONE
     assert nodes.contexts == {AMD64: "desktop-linux", ARM64: "desktop-linux", ARMV7: "desktop-linux"}
-    monkeypatch.setattr(engine, "context_name", lambda context=None: None)  # DOCKER_HOST, or the default context
-    assert machines.split_nodes(here, [AMD64], {}).context(AMD64) == "default"
-    assert machines.classic_engine(tmp_path, {}) is None
+    # DOCKER_HOST's engine, or the default context's: the name the CLI gives it
+    assert machines.split_nodes(_here(tmp_path), [AMD64]).context(AMD64) == "default"
+    assert machines.classic_engine(_here(tmp_path)) is None
 
 
 def test_a_missing_or_containerd_classic_context_is_one_line(lab_status):
     missing = f"no-such-{uuid.uuid4().hex[:8]}"
-    text = _error(machines.classic_engine, lab_status.config.lab_dir, {"MULTIARCH_KIT_CLASSIC_CONTEXT": missing})
+    text = _error(machines.classic_engine, _with(lab_status, classic_context=missing))
     assert text.startswith(f"MULTIARCH_KIT_CLASSIC_CONTEXT={missing}: there is no such Docker context here")
     # The lab's own engine keeps images in the containerd store: not what the lesson needs.
     assert lab_status.engine.containerd_store
-    text = _error(machines.classic_engine, lab_status.config.lab_dir,
-                  {"MULTIARCH_KIT_CLASSIC_CONTEXT": machines.current_context()})
+    text = _error(machines.classic_engine, _with(lab_status, classic_context=lab_status.engine.name))
     assert "keeps images in the containerd store, not the classic one" in text
 
 
 def test_nodes_naming_a_missing_context_are_one_line(lab_status):
     missing = f"no-such-{uuid.uuid4().hex[:8]}"
-    text = _error(machines.split_nodes, lab_status, [AMD64, ARM64], {"MULTIARCH_KIT_NODES": f"linux/arm64={missing}"})
+    text = _error(machines.split_nodes, _with(lab_status, nodes=f"linux/arm64={missing}"), [AMD64, ARM64])
     assert text.startswith(f"MULTIARCH_KIT_NODES: {missing} (for linux/arm64) is not a Docker context here")
 
 
 def test_every_platform_on_the_one_engine_through_the_split_code(lab_status, monkeypatch):
     monkeypatch.setattr(engines, "can_start", lambda: (False, "more engines need root (sudo)"))
     platforms = [AMD64, ARM64, ARMV7]
-    nodes = machines.split_nodes(lab_status, platforms, {})
+    nodes = machines.split_nodes(_with(lab_status, nodes=""), platforms)
     assert nodes.source is Source.NONE and set(nodes.contexts) == set(platforms)
     tag = f"{lab_status.config.registry_host}/kit-split/one-engine:{uuid.uuid4().hex[:8]}"
     result = split.build(ARTICLE, tag, platforms, nodes.contexts, here=lab_status, base=lab_status.base, echo=False)
     # Read back from the registry, not from the result: the index under the tag, its image entries' platforms.
     ref = parse_reference(tag)
-    fetched = registry.Registry(*registry.split_name(ref.name)).get_manifest(ref.tag)
+    fetched = registry.Registry(ref.host, ref.repository).get_manifest(ref.tag)
     index = json.loads(fetched.raw)
     pushed = {(m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant"))
               for m in index["manifests"] if m.get("annotations", {}).get("vnd.docker.reference.type") is None}
@@ -118,7 +135,7 @@ def test_every_platform_on_the_one_engine_through_the_split_code(lab_status, mon
     assert fetched.digest == result.index
     # Each platform went through the split path (pushed under a tag of its own, then merged), on one engine.
     assert len(result.commands) == len(platforms) + 1 and "imagetools create" in result.commands[-1]
-    assert {b.node for b in result.builds} == {machines.current_context()}
+    assert {b.node for b in result.builds} == {lab_status.engine.name}
     assert {b.platform: b.emulator for b in result.builds} == {p: lab_status.emulator_for(p) for p in platforms}
 
 
@@ -127,8 +144,7 @@ def test_the_lab_second_engine_is_stopped_by_the_lesson_that_started_it(monkeypa
     monkeypatch.setattr(engines, "can_start", lambda: (True, ""))
     monkeypatch.setattr(engines, "start", lambda n, echo=True: started.append(n) or True)
     monkeypatch.setattr(engines, "stop", lambda n, echo=True: stopped.append(n) or True)
-    here = type("Here", (), {"config": type("Config", (), {"lab_dir": tmp_path})()})()
-    nodes = machines.split_nodes(here, [AMD64, ARM64], {}, echo=False)
+    nodes = machines.split_nodes(_here(tmp_path), [AMD64, ARM64], echo=False)
     assert nodes.source is Source.LAB and nodes.contexts == {ARM64: "multiarch-kit-node2"}
     assert nodes.stop(echo=False) is True and stopped == started == [engines.node(tmp_path, 2)]
     reader = machines.Nodes({ARM64: "m2"}, Source.READER)

@@ -6,6 +6,7 @@ import pytest
 from conftest import ROOT, result_row as _row
 from multiarch_kit.bench import hostinfo, plans, store
 from multiarch_kit import lab
+from multiarch_kit.core import settings
 from multiarch_kit.core.errors import KitError
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 
@@ -37,9 +38,9 @@ def test_making_a_plan_writes_no_file(tmp_path, monkeypatch):
     lab_dir, results = tmp_path / "lab", tmp_path / "results"
     lab_dir.mkdir()
     results.mkdir()
-    monkeypatch.setenv(lab.config.ENV_LAB_DIR, str(lab_dir))
-    monkeypatch.setenv(store.ENV_RESULTS, str(results))
-    monkeypatch.delenv(hostinfo.ENV_HOST_ID, raising=False)
+    monkeypatch.setenv(settings.ENV_LAB_DIR, str(lab_dir))
+    monkeypatch.setenv(settings.ENV_RESULTS, str(results))
+    monkeypatch.delenv(settings.ENV_HOST_ID, raising=False)
     made = [plans.Plan.matrix(["c", "go"], [ARM64], AMD64), plans.default_plan(AMD64, repeats=3, warmup=1),
             plans.Plan([plans.Cell("cpu", "native", AMD64, 1)])]
     assert [p.host_id for p in made] == ["", "", ""]

@@ -251,28 +251,28 @@ def test_bench_rows_of_a_split_run_name_the_node(node2, lab_status, lab_config, 
 
 
 def test_each_engine_is_asked_once_whatever_the_number_of_platforms_it_builds(monkeypatch):
-    # Pure bookkeeping, no engine: the node's answers are stand-ins counted as they are asked for.
-    asked = {"facts": [], "handlers": []}
-    node_facts = SimpleNamespace(platform=ARM64, engine_id="node-engine")
-    monkeypatch.setattr(engine, "facts", lambda context=None: asked["facts"].append(context) or node_facts)
+    # Pure bookkeeping, no engine: the node is a value as read, its handlers counted as they are asked for.
+    asked = []
     arm = emulation.BinfmtHandler("qemu-arm", True, "/usr/libexec/qemu-binfmt/arm-binfmt-P", "PF")
-
-    def handlers(image, platform, **kw):
-        asked["handlers"].append(kw.get("context"))
-        return [arm]
-
-    monkeypatch.setattr(emulation, "read_handlers", handlers)
-    here = SimpleNamespace(engine=SimpleNamespace(platform=AMD64, engine_id="lab-engine"),
-                           base=SimpleNamespace(pinned="base@sha256:x"),
-                           emulator_for=lambda p: "native" if p == AMD64 else "qemu")
-    described = split._describe(here, {ARM64: "n2", ARMV7: "n2"}, [AMD64, ARM64, ARMV7], echo=False)
+    monkeypatch.setattr(emulation, "read_handlers", lambda on, image, echo=True: asked.append(on.name) or [arm])
+    lab_engine = _engine(AMD64, "lab-engine")
+    here = SimpleNamespace(engine=lab_engine, base=SimpleNamespace(pinned="base@sha256:x"),
+                           describe=lambda ps, echo=True: {p: "native" if p == AMD64 else "qemu" for p in ps})
+    n2 = _engine(ARM64, "node-engine", "n2")
+    described = split._describe(here, {ARM64: n2, ARMV7: n2}, [AMD64, ARM64, ARMV7], echo=False)
     assert described == {AMD64: (AMD64, "native"), ARM64: (ARM64, "native"), ARMV7: (ARM64, "qemu")}
-    assert asked == {"facts": ["n2"], "handlers": ["n2"]}
+    assert asked == ["n2"]
 
     # A context that reaches the lab's own engine (every platform on "default", as notebook 10 does without a
-    # second engine) is described by the Lab: its facts once, to know it, and no probe for its handlers.
-    asked = {"facts": [], "handlers": []}
-    node_facts = SimpleNamespace(platform=AMD64, engine_id="lab-engine")
-    described = split._describe(here, {AMD64: "default", ARM64: "default"}, [AMD64, ARM64], echo=False)
+    # second engine) is described by the Lab, with no probe for its handlers.
+    asked.clear()
+    default = _engine(AMD64, "lab-engine", "default")
+    described = split._describe(here, {AMD64: default, ARM64: default}, [AMD64, ARM64], echo=False)
     assert described == {AMD64: (AMD64, "native"), ARM64: (AMD64, "qemu")}
-    assert asked == {"facts": ["default"], "handlers": []}
+    assert asked == []
+
+
+def _engine(platform, engine_id: str, context: str | None = None) -> engine.Engine:
+    facts = engine.facts_from({"ServerVersion": "26.1.5", "Architecture": platform.arch.uname, "ID": engine_id},
+                              {}, "ssh://elsewhere")
+    return engine.Engine(**vars(facts), context=context, named=context is not None)

@@ -117,8 +117,10 @@ _INTERRUPTED = textwrap.dedent("""
 
 
 def test_an_interrupted_base_build_keeps_what_finished_and_leaves_no_half_file(tmp_path):
+    # SIGINT at its default, as in a terminal: a backgrounded run (make test &) hands its children SIGINT ignored.
     proc = subprocess.Popen([sys.executable, "-c", _INTERRUPTED, str(tmp_path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for line in proc.stdout:
         if "linux/amd64" in line and "root filesystem done" in line:
             break
@@ -148,11 +150,13 @@ def test_profile_advice_fits_the_command(instruction, expected):
 def test_profile_refuses_a_platform_without_emulator_before_building(tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(KitError, match="the engine cannot run linux/arm64: binfmt handler qemu-aarch64"):
-        profiling.profile(tmp_path, [ARM64], AMD64, emulators={ARM64: "none"}, echo=False)
+        profiling.profile(profiling.subject(tmp_path), [ARM64], AMD64, emulators={ARM64: "none"}, echo=False)
     with pytest.raises(KitError, match="no stage named 'nope'"):
-        profiling.profile(tmp_path, [ARM64], AMD64, target="nope", echo=False)
+        profiling.subject(tmp_path, target="nope")
     with pytest.raises(KitError, match="nothing to compare"):
-        profiling.profile(tmp_path, [AMD64], AMD64, echo=False)
+        profiling.profile(profiling.subject(tmp_path), [AMD64], AMD64, echo=False)
+    with pytest.raises(KitError, match="no Dockerfile in"):
+        profiling.subject(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else tmp_path)
 
 
 # --- real builds ------------------------------------------------------------------------------------------

@@ -16,32 +16,33 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__, buildx, engine, lab
-from ..lab import armvm
 from ..core import commands, files
-from ..engine import emulation
-from ..oci import matching
 from ..core.errors import KitError
-from .plans import Plan
+from ..core.settings import ENV_HOST_ID
+from ..engine import emulation
+from ..lab import armvm
+from ..lab.config import LabConfig
+from ..oci import matching
 from ..oci.platforms import Platform
+from .plans import Plan
 
-ENV_HOST_ID = "MULTIARCH_KIT_HOST_ID"
 MACOS = "macOS"  # the host_os of a Mac's rows
 # In the host_os of rows measured on the lab's arm64 VM: a full-system-emulated arm64 machine, never a real one.
 SYSTEM_VM = "arm64 VM under qemu-system-aarch64"
 
 
-def host_id(lab_dir: Path) -> str:
-    """This machine's id: its host name and a random suffix made once and kept in ``lab_dir``.
+def host_id(cfg: LabConfig, on: engine.Engine) -> str:
+    """This machine's id: its host name and a random suffix made once and kept in the lab folder.
 
-    Unique per machine (two VMs both called ``vm`` differ) and stable on it; ``$MULTIARCH_KIT_HOST_ID`` overrides.
-    With the lab's arm64 VM as the engine it is the VM's own id, this machine's with ``-arm64-vm`` after it: its
-    rows go to a results file of their own.
+    Unique per machine (two VMs both called ``vm`` differ) and stable on it; ``$MULTIARCH_KIT_HOST_ID`` (in the
+    lab's settings) overrides. With the lab's arm64 VM as the engine ``on``, it is the VM's own id, this machine's
+    with ``-arm64-vm`` after it: its rows go to a results file of their own.
     """
-    if os.environ.get(ENV_HOST_ID):
-        return _slug(os.environ[ENV_HOST_ID])
-    if engine.context_name() == armvm.CONTEXT:
-        return f"{_machine_id(lab_dir)}-arm64-vm"
-    return _machine_id(lab_dir)
+    if cfg.env.host_id:
+        return _slug(cfg.env.host_id)
+    if on.is_arm64_vm:
+        return f"{_machine_id(cfg.lab_dir)}-arm64-vm"
+    return _machine_id(cfg.lab_dir)
 
 
 def _machine_id(lab_dir: Path) -> str:
@@ -103,7 +104,7 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
     builder = buildx.inspect(plan.builder) if plan.builder else status.builder
     host_os, host_version = _host_os()
     cpu_model, cpus = _cpu_model(), os.cpu_count() or 0
-    if engine.context_name() == armvm.CONTEXT:  # the engine is a VM that QEMU emulates whole: say so on every row
+    if status.engine.is_arm64_vm:  # the engine is a VM that QEMU emulates whole: say so on every row
         vm = files.read_json(armvm.vm(status.config.lab_dir).state) or {}
         host_os, host_version = f"{status.engine.operating_system}, {SYSTEM_VM} (TCG) on {host_os}", host_version
         cpu_model = f"QEMU TCG -cpu {vm.get('cpu', '?')} on {cpu_model}"
@@ -115,14 +116,14 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
         "builder": builder.name, "driver": builder.driver, "kit_version": __version__,
     }
     platforms = sorted({c.platform for c in plan.cells}, key=str)
-    nodes, emulators = {}, {}
+    nodes, emulators, node_engines = {}, {}, {}
     for p in platforms:
-        if p in plan.nodes:  # a split run: this platform is built on an engine of its own
+        if p in plan.nodes:  # a split run: this platform is built on an engine of its own, read once
             context = plan.nodes[p]
-            facts = engine.facts(context)
-            on_node = emulation.read_handlers(status.base.pinned, facts.platform, context=context,
-                                              local=facts.shares_this_kernel)
-            nodes[p], emulators[p] = context, emulation.emulator_for(p, facts.platform, on_node)
+            if context not in node_engines:
+                node_engines[context] = engine.connect(status.config.env, context)
+            how = emulation.describe(node_engines[context], [p], status.base.pinned)
+            nodes[p], emulators[p] = context, how[p]
             continue
         # buildx sends a platform to the first node that lists it (a node's own platforms come first).
         node = next((n for n in builder.nodes if p in n.platforms), builder.nodes[0] if builder.nodes else None)

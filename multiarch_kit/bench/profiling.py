@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..lab import buildbase, workloads
+from ..lab import workloads
 from .. import buildx, lab
 from ..buildx import dockerfile
 from ..engine import emulation
@@ -109,22 +109,52 @@ def _key(step: buildx.Step, single_stage: str) -> tuple[str, str]:
     return (step.stage or single_stage, step.position or step.instruction)
 
 
-def profile(context: Path, platforms: list[Platform], native: Platform, *, target: str | None = None,
-            build_args: dict[str, str] | None = None,
-            build_contexts: dict[str, buildx.NamedContext] | None = None,
-            emulators: dict[Platform, str] | None = None, measured: list[str] | None = None,
-            echo: bool = True) -> Profile:
-    """Build ``context`` without cache for ``native`` and each of ``platforms`` and compare the steps.
+@dataclass(frozen=True)
+class Subject:
+    """What to profile: a Dockerfile's folder and how to build it (a workload's size, target and stages)."""
 
-    ``measured`` names the stages to build afresh (``--no-cache-filter``); the others come from the cache when
+    folder: Path
+    build_args: dict[str, str] = field(default_factory=dict)
+    target: str | None = None
+    measured: list[str] | None = None  # the stages built afresh; None: every stage
+    source: workloads.Source | None = None  # a workload's sources, fetched in the lab
+
+
+def subject(what: str | Path, *, target: str | None = None, build_args: dict[str, str] | None = None) -> Subject:
+    """A folder with a Dockerfile, or one of the kit's workloads by name (with its default size, its emulated
+    target and its sources), checked without asking any engine: a one-line error for anything else."""
+    build_args = dict(build_args or {})
+    folder = Path(what)
+    if folder.exists():
+        stages = dockerfile.read(folder)
+        if target is not None and target not in {s.name for s in stages}:
+            raise KitError(f"the Dockerfile has no stage named {target!r}",
+                           f"stages: {', '.join(s.name for s in stages)}")
+        return Subject(folder, build_args, target)
+    if str(what) not in workloads.WORKLOADS:
+        raise KitError(f"{what} is neither a folder nor a workload",
+                       "give a folder with a Dockerfile, or one of: " + ", ".join(workloads.WORKLOADS))
+    w = workloads.workload(str(what))
+    if w.size_arg:
+        build_args.setdefault(w.size_arg, str(w.default_size))
+    return Subject(w.context(), build_args, target or w.targets.get(workloads.EMULATED),
+                   list(w.measured_stages) or None, w.source)
+
+
+def profile(what: Subject, platforms: list[Platform], native: Platform, *,
+            build_contexts: dict[str, buildx.NamedContext] | None = None,
+            emulators: dict[Platform, str] | None = None, echo: bool = True) -> Profile:
+    """Build ``what`` without cache for ``native`` and each of ``platforms`` and compare the steps.
+
+    ``what.measured`` names the stages to build afresh (``--no-cache-filter``); the others come from the cache when
     built before. The kit's workloads name the stages the bench measures, so installing a compiler (apt under
     emulation on Docker Hub's debian, a long step) is not mistaken for the work; a reader's Dockerfile is
     built afresh whole.
 
-    ``emulators`` (platform -> native/qemu/rosetta/none, see :mod:`multiarch_kit.emulation`) lets a platform
-    the engine cannot run fail before anything is built.
+    ``emulators`` (platform -> native/qemu/rosetta/none, see :mod:`multiarch_kit.engine.emulation`) lets a
+    platform the engine cannot run fail before anything is built.
     """
-    stages = dockerfile.read(context)
+    stages = dockerfile.read(what.folder)
     others = [p for p in platforms if p != native]
     if not others:
         raise KitError(f"nothing to compare: the only platform given is the build platform {native}",
@@ -132,22 +162,27 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
     for p in others:
         if emulators is not None and emulators.get(p) == "none":
             raise emulation.missing_emulator_error(p)
-    final = stages[-1].name if target is None else target
-    if target is not None and target not in {s.name for s in stages}:
-        raise KitError(f"the Dockerfile has no stage named {target!r}",
-                       f"stages: {', '.join(s.name for s in stages)}")
-    single = stages[0].name if len(stages) == 1 else final
-    rows, totals, shown = [], {}, []
-    builds = {}
-    for p in [native, *others]:
-        result = buildx.build(context, platforms=[p], output="type=cacheonly", no_cache=not measured,
-                              no_cache_filter=measured, target=target,
-                              build_args=build_args, build_contexts=build_contexts, echo=echo)
-        builds[p] = result
-        totals[p] = round(result.seconds, 3)
-        shown.append(result.command)
+    single = stages[0].name if len(stages) == 1 else (stages[-1].name if what.target is None else what.target)
+    builds = {p: buildx.build(what.folder, platforms=[p], output="type=cacheonly", no_cache=not what.measured,
+                              no_cache_filter=what.measured, target=what.target, build_args=what.build_args,
+                              build_contexts=build_contexts, echo=echo)
+              for p in [native, *others]}
+    totals = {p: round(b.seconds, 3) for p, b in builds.items()}
+    steps = _tidy(_rows(builds, native, others, stages, single, totals), stages, totals)
+    return Profile(what.folder, native, others, steps, totals, [b.command for b in builds.values()],
+                   _hints(steps, native), {p: last_words(b.progress) for p, b in builds.items()})
+
+
+_COLUMNS = ["platform", "stage", "step", "instruction", "native_s", "emulated_s", "slowdown", "share",
+            "runs_emulated"]
+
+
+def _rows(builds: dict[Platform, buildx.BuildResult], native: Platform, others: list[Platform],
+          stages: list[dockerfile.Stage], single: str, totals: dict[Platform, float]) -> pd.DataFrame:
+    """One row per step that ran, per platform, matched with the native build's same step."""
     native_steps = {_key(s, single): s for s in builds[native].progress.steps if s.instruction and s.started}
     by_stage = {s.name: s for s in stages}
+    rows = []
     for p in others:
         for s in builds[p].progress.steps:
             if not s.started or s.cached:
@@ -166,16 +201,16 @@ def profile(context: Path, platforms: list[Platform], native: Platform, *, targe
         rows.append({"platform": str(native), "stage": key[0], "step": s.position, "instruction": s.instruction,
                      "native_s": round(s.seconds, 3), "emulated_s": float("nan"), "slowdown": float("nan"),
                      "share": float("nan"), "runs_emulated": False})
-    steps = _tidy(pd.DataFrame(rows, columns=["platform", "stage", "step", "instruction", "native_s", "emulated_s",
-                                              "slowdown", "share", "runs_emulated"]), stages, totals)
-    hints = []
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _hints(steps: pd.DataFrame, native: Platform) -> list[dict]:
+    """The emulated RUN steps worth moving (a large share of their build, and long), costliest first."""
     emulated = steps[(steps.platform != str(native)) & steps.runs_emulated & (steps.share >= MIN_SHARE)
                      & (steps.emulated_s >= MIN_SECONDS)]
-    for r in emulated.sort_values("emulated_s", ascending=False).itertuples():
-        hints.append({"platform": r.platform, "stage": r.stage, "step": r.step, "instruction": r.instruction,
-                      "emulated_s": r.emulated_s, "share": r.share, "advice": advice(r.instruction)})
-    return Profile(Path(context), native, others, steps, totals, shown, hints,
-                   {p: last_words(b.progress) for p, b in builds.items()})
+    return [{"platform": r.platform, "stage": r.stage, "step": r.step, "instruction": r.instruction,
+             "emulated_s": r.emulated_s, "share": r.share, "advice": advice(r.instruction)}
+            for r in emulated.sort_values("emulated_s", ascending=False).itertuples()]
 
 
 def last_words(progress: buildx.Progress) -> str:
@@ -186,37 +221,20 @@ def last_words(progress: buildx.Progress) -> str:
     return max(runs, key=lambda s: s.seconds if s.seconds == s.seconds else 0).log.strip().splitlines()[-1]
 
 
-def profile_in_lab(here: lab.Lab, what: str | Path, platforms: list[Platform] | None = None, *, target: str | None = None,
-                   build_args: dict[str, str] | None = None,
+def profile_in_lab(here: lab.Lab, what: str | Path | Subject, platforms: list[Platform] | None = None, *,
+                   target: str | None = None, build_args: dict[str, str] | None = None,
                    build_contexts: dict[str, buildx.NamedContext] | None = None, echo: bool = True) -> Profile:
-    """Profile a folder with a Dockerfile, or one of the kit's workloads by name, in the lab.
+    """Profile a folder with a Dockerfile, or one of the kit's workloads by name (see :func:`subject`), in the lab.
 
-    A workload gets its default size, its emulated target and its sources. The lab's stand-ins answer to the
-    names they stand for (``alpine:3.18``, ``debian:bookworm``, ``golang:1.19-bookworm``) unless the reader maps
-    a name with ``build_contexts``. ``platforms`` defaults to the lab's platforms other than the build platform.
-    ``here`` is the lab as the caller read it (``lab.status()``): its bases, its engine and its emulators.
+    The lab's stand-ins answer to the names they stand for (``alpine:3.18``, ``debian:bookworm``,
+    ``golang:1.19-bookworm``: :meth:`~multiarch_kit.lab.Lab.contexts_for`) unless the reader maps a name with
+    ``build_contexts``. ``platforms`` defaults to the lab's platforms other than the build platform. ``here`` is
+    the lab as the caller read it (``lab.status()``): its bases, its engine and its emulators.
     """
-    cfg = here.config
-    build_args, contexts = dict(build_args or {}), dict(build_contexts or {})
-    folder, measured = Path(what), None
-    if not folder.exists():
-        if str(what) not in workloads.WORKLOADS:
-            raise KitError(f"{what} is neither a folder nor a workload",
-                           "give a folder with a Dockerfile, or one of: " + ", ".join(workloads.WORKLOADS))
-        w = workloads.workload(str(what))
-        folder = w.context()
-        if w.size_arg:
-            build_args.setdefault(w.size_arg, str(w.default_size))
-        target = target or w.targets.get(workloads.EMULATED)
-        measured = list(w.measured_stages) or None
-        if w.source:
-            contexts.setdefault(w.source.context, workloads.fetch(w.source, cfg.lab_dir, echo=echo))
-    names = dockerfile.images(dockerfile.read(folder))
-    if names & set(here.base.build_contexts):
-        contexts = {**here.base.build_contexts, **contexts}
-    if names & set(buildbase.STANDS_FOR):
-        contexts = {**here.build_base(echo=echo).build_contexts, **contexts}
-    wanted = platforms or [p for p in cfg.platforms if p != here.engine.platform]
+    chosen = what if isinstance(what, Subject) else subject(what, target=target, build_args=build_args)
+    contexts = {**here.contexts_for(chosen.folder, echo=echo), **(build_contexts or {})}
+    if chosen.source:
+        contexts.setdefault(chosen.source.context, workloads.fetch(chosen.source, here.config.lab_dir, echo=echo))
+    wanted = platforms or [p for p in here.config.platforms if p != here.engine.platform]
     emulators = {p: here.emulator_for(p) for p in wanted}
-    return profile(folder, wanted, here.engine.platform, target=target, build_args=build_args,
-                   build_contexts=contexts, emulators=emulators, measured=measured, echo=echo)
+    return profile(chosen, wanted, here.engine.platform, build_contexts=contexts, emulators=emulators, echo=echo)

@@ -110,8 +110,8 @@ def run(plan: Plan, folder: Path | None, status: lab.LabStatus, *, progress: boo
     ``done`` holds (repeat, Cell) pairs already measured (resume). Returns the rows this call added.
     Ctrl-C or an engine that stops keeps every row measured so far; ``resume`` completes the plan.
     """
-    folder = Path(folder or store.results_dir())
-    plan.host_id = plan.host_id or hostinfo.host_id(status.config.lab_dir)
+    folder = Path(folder or store.results_dir(given=status.config.env))
+    plan.host_id = plan.host_id or hostinfo.host_id(status.config, status.engine)
     store.prepare(folder)
     plan.save(folder)
     contexts = prepare_contexts(plan.cells, status, echo=progress)
@@ -156,11 +156,11 @@ def _measure(cell: Cell, contexts: Contexts, plan: Plan, measured: int, planned:
     try:
         return measure(cell, contexts, plan.builder, node=plan.nodes.get(cell.platform))
     except CommandError as exc:
-        raise _stopped(exc, measured, planned, plan) from None
+        raise _stopped(exc, measured, planned, plan, contexts.status.engine) from None
 
 
-def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan) -> KitError:
-    if not engine.answers():
+def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan, on: engine.Engine) -> KitError:
+    if not engine.answers(on.where):
         return KitError(f"the engine stopped answering after {measured} of {planned} measurements (those are saved)",
                         f"start it again, then run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
     return KitError(f"a build failed after {measured} of {planned} measurements ({exc.message}); those are saved",
@@ -201,11 +201,11 @@ def _utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def resume(folder: Path | None, cfg: lab.LabConfig, *, progress: bool = True) -> pd.DataFrame:
-    """Finish the newest unfinished plan of this host (the lab's status is read only once there is one)."""
-    folder = Path(folder or store.results_dir())
-    found = plans.pending(folder, hostinfo.host_id(cfg.lab_dir))
+def resume(folder: Path | None, status: lab.LabStatus, *, progress: bool = True) -> pd.DataFrame:
+    """Finish the newest unfinished plan of this host (in the lab ``status`` describes, as the edge read it)."""
+    folder = Path(folder or store.results_dir(given=status.config.env))
+    found = plans.pending(folder, hostinfo.host_id(status.config, status.engine))
     if found is None:
         raise KitError("nothing to resume: every bench run of this host is complete", "start a new one with 'multiarch-kit bench'")
     plan, done = found
-    return run(plan, folder, lab.status(cfg), progress=progress, done=done)
+    return run(plan, folder, status, progress=progress, done=done)

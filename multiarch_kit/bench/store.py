@@ -12,15 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
 
-from ..core import files
+from ..core import files, settings
+from ..core.settings import ENV_RESULTS, Settings
 from ..core.errors import KitError
 
-ENV_RESULTS = "MULTIARCH_KIT_RESULTS"
 # Relative to the current folder (a clone's top, where make runs), never to the package, which may be installed
 # read-only in site-packages; the notebooks, one folder down, put ".." before them.
 REFERENCE = Path("results") / "reference"  # committed: written only by an explicit `multiarch-kit bench`
@@ -55,9 +54,11 @@ SCHEMA = [
 COLUMNS = [c[0] for c in SCHEMA]
 
 
-def results_dir(default: Path = REFERENCE) -> Path:
-    """The results folder: ``$MULTIARCH_KIT_RESULTS`` when set (the test suite uses a scratch one), else ``default``."""
-    return Path(os.environ.get(ENV_RESULTS) or default)
+def results_dir(default: Path = REFERENCE, given: Settings | None = None) -> Path:
+    """The results folder: ``$MULTIARCH_KIT_RESULTS`` when set (the test suite uses a scratch one), else ``default``.
+
+    ``given`` are the settings the edge read; without them (a notebook's call is its own edge) they are read here."""
+    return (given or settings.read()).results_dir or Path(default)
 
 
 def prepare(folder: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..core import commands
 from ..core.commands import Command
 from ..core.errors import KitError
-from ..engine import docker
+from ..core.commands import docker
 from ..oci.platforms import Platform
 from ..oci.references import Reference, parse_reference
 

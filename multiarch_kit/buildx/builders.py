@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..core import commands
 from ..core.errors import InvalidPlatform, KitError
-from ..engine import docker
+from ..core.commands import docker
 from ..oci.platforms import Platform
 
 

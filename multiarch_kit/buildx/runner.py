@@ -72,8 +72,6 @@ class BuildError(CommandError):
     def __init__(self, argv, returncode, stderr, progress: Progress, fix=None, reason=None):
         super().__init__(argv, returncode, stderr, fix=fix, reason=reason)
         self.progress = progress
-        self.job = None  # the key build_all's caller gave the failed build
-
 
 
 @dataclass
@@ -191,7 +189,7 @@ def build_all(jobs: dict[Name, Job], *, echo: bool = True, timeout: float = 3600
                          env=envs[0] or None, on_completed=finished, stop_on_failure=False,
                          notes={name: str(j.by_hand) for name, j in jobs.items()})
     except CommandError as exc:
-        name = next(n for n, j in jobs.items() if j.argv == exc.argv)
+        name = exc.job
         err = _build_error(jobs[name].argv, exc, jobs[name].platforms)
         err.job = name
         raise err from None

@@ -7,7 +7,6 @@ failing cell, and the run goes on to the next one; the summary says which failed
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import time
@@ -20,7 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
-from ..core import runlog
+from ..core import runlog, settings
 from ..core.errors import KitError
 
 
@@ -29,8 +28,9 @@ def numbered(src: Path) -> list[Path]:
     return sorted(p for p in Path(src).glob("[0-9][0-9]-*.ipynb"))
 
 
-def execute(path: Path, out_dir: Path, timeout: int = 3600) -> dict:
-    """Execute one notebook into ``out_dir``; returns a summary row."""
+def execute(path: Path, out_dir: Path, timeout: int = 3600, env: dict[str, str] | None = None) -> dict:
+    """Execute one notebook into ``out_dir`` (its kernel with ``env`` added to this environment); returns a summary
+    row."""
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-kernel-") as sockets:
         # The kernel talks to this process over Unix sockets in a private folder, not over TCP on loopback
@@ -39,16 +39,16 @@ def execute(path: Path, out_dir: Path, timeout: int = 3600) -> dict:
         client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
-            return _run(client, nb, path, out_dir)
+            return _run(client, nb, path, out_dir, settings.child_env(env))
         finally:
             if km.has_kernel:  # a kernel manager handed in is not shut down by nbclient
                 km.shutdown_kernel()
 
 
-def _run(client: NotebookClient, nb, path: Path, out_dir: Path) -> dict:
+def _run(client: NotebookClient, nb, path: Path, out_dir: Path, env: dict[str, str] | None) -> dict:
     start, error = time.perf_counter(), ""
     try:
-        client.execute()
+        client.execute(**({"env": env} if env else {}))
     except CellExecutionError as exc:
         plain = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # IPython colours its tracebacks
         lines = [line for line in plain.strip().splitlines() if line.strip()]
@@ -72,17 +72,9 @@ def execute_all(src: Path, out_dir: Path) -> pd.DataFrame:
     log = out_dir / "runlog.jsonl"
     log.unlink(missing_ok=True)
     rows = []
-    previous = os.environ.get(runlog.ENV)
-    os.environ[runlog.ENV] = str(log.resolve())  # kernels inherit it: builds and pushes record themselves
-    try:
-        for path in books:
-            print(f"running {path.name} ...", flush=True)
-            rows.append(execute(path, out_dir))
-    finally:
-        if previous is None:
-            os.environ.pop(runlog.ENV, None)
-        else:
-            os.environ[runlog.ENV] = previous
+    for path in books:  # each kernel is told where builds and pushes record themselves
+        print(f"running {path.name} ...", flush=True)
+        rows.append(execute(path, out_dir, env={settings.ENV_RUNLOG: str(log.resolve())}))
     return pd.DataFrame(rows)
 
 

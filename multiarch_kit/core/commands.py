@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from . import settings
 from .errors import CommandError, KitError
 
 
@@ -64,6 +65,11 @@ class Command(list):
             value = "true" if value else "false"
         self.append(f"{name}={value}")
         return self
+
+
+def docker(*args: object, context: str | None = None) -> Command:
+    """``docker [--context NAME] ARGS...``: every docker command line the kit runs starts here."""
+    return Command("docker").flag("--context", context).add(*args)
 
 
 @dataclass
@@ -118,7 +124,7 @@ def run(
     argv = [str(a) for a in argv]
     if echo:
         show(argv, env, note=note)
-    full_env = {**os.environ, **env} if env else None
+    full_env = settings.child_env(env)
     start = time.perf_counter()
     try:
         if on_line is None:
@@ -175,6 +181,52 @@ def _run_streaming(argv, env, input, timeout, cwd, on_line) -> tuple[str, str, i
 Name = TypeVar("Name", bound=Hashable)
 
 
+class _Together:
+    """The state of commands run side by side: their processes, results and failures, guarded by one lock."""
+
+    def __init__(self, env: dict[str, str] | None, on_line, on_done, on_completed):
+        self.env, self.on_line, self.on_done, self.on_completed = env, on_line, on_done, on_completed
+        self.results: dict = {}
+        self.errors: dict = {}
+        self.procs: dict = {}
+        self.lock = threading.Lock()
+
+    def one(self, name, argv: list[str]) -> None:
+        """Run one command to its end, passing its lines on; record what it did under ``name``."""
+        started = time.perf_counter()
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, env=self.env)
+        except FileNotFoundError:
+            self.errors[name] = KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0]))
+            return
+        with self.lock:
+            self.procs[name] = proc
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if self.on_line:
+                self.on_line(name, line.rstrip("\n"))
+        proc.wait()
+        done = Completed(argv, proc.returncode, "".join(out), "".join(out), time.perf_counter() - started)
+        self.results[name] = done
+        if proc.returncode != 0:
+            error = CommandError(argv, proc.returncode, done.stderr)
+            error.job = name  # which of the commands run together it was
+            self.errors[name] = error
+            return
+        if self.on_done:
+            self.on_done(name)
+        if self.on_completed:
+            self.on_completed(name, done)
+
+    def kill_the_rest(self) -> None:
+        with self.lock:
+            for proc in self.procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+
+
 def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, str] | None = None,
             timeout: float | None = None, on_line: Callable[[Name, str], None] | None = None,
             on_done: Callable[[Name], None] | None = None,
@@ -186,69 +238,34 @@ def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, s
     ``on_line(name, line)`` receives every output line as it arrives; ``on_done(name)`` and
     ``on_completed(name, completed)`` each command that succeeded, as soon as it has. When one fails the others
     are stopped too (or, with ``stop_on_failure=False``, left to finish), and the first failure is raised (a
-    :class:`CommandError` naming its command); Ctrl-C always stops them all.
+    :class:`CommandError` naming its command, its ``job`` the name it was given); Ctrl-C always stops them all.
     """
-    results: dict[Name, Completed] = {}
-    errors: dict[Name, BaseException] = {}
-    procs: dict[Name, subprocess.Popen] = {}
-    full_env = {**os.environ, **env} if env else None
-    lock = threading.Lock()
-
-    def one(name: Name, argv: list[str]):
-        start_time = time.perf_counter()
-        try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True, env=full_env)
-        except FileNotFoundError:
-            errors[name] = KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0]))
-            return
-        with lock:
-            procs[name] = proc
-        out = []
-        for line in proc.stdout:
-            out.append(line)
-            if on_line:
-                on_line(name, line.rstrip("\n"))
-        proc.wait()
-        done = Completed(argv, proc.returncode, "".join(out), "".join(out), time.perf_counter() - start_time)
-        results[name] = done
-        if proc.returncode != 0:
-            errors[name] = CommandError(argv, proc.returncode, done.stderr)
-        else:
-            if on_done:
-                on_done(name)
-            if on_completed:
-                on_completed(name, done)
-
+    together = _Together(settings.child_env(env), on_line, on_done, on_completed)
     argvs = {name: [str(a) for a in argv] for name, argv in argvs.items()}
     if echo:  # as one would type it: each in the background, then wait for all
         for name, argv in argvs.items():
             show(argv, env, note=(notes or {}).get(name), background=True)
         print("$ wait", flush=True)
-    threads = [threading.Thread(target=one, args=(n, a), daemon=True) for n, a in argvs.items()]
+    threads = [threading.Thread(target=together.one, args=(n, a), daemon=True) for n, a in argvs.items()]
     for t in threads:
         t.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while any(t.is_alive() for t in threads):
-            if (errors and stop_on_failure) or (deadline is not None and time.monotonic() > deadline):
+            if (together.errors and stop_on_failure) or (deadline is not None and time.monotonic() > deadline):
                 break
             time.sleep(0.2)
     finally:
-        # Whatever ended the wait (a failure, the deadline, Ctrl-C): nothing keeps running behind the kit's back.
-        with lock:
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.kill()
+        together.kill_the_rest()  # whatever ended the wait (a failure, the deadline, Ctrl-C): nothing keeps running
         for t in threads:
             t.join(timeout=30)
-    if errors:
-        raise next(iter(errors.values()))
-    if deadline is not None and len(results) < len(argvs):
-        late = ", ".join(sorted(map(str, set(argvs) - set(results))))
+    if together.errors:
+        raise next(iter(together.errors.values()))
+    if deadline is not None and len(together.results) < len(argvs):
+        late = ", ".join(sorted(map(str, set(argvs) - set(together.results))))
         raise KitError(f"{late} did not finish within {timeout:g} s",
                        "check the machine's load and network, then run it again")
-    return results
+    return together.results
 
 
 def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True,
@@ -264,7 +281,7 @@ def start(argv: list[str], *, log: str | os.PathLike, echo: bool = True,
     try:
         with open(log, "ab") as out:
             return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env={**os.environ, **env} if env else None)
+                                    start_new_session=True, env=settings.child_env(env))
     except FileNotFoundError:
         raise KitError(f"'{argv[0]}' is not installed or not on PATH", _install_hint(argv[0])) from None
 

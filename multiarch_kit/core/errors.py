@@ -40,6 +40,7 @@ class CommandError(KitError):
         self.argv = list(argv)
         self.returncode = returncode
         self.stderr = stderr
+        self.job = None  # the name of the command among several run together (commands.run_all), when it was
         last = _last_line(stderr)
         # ``reason`` replaces the generic "exited with N" when the kit knows what went wrong.
         message = reason or (f"`{shlex.join(self.argv)}` exited with {returncode}" + (f" ({last})" if last else ""))

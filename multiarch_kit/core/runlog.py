@@ -1,23 +1,22 @@
 """A record of what the notebooks built and pushed, for the summary `make run` prints.
 
-`multiarch-kit notebooks` sets ``MULTIARCH_KIT_RUNLOG`` to a file in the results directory; the kernels
-it starts inherit it, and each build or push appends one JSON line there. Without the variable (a reader
-in JupyterLab, the tests) nothing is written.
+`multiarch-kit notebooks` starts each kernel with ``MULTIARCH_KIT_RUNLOG`` naming a file in the results directory
+(:func:`multiarch_kit.core.settings.runlog_path`), and each build or push appends one JSON line there. Without the
+variable (a reader in JupyterLab, the tests) nothing is written.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 
-ENV = "MULTIARCH_KIT_RUNLOG"
+from . import settings
 
 
 def record(kind: str, **fields) -> None:
     """Append one event when a run log is active."""
-    path = os.environ.get(ENV)
-    if not path:
+    path = settings.runlog_path()
+    if path is None:
         return
     line = json.dumps({"kind": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **fields})
     with open(path, "a") as f:  # one short line per append: concurrent kernels do not interleave

@@ -1,10 +1,15 @@
-"""The Docker engine the lab builds on: what the kit asks it for itself, and the ``docker`` command lines.
+"""The Docker engine the lab builds on, as a value: where it is, what it says about itself, what kind it is.
 
 Two ways in, one rule (ARCHITECTURE.md): the reader's commands (build, load, push, run...) are ``docker``
-command lines, built by :func:`docker` and printed as they run; what the kit asks the engine for its own use
-(its version and info, as :class:`EngineFacts`) goes through docker-py's API client, with typed answers and
-nothing printed. Both reach the same engine: DOCKER_HOST, else the Docker context (named, ``DOCKER_CONTEXT``
-or the current one).
+command lines, built by :func:`~multiarch_kit.core.commands.docker` and printed as they run; what the kit asks the
+engine for its own use (its version and info) goes through docker-py's API client, with typed answers and nothing
+printed. Both reach the same engine: DOCKER_HOST, else the Docker context (named, ``DOCKER_CONTEXT`` or the current
+one).
+
+An edge reads the engine once, with :func:`connect`: at most one ``docker context inspect`` and one info and
+version, into an :class:`Engine` that is passed down from there. Its :class:`Kind` (this machine's own engine, a
+lab engine, the lab's arm64 VM, Docker Desktop, another machine's) is read then, from the context's description
+and the engine's own answers, and kept as a property.
 
 The engine's platform is what matters for "native or emulated", not the Python process's: on an M2
 Mac with Docker Desktop the engine is linux/arm64 even when a notebook runs under an x86 Python.
@@ -12,21 +17,21 @@ Mac with Docker Desktop the engine is linux/arm64 even when a notebook runs unde
 
 from __future__ import annotations
 
-import json
+import enum
 import os
 import platform as _pyplatform
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, fields
 
 import docker as docker_sdk
 import requests
-from docker.context import ContextAPI
 from docker.tls import TLSConfig
 
-from ..core import commands
-from ..core.commands import Command
+from ..core import settings
+from ..core.commands import Command, docker
 from ..core.errors import KitError
+from ..core.settings import Settings
 from ..oci.platforms import Platform, from_uname
+from . import contexts
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 IMAGE_STORE_FIX = (
@@ -34,11 +39,17 @@ IMAGE_STORE_FIX = (
     "storing images'; Linux: add {\"features\":{\"containerd-snapshotter\":true}} to /etc/docker/daemon.json and "
     "restart dockerd; or use a docker-container builder (docker buildx create --use --driver docker-container)"
 )
+_ERRORS = (docker_sdk.errors.DockerException, requests.exceptions.RequestException)
 
 
-def docker(*args: object, context: str | None = None) -> Command:
-    """``docker [--context NAME] ARGS...``: every docker command line the kit runs starts here."""
-    return Command("docker").flag("--context", context).add(*args)
+class Kind(enum.Enum):
+    """What an engine is to the lab, decided once when it is read."""
+
+    LOCAL = "this machine's engine"
+    LAB_NODE = "a lab engine beside it"
+    ARM64_VM = "the lab's arm64 VM"
+    DESKTOP = "Docker Desktop"
+    REMOTE = "another machine's engine"
 
 
 @dataclass
@@ -69,98 +80,114 @@ class EngineFacts:
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """Where a Docker context points: its host and, for TLS, its certificates."""
+class Where:
+    """Where an engine is: the context the docker CLI is told (None: DOCKER_HOST or the default one), its host and
+    TLS, and what the context says it is."""
 
+    context: str | None
     host: str
     tls: TLSConfig | bool = False
+    description: str = ""
+    named: bool = False  # the caller named the context; else the CLI reaches it by itself (DOCKER_CONTEXT...)
+
+    @property
+    def cli_context(self) -> str | None:
+        """What a ``docker`` line needs to say to reach this engine: ``--context NAME`` only when it was named."""
+        return self.context if self.named else None
+
+    @property
+    def uses_default_socket(self) -> bool:
+        """Whether it is the default local socket (the one the lab may provision)."""
+        return self.context is None and self.host in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock")
 
 
-def _context_endpoint(name: str) -> Endpoint | None:
-    """The named context's endpoint, read by the docker CLI (None: no such context).
+def locate(given: Settings, context: str | None = None) -> Where:
+    """Where the engine of ``context`` (default: the one the CLI would use) is: one ``docker context inspect`` for a
+    named context, none otherwise."""
+    name = context or contexts.current(given)
+    if not name:
+        return Where(None, given.docker_host or f"unix://{DEFAULT_SOCKET}")
+    found = contexts.inspect(name)
+    if found is None:
+        raise KitError(f"there is no Docker context {name!r} here", "create it (docker context create NAME --docker "
+                       "host=...), or name one that 'docker context ls' lists")
+    return Where(name, found.host, found.tls, found.description, named=context is not None)
 
-    docker-py's ``ContextAPI.get_context`` finds the CLI's context store only beside a ``config.json``, which
-    a machine that never logged in or switched contexts does not have; the CLI always finds it.
-    """
-    done = commands.run(docker("context", "inspect", name), echo=False, check=False, timeout=30)
+
+def api_client(where: Where, timeout: float = 60) -> docker_sdk.APIClient:
+    """A docker-py API client for the engine at ``where`` (the API version negotiated, so an older or newer engine
+    answers in its own). A one-line "engine not answering" :class:`KitError` when nothing answers there."""
     try:
-        ctx = json.loads(done.stdout)[0] if done.returncode == 0 else {}
-    except (ValueError, IndexError, KeyError):
-        ctx = {}
-    endpoint = (ctx.get("Endpoints") or {}).get("docker") or {}
-    if not endpoint.get("Host"):
-        return None
-    material = set((ctx.get("TLSMaterial") or {}).get("docker") or [])
-    if not material:
-        return Endpoint(endpoint["Host"])
-    tls_dir = Path((ctx.get("Storage") or {}).get("TLSPath", "")) / "docker"
-    has_cert = {"cert.pem", "key.pem"} <= material
-    cert = (str(tls_dir / "cert.pem"), str(tls_dir / "key.pem")) if has_cert else None
-    ca = str(tls_dir / "ca.pem") if "ca.pem" in material else None
-    return Endpoint(endpoint["Host"], TLSConfig(client_cert=cert, ca_cert=ca,
-                                                verify=not endpoint.get("SkipTLSVerify", False)))
+        if where.context is None:  # DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), else the default socket
+            kwargs = docker_sdk.utils.kwargs_from_env()
+            kwargs.setdefault("base_url", where.host)
+            return docker_sdk.APIClient(version="auto", timeout=timeout, **kwargs)
+        return docker_sdk.APIClient(base_url=where.host, tls=where.tls, version="auto", timeout=timeout,
+                                    use_ssh_client=where.host.startswith("ssh://"))
+    except _ERRORS as exc:
+        raise not_answering_error(str(exc), where) from None
 
 
-def context_host(name: str) -> str | None:
-    """The host the named Docker context points at (``ssh://...``, ``unix://...``), or None when there is none."""
-    found = _context_endpoint(name)
-    return found.host if found else None
+@dataclass
+class Engine(EngineFacts):
+    """An engine as an edge read it: its facts, the context that reaches it, and its kind."""
+
+    context: str | None = None  # its Docker context; None: DOCKER_HOST's engine or the default one
+    tls: TLSConfig | bool = False
+    kind: Kind = Kind.LOCAL
+    named: bool = False  # the context was named by the caller (a node), not found in the environment
+
+    @property
+    def name(self) -> str:
+        """The context's name as the docker CLI prints it (``default`` for DOCKER_HOST's engine)."""
+        return self.context or "default"
+
+    @property
+    def is_arm64_vm(self) -> bool:
+        return self.kind is Kind.ARM64_VM
+
+    @property
+    def where(self) -> Where:
+        return Where(self.context, self.endpoint, self.tls, named=self.named)
+
+    def docker(self, *args: object) -> Command:
+        """A ``docker`` command line for this engine: with ``--context NAME`` when the engine was named, as one
+        types it for another engine; without, for the one the environment names."""
+        return docker(*args, context=self.context if self.named else None)
 
 
-def context_name(context: str | None = None) -> str | None:
-    """The Docker context the docker CLI would use: ``context``, else (without DOCKER_HOST) ``DOCKER_CONTEXT``
-    or the current one; None for DOCKER_HOST or the default context."""
-    if context or os.environ.get("DOCKER_HOST"):
-        return context or None
-    current = os.environ.get("DOCKER_CONTEXT") or getattr(ContextAPI.get_current_context(), "Name", "default")
-    return None if current == "default" else current
-
-
-def endpoint(context: str | None = None) -> str:
-    """Where the engine is expected: the context's host, DOCKER_HOST, else the default local socket."""
-    name = context_name(context)
-    if name:
-        found = _context_endpoint(name)
-        return found.host if found else f"context {name}"
-    return os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
-
-
-def client(context: str | None = None, timeout: float = 60) -> docker_sdk.APIClient:
-    """A docker-py API client for the engine the docker CLI would reach (same DOCKER_HOST, same context).
-
-    The API version is negotiated with the engine, so an older or newer engine answers in its own version.
-    Raises the one-line "engine not answering" :class:`KitError` when nothing answers there.
-    """
-    name = context_name(context)
-    found = _context_endpoint(name) if name else None
-    if name and found is None:
-        raise not_answering_error(f"context {name!r} does not exist", name)
+def connect(given: Settings | None = None, context: str | None = None, *, where: Where | None = None) -> Engine:
+    """Read the engine once: where it is (:func:`locate`), its info and version through the API, its kind. A
+    one-line :class:`KitError` when it does not answer."""
+    where = where or locate(given or settings.read(), context)
     try:
-        if found is None:  # DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH), else the default socket
-            return docker_sdk.APIClient(version="auto", timeout=timeout, **docker_sdk.utils.kwargs_from_env())
-        return docker_sdk.APIClient(base_url=found.host, tls=found.tls, version="auto", timeout=timeout,
-                                    use_ssh_client=found.host.startswith("ssh://"))
-    except (docker_sdk.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise not_answering_error(str(exc), name) from None
-
-
-def uses_default_socket() -> bool:
-    """True when DOCKER_HOST is unset or names the default local socket (the one the lab may provision)."""
-    return endpoint() in (f"unix://{DEFAULT_SOCKET}", "unix:///run/docker.sock")
-
-
-def facts(context: str | None = None) -> EngineFacts:
-    """Read the engine's facts (its info and version, through the API), or raise a one-line :class:`KitError`
-    when it does not answer."""
-    try:
-        with client(context) as api:
+        with api_client(where) as api:
             info, server = api.info(), api.version()
-    except (docker_sdk.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise not_answering_error(str(exc), context_name(context)) from None
+    except _ERRORS as exc:
+        raise not_answering_error(str(exc), where) from None
     if not isinstance(info, dict) or not isinstance(server, dict) or not info.get("ServerVersion"):
-        raise KitError(f"the engine at {endpoint(context)} sent info or version that is not an object",
+        raise KitError(f"the engine at {where.host} sent info or version that is not an object",
                        "check that DOCKER_HOST or the context points at a Docker engine")
-    return facts_from(info, server, endpoint(context))
+    found = facts_from(info, server, where.host)
+    return Engine(**{f.name: getattr(found, f.name) for f in fields(EngineFacts)}, context=where.context,
+                  tls=where.tls, kind=kind_of(where, found), named=where.named)
+
+
+def facts(context: str | None = None) -> Engine:
+    """The engine of ``context`` (default: the CLI's), read from this process's settings: a notebook's or a test's
+    own edge. Below an edge, the :class:`Engine` it read is passed instead."""
+    return connect(settings.read(), context)
+
+
+def kind_of(where: Where, found: EngineFacts) -> Kind:
+    """What the engine is: the lab's contexts say so in their description; Docker Desktop names itself."""
+    if where.description == contexts.ARM64_VM:
+        return Kind.ARM64_VM
+    if where.description == contexts.LAB_NODE:
+        return Kind.LAB_NODE
+    if found.operating_system == "Docker Desktop":
+        return Kind.DESKTOP
+    return Kind.LOCAL if found.shares_this_kernel else Kind.REMOTE
 
 
 def facts_from(info: dict, server: dict, where: str) -> EngineFacts:
@@ -187,30 +214,30 @@ def facts_from(info: dict, server: dict, where: str) -> EngineFacts:
     )
 
 
-def answers(context: str | None = None, *, host: str | None = None) -> bool:
-    """Whether the engine answers at all (its API answers a ping); ``host`` (``unix://...``) asks an engine
-    that no context names yet, such as one just started."""
+def answers(where: Where | str | None = None, *, given: Settings | None = None) -> bool:
+    """Whether the engine answers at all (its API answers a ping): at ``where``, a context's name, or (None) the
+    one the settings name. A :class:`Where` of a bare host asks an engine no context names yet, one just started."""
     try:
-        with (docker_sdk.APIClient(base_url=host, version="auto", timeout=20) if host
-              else client(context, timeout=20)) as api:
+        if not isinstance(where, Where):
+            where = locate(given or settings.read(), where)
+        with api_client(where, timeout=20) as api:
             return api.ping() is True
-    except (KitError, docker_sdk.errors.DockerException, requests.exceptions.RequestException):
+    except (KitError, *_ERRORS):
         return False
 
 
-def not_answering_error(stderr: str = "", context: str | None = None) -> KitError:
+def not_answering_error(stderr: str, where: Where) -> KitError:
     """The error for an engine that does not answer, with the fix that fits this host."""
-    where = endpoint(context)
     if "permission denied" in stderr.lower():
         return KitError(
-            f"permission denied on the Docker socket ({where})",
+            f"permission denied on the Docker socket ({where.host})",
             "add your user to the 'docker' group (sudo usermod -aG docker $USER, then log in again) or run as root",
         )
-    if context:
-        return KitError(f"the engine of docker context {context!r} ({where}) does not answer",
-                        f"start it, or check the context with 'docker --context {context} info'")
-    fix = engine_fix(_pyplatform.system(), os.geteuid() == 0, is_debian(), uses_default_socket())
-    return KitError(f"no Docker engine answers at {where}", fix)
+    if where.context:
+        return KitError(f"the engine of docker context {where.context!r} ({where.host}) does not answer",
+                        f"start it, or check the context with 'docker --context {where.context} info'")
+    fix = engine_fix(_pyplatform.system(), os.geteuid() == 0, is_debian(), where.uses_default_socket)
+    return KitError(f"no Docker engine answers at {where.host}", fix)
 
 
 def engine_fix(system: str, is_root: bool, debian: bool, default_socket: bool) -> str:

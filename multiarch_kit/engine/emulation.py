@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import commands
-from .daemon import docker
+from .daemon import Engine
 from ..core.errors import KitError
 from ..oci.matching import runs_natively
 from ..oci.platforms import ARCHITECTURES, Platform
@@ -87,16 +87,14 @@ def local_dump() -> str | None:
     return "".join(parts)
 
 
-def read_handlers(image: str, engine_platform: Platform, *, local: bool = False, echo: bool = True,
-                  context: str | None = None) -> list[BinfmtHandler]:
-    """The engine kernel's binfmt_misc handlers: from /proc here when ``local`` (same kernel), else read by a
-    privileged container of ``image`` (printed like every container the kit starts for the reader)."""
-    if local:
+def read_handlers(engine: Engine, image: str, *, echo: bool = True) -> list[BinfmtHandler]:
+    """The engine kernel's binfmt_misc handlers: from /proc here when the engine shares this machine's kernel, else
+    read by a privileged container of ``image`` (printed like every container the kit starts for the reader)."""
+    if engine.shares_this_kernel:
         dump = local_dump()
         if dump is not None:
             return parse_handlers(dump)
-    argv = docker("run", "--rm", "--privileged", "--platform", engine_platform, image, "sh", "-c", _PROBE,
-                  context=context)
+    argv = engine.docker("run", "--rm", "--privileged", "--platform", engine.platform, image, "sh", "-c", _PROBE)
     return parse_handlers(commands.run(argv, echo=echo, timeout=120).stdout)
 
 
@@ -115,6 +113,25 @@ def emulator_for(platform: Platform, engine: Platform, handlers: list[BinfmtHand
     for h in sorted(usable, key=lambda h: h.emulator != ROSETTA):
         return h.emulator
     return "native" if runs_natively(engine, platform) else "none"
+
+
+def describe(engine: Engine, platforms: list[Platform], probe_image: str, *,
+             handlers: list[BinfmtHandler] | None = None, echo: bool = True) -> dict[Platform, str]:
+    """How ``engine`` runs each of ``platforms`` (native, qemu, rosetta, none; "emulated" when it cannot even start
+    the probe): its own platform without asking, the others from its binfmt handlers, read once, from ``handlers``
+    when the caller has them, else by a container of ``probe_image``."""
+    described: dict[Platform, str] = {}
+    for p in platforms:
+        if p == engine.platform:  # the engine's own platform: no handler to read
+            described[p] = "native"
+            continue
+        try:
+            if handlers is None:
+                handlers = read_handlers(engine, probe_image, echo=echo)
+            described[p] = emulator_for(p, engine.platform, handlers)
+        except KitError:  # the probe could not start: the engine will not run it natively anyway
+            described[p] = "emulated"
+    return described
 
 
 def missing_emulator_error(platform: Platform) -> KitError:

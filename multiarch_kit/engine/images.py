@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import commands, runlog
-from .daemon import docker
+from ..core.commands import docker
 from .emulation import missing_emulator_error
 from ..core.errors import CommandError, KitError
 from ..oci.platforms import Platform

@@ -32,14 +32,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import buildbase
+from . import armvm_guest, buildbase
+from .armvm_guest import REGISTRY_ARG
 from ..core import commands, files
 from .. import engine
-from ..engine import docker
+from ..engine import contexts
 from ..core.errors import CommandError, KitError
 
 CONTEXT = "multiarch-kit-arm64"
-DESCRIPTION = "multiarch-kit lab: a Debian arm64 VM under qemu-system-aarch64 (full-system emulation, TCG)"
+DESCRIPTION = contexts.ARM64_VM  # its context says what it is: the engine read through it is of that kind
 SUITE = "trixie"  # Debian 13: docker.io 26.1 and containerd 1.7, the lab engine's versions
 PACKAGES = ("systemd-sysv", "udev", "linux-image-arm64", "openssh-server", "docker.io", "docker-cli", "containerd", "docker-buildx",
             "qemu-user-static", "socat", "iproute2", "iptables", "ca-certificates")
@@ -48,8 +49,6 @@ MEMORY_MB = 6144
 # The default CPU model: "max" with the cheap implementation-defined pointer-authentication algorithm instead of
 # QARMA5, which TCG spends much of its time on (QEMU's docs on its Arm CPU models).
 DEFAULT_CPU = "max,pauth-impdef=on"
-REGISTRY_ARG = "multiarch_kit.registry"  # the lab registry's port, handed to the VM on its kernel command line
-_NET = ("10.0.2.15/24", "10.0.2.2")  # QEMU user networking's fixed guest address and host gateway
 
 
 
@@ -107,61 +106,9 @@ def vm(lab_dir: Path) -> ArmVm:
 
 def recipe() -> str:
     """A digest of what the disk image is made of; a different one makes it again."""
-    files_ = {**_setup_files(), **_guest_files()}
+    files_ = {**armvm_guest.setup_files(), **armvm_guest.guest_files(CONTEXT)}
     parts = [SUITE, *PACKAGES, *buildbase.DPKG_OPTIONS, DISK_SIZE, *(f"{k}={v}" for k, v in sorted(files_.items()))]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
-
-
-def _setup_files() -> dict[str, str]:
-    """Files in place before the packages are installed: the initramfs gets only the modules that mount the root
-    disk, and the network card's, so that eth0 is there when the root filesystem's services start. Its default
-    (most modules) takes minutes more to make under QEMU, twice, for a VM that needs four."""
-    return {
-        "etc/initramfs-tools/conf.d/multiarch-kit": "MODULES=list\n",
-        "etc/initramfs-tools/hooks/multiarch-kit": (
-            "#!/bin/sh\n# multiarch-kit's arm64 VM: the modules its initramfs needs to mount the root disk.\n"
-            "case \"$1\" in prereqs) exit 0;; esac\n. /usr/share/initramfs-tools/hook-functions\n"
-            "manual_add_modules virtio_pci virtio_blk ext4 virtio_net\n"),
-    }
-
-
-def _guest_files() -> dict[str, str]:
-    """The files the kit adds to the root filesystem, besides the SSH key. None holds the registry's port: the
-    forwarder reads it from the kernel command line at each boot, so the image suits any lab port."""
-    return {
-        "etc/hostname": f"{CONTEXT}\n",
-        "etc/hosts": f"127.0.0.1\tlocalhost\n127.0.1.1\t{CONTEXT}\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-        "etc/fstab": "/dev/vda\t/\text4\tdefaults\t0\t1\n",
-        "etc/resolv.conf": "nameserver 10.0.2.3\n",
-        "etc/docker/daemon.json": json.dumps({"features": {"containerd-snapshotter": True}}) + "\n",
-        # Debian registers no qemu-arm handler on arm64, expecting the CPU to run 32-bit Arm code itself. Apple's
-        # M1 and M2 cannot, so Docker Desktop runs linux/arm/v7 under QEMU: the VM does the same. Magic and mask
-        # are QEMU's own (scripts/qemu-binfmt-conf.sh), the interpreter Debian's wrapper for it.
-        "etc/binfmt.d/qemu-arm.conf": (
-            ":qemu-arm:M::\\x7f\\x45\\x4c\\x46\\x01\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00"
-            "\\x02\\x00\\x28\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff"
-            "\\xff\\xfe\\xff\\xff\\xff:/usr/libexec/qemu-binfmt/arm-binfmt-P:OPF\n"),
-        "etc/ssh/sshd_config.d/multiarch-kit.conf": "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-                                                    "UseDNS no\n",
-        # QEMU's user network: a fixed address, no DHCP client to install or wait for.
-        "etc/systemd/system/multiarch-kit-net.service": (
-            "[Unit]\nDescription=multiarch-kit: the address on QEMU's user network\nBefore=network.target\n"
-            "Wants=network.target\nBindsTo=sys-subsystem-net-devices-eth0.device\n"
-            "After=sys-subsystem-net-devices-eth0.device\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
-            "ExecStart=/usr/sbin/ip link set lo up\nExecStart=/usr/sbin/ip link set eth0 up\n"
-            f"ExecStart=/usr/sbin/ip address add {_NET[0]} dev eth0\n"
-            f"ExecStart=/usr/sbin/ip route add default via {_NET[1]}\n\n[Install]\nWantedBy=multi-user.target\n"),
-        # localhost:<port> in the VM is the lab registry on the host, as on Docker Desktop.
-        "usr/local/sbin/multiarch-kit-registry-forward": (
-            "#!/bin/sh\n# Forward localhost:<lab port> to the lab registry on the host (QEMU's 10.0.2.2).\n"
-            f"port=$(tr ' ' '\\n' < /proc/cmdline | sed -n 's/^{REGISTRY_ARG}=//p')\n"
-            "[ -n \"$port\" ] || exit 0\n"
-            f"exec socat TCP-LISTEN:\"$port\",bind=127.0.0.1,fork,reuseaddr TCP:{_NET[1]}:\"$port\"\n"),
-        "etc/systemd/system/multiarch-kit-registry.service": (
-            "[Unit]\nDescription=multiarch-kit: localhost:<lab port> reaches the lab registry\n"
-            "After=multiarch-kit-net.service\n\n[Service]\nExecStart=/usr/local/sbin/multiarch-kit-registry-forward\n"
-            "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n"),
-    }
 
 
 # --- the disk image, made once -------------------------------------------------------------------------
@@ -195,7 +142,7 @@ def make_image(machine: ArmVm, *, echo: bool = True) -> float:
     _ensure_key(machine, echo=echo)
     setup = machine.folder / "setup"
     shutil.rmtree(setup, ignore_errors=True)
-    _write_tree(setup, _setup_files())
+    _write_tree(setup, armvm_guest.setup_files())
     try:
         commands.run(mmdebstrap_argv(root, setup, mirror), echo=echo, timeout=3600,
                      on_line=lambda line: print(f"  {line}", flush=True) if line.startswith(("I: ", "E: ")) else None)
@@ -253,7 +200,7 @@ def _write_tree(root: Path, tree: dict[str, str]) -> None:
 
 def _customise(root: Path, machine: ArmVm) -> None:
     """Add the kit's files, turn on its two services and authorise the lab's key for root."""
-    _write_tree(root, _guest_files())
+    _write_tree(root, armvm_guest.guest_files(CONTEXT))
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     for unit in ("multiarch-kit-net.service", "multiarch-kit-registry.service"):
@@ -336,12 +283,7 @@ def ensure_context(ssh_port: int) -> bool:
     The port is in the context's host as well as in ``ssh_config``: docker-py passes ``-p`` (22 when the host
     names none) to ssh, and a port on the command line wins over the config's.
     """
-    host = f"ssh://{CONTEXT}:{ssh_port}"
-    if engine.context_host(CONTEXT) == host:
-        return False
-    verb = "update" if engine.context_host(CONTEXT) is not None else "create"
-    commands.run(docker("context", verb, CONTEXT).flag("--description", DESCRIPTION).flag("--docker", f"host={host}"))
-    return True
+    return contexts.ensure(CONTEXT, f"ssh://{CONTEXT}:{ssh_port}", DESCRIPTION)
 
 
 def boot(machine: ArmVm, registry_port: int, levers: Levers = Levers(), *, echo: bool = True,

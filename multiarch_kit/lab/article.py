@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import workloads
 from ..core.commands import Command
-from ..engine import docker
+from ..core.commands import docker
 from ..oci.platforms import AMD64, ARM64, Platform
 
 REPOSITORY = "multiarch-test"

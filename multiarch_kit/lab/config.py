@@ -1,4 +1,5 @@
-"""The lab's settings, read from the environment once: its folder, its registry's port, the base it uses.
+"""The lab's settings, made from the environment's (:class:`~multiarch_kit.core.settings.Settings`): its folder,
+its registry's port, the base it uses.
 
 Everything the lab keeps (registry storage, logs, the stand-ins' build contexts, a record of what it started
 and of what it last proved) lives under one directory, ``$MULTIARCH_KIT_LAB`` (default
@@ -7,17 +8,13 @@ and of what it last proved) lives under one directory, ``$MULTIARCH_KIT_LAB`` (d
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import files
-from ..core.errors import KitError
+from ..core import files, settings
+from ..core.settings import Settings
 from ..oci.platforms import LAB_PLATFORMS, Platform
 
-ENV_LAB_DIR = "MULTIARCH_KIT_LAB"
-ENV_PORT = "MULTIARCH_KIT_REGISTRY_PORT"
-ENV_BASE = "MULTIARCH_KIT_BASE"  # auto (default), docker-hub or stand-in
 DEFAULT_PORT = 5000
 
 
@@ -31,21 +28,26 @@ class LabConfig:
     base: str = "auto"
     # Set by the reader (the environment): the lab never moves such a port, it says the port is taken instead.
     port_from_env: bool = False
+    settings: Settings | None = field(default=None, repr=False, compare=False)  # what it was made from
+
+    @classmethod
+    def of(cls, given: Settings) -> LabConfig:
+        """The lab of these settings: the reader's port, else the one ``lab up`` recorded, else 5000."""
+        if given.registry_port is not None:
+            return cls(lab_dir=given.lab_dir, registry_port=given.registry_port, base=given.base,
+                       port_from_env=True, settings=given)
+        return cls(lab_dir=given.lab_dir, registry_port=recorded_port(given.lab_dir) or DEFAULT_PORT,
+                   base=given.base, settings=given)
 
     @classmethod
     def from_env(cls) -> LabConfig:
-        """The settings of this process's environment (a one-line error for a bad value)."""
-        lab_dir = Path(os.environ.get(ENV_LAB_DIR) or Path.home() / ".local" / "state" / "multiarch-kit")
-        lab_dir = lab_dir.expanduser().resolve()
-        raw_port = os.environ.get(ENV_PORT)
-        if raw_port is not None and (not raw_port.isdigit() or not 0 < int(raw_port) < 65536):
-            raise KitError(f"{ENV_PORT}={raw_port!r} is not a port number", f"set {ENV_PORT} to a free port such as 5001")
-        choice = os.environ.get(ENV_BASE, "auto")
-        if choice not in ("auto", "docker-hub", "stand-in"):
-            raise KitError(f"{ENV_BASE}={choice!r} is not a base choice", f"set {ENV_BASE} to auto, docker-hub or stand-in")
-        if raw_port is not None:
-            return cls(lab_dir=lab_dir, registry_port=int(raw_port), base=choice, port_from_env=True)
-        return cls(lab_dir=lab_dir, registry_port=recorded_port(lab_dir) or DEFAULT_PORT, base=choice)
+        """The lab of this process's settings: what an edge calls (a one-line error for a bad value)."""
+        return cls.of(settings.read())
+
+    @property
+    def env(self) -> Settings:
+        """The settings this lab was made from (those of the lab folder alone when it was made by hand)."""
+        return self.settings or Settings(lab_dir=self.lab_dir)
 
     @property
     def port_record(self) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import armvm, buildbase, extra_engines as engines, lifecycle as lab, local_registry as labregistry
+from . import armvm, buildbase, choice, extra_engines, lifecycle, local_registry
 from ..engine import emulation, images
 from .. import engine
 from ..core import files
@@ -38,7 +38,7 @@ def run_checks(cfg: LabConfig) -> list[Check]:
     """Check everything the lab of ``cfg`` needs and return the rows."""
     rows: list[Check] = []
     try:
-        facts = engine.facts()
+        facts = engine.connect(cfg.env)
     except KitError as exc:
         rows.append(Check("engine", FAIL, exc.message, exc.fix or ""))
         rows.append(_disk(cfg))
@@ -47,7 +47,7 @@ def run_checks(cfg: LabConfig) -> list[Check]:
     rows.append(Check("versions", PASS, f"server {facts.server_version} (API {facts.api_version}), "
                                         f"containerd {facts.containerd_version or '?'}"))
     try:
-        version, builder = lab.buildx_facts()
+        version, builder = lifecycle.buildx_facts()
     except KitError as exc:
         rows.append(Check("buildx", FAIL, exc.message, exc.fix or ""))
         builder = None
@@ -55,16 +55,16 @@ def run_checks(cfg: LabConfig) -> list[Check]:
         old = tuple(int(x) for x in version.split("+")[0].lstrip("v").split(".")[:2] if x.isdigit()) < (0, 12)
         rows.append(Check("buildx", WARN if old else PASS, f"buildx {version}, builder '{builder.name}' "
                           f"(driver {builder.driver})", "buildx 0.12+ is needed for --progress=rawjson" if old else ""))
-    exportable = lab.exports_type_docker(facts, builder)
+    exportable = lifecycle.exports_type_docker(facts, builder)
     rows.append(Check("image store", PASS if exportable else FAIL,
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
                       "" if exportable else engine.IMAGE_STORE_FIX))
-    reg = labregistry.registry_info(cfg)
+    reg = local_registry.registry_info(cfg)
     rows.append(Check("registry", PASS if reg.answers else FAIL,
                       f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
                       "" if reg.answers else "run 'multiarch-kit lab up'"))
     try:
-        base_img = lab.base_image(cfg)
+        base_img = choice.base_image(cfg)
     except KitError as exc:
         rows.append(Check("base image", FAIL, exc.message, exc.fix or ""))
         rows.append(_disk(cfg))
@@ -84,7 +84,7 @@ def run_checks(cfg: LabConfig) -> list[Check]:
     return rows
 
 
-def _build_base(cfg: LabConfig, facts: engine.EngineFacts, base_img) -> Check:
+def _build_base(cfg: LabConfig, facts: engine.Engine, base_img) -> Check:
     if base_img.source == "docker-hub":
         return Check("build base", PASS, "the real debian:bookworm and golang:1.19-bookworm from Docker Hub")
     found = buildbase.standin(facts.platform).current(cfg, buildbase.recipe(facts.platform, cfg.platforms))
@@ -104,12 +104,12 @@ STARTED_BY = {
 
 def _nodes(cfg: LabConfig) -> list[Check]:
     rows = []
-    for n in engines.known(cfg.lab_dir):
+    for n in extra_engines.known(cfg.lab_dir):
         if not n.running:
             rows.append(Check(f"engine {n.name}", PASS, f"stopped ({STARTED_BY[n.classic]})"))
             continue
         try:
-            facts = engine.facts(n.name)
+            facts = engine.connect(cfg.env, n.name)
         except KitError as exc:
             rows.append(Check(f"engine {n.name}", FAIL, exc.message, exc.fix or ""))
             continue
@@ -127,7 +127,7 @@ def _arm64_vm(cfg: LabConfig) -> list[Check]:
         return [Check("arm64 VM", PASS, "made, stopped (started by 'multiarch-kit lab up --arm64-vm')")]
     state = files.read_json(machine.state) or {}
     try:
-        facts = engine.facts(armvm.CONTEXT)
+        facts = engine.connect(cfg.env, armvm.CONTEXT)
     except KitError as exc:
         return [Check("arm64 VM", FAIL, f"QEMU runs but {exc.message}",
                       "wait for it to finish booting, or 'multiarch-kit lab down' and 'lab up --arm64-vm' again")]
@@ -149,15 +149,14 @@ def _builder_platforms(cfg, builder, facts, ran: dict[Platform, bool]) -> Check:
                  if failing else "")
 
 
-def _emulation_rows(cfg: LabConfig, facts: engine.EngineFacts,
+def _emulation_rows(cfg: LabConfig, facts: engine.Engine,
                     base_img) -> tuple[list[Check], dict[Platform, bool]]:
     """The emulation rows, and for each platform whether a container of it ran."""
     if base_img is None:
         return [Check("emulation", FAIL, "needs the base image to start test containers",
                       "run 'multiarch-kit lab up'")], {}
     try:
-        handlers = emulation.read_handlers(base_img.pinned, facts.platform, local=facts.shares_this_kernel,
-                                           echo=False)  # the doctor only looks, quietly
+        handlers = emulation.read_handlers(facts, base_img.pinned, echo=False)  # the doctor only looks, quietly
     except KitError as exc:
         # No probe container, so no run can work either: one row says why instead of four.
         return [Check("emulation", FAIL, f"cannot start a container of the base image: {exc.message}",

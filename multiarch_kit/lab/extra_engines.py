@@ -27,11 +27,10 @@ from pathlib import Path
 
 from ..core import commands
 from .. import engine
-from ..engine import docker
+from ..engine import contexts
 from ..core.errors import KitError
 
 CONTEXT_PREFIX = "multiarch-kit-node"
-DESCRIPTION = "multiarch-kit lab engine: stands in for another machine"
 CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")
 SUBNET = "10.213.{}.1/24"  # each extra engine's bridge gets its own
 
@@ -128,7 +127,7 @@ def start(n: Node, *, echo: bool = True) -> bool:
     commands.start(argv, log=n.folder / "dockerd.log", echo=echo)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if engine.answers(host=f"unix://{n.socket}"):
+        if engine.answers(engine.Where(None, f"unix://{n.socket}")):
             _ensure_context(n, echo=echo)
             return True
         time.sleep(0.3)
@@ -136,15 +135,7 @@ def start(n: Node, *, echo: bool = True) -> bool:
 
 
 def _ensure_context(n: Node, *, echo: bool) -> None:
-    host = f"unix://{n.socket}"
-    done = commands.run(docker("context", "inspect", n.name, "--format", "{{.Endpoints.docker.Host}}"), echo=False,
-                        check=False, timeout=30)
-    if done.returncode == 0 and done.stdout.strip() == host:
-        return
-    if done.returncode == 0:
-        commands.run(docker("context", "rm", "--force", n.name), echo=echo, timeout=30)
-    commands.run(docker("context", "create", n.name, "--description", DESCRIPTION, "--docker", f"host={host}"),
-                 echo=echo, timeout=30)
+    contexts.ensure(n.name, f"unix://{n.socket}", contexts.LAB_NODE, echo=echo)
 
 
 def stop(n: Node, *, echo: bool = True) -> bool:
@@ -152,11 +143,7 @@ def stop(n: Node, *, echo: bool = True) -> bool:
     was = n.running
     if was and n.pid:
         commands.stop(n.pid, what=f"dockerd of {n.name}", echo=echo, seconds=60)
-    commands.run(docker("context", "rm", "--force", n.name), echo=False, check=False, timeout=30)
+    contexts.remove(n.name)
     if Path(f"/sys/class/net/{n.bridge}").exists():
         commands.run(["ip", "link", "del", n.bridge], echo=echo, check=False, timeout=30)
     return was
-
-
-def context_exists(context: str) -> bool:
-    return commands.run(docker("context", "inspect", context), echo=False, check=False, timeout=30).returncode == 0

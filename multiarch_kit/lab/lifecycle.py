@@ -27,13 +27,15 @@ from importlib import resources
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import armvm, base, buildbase, extra_engines as engines
+from . import armvm, buildbase, choice, extra_engines
 from .. import buildx, engine
+from ..buildx import NamedContext, dockerfile
 from ..core import commands, files
-from ..engine import emulation, images
+from ..engine import contexts, emulation, images
 from ..oci import registry
 from ..core.errors import CommandError, KitError
-from .config import ENV_LAB_DIR, LabConfig
+from ..core.settings import ENV_LAB_DIR
+from .config import LabConfig
 from .local_registry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
 from ..oci.platforms import Platform
 from .standins import Base
@@ -50,7 +52,7 @@ class Lab:
     """
 
     config: LabConfig
-    engine: engine.EngineFacts
+    engine: engine.Engine
     registry: RegistryInfo
     base: Base
 
@@ -58,7 +60,11 @@ class Lab:
     def handlers(self) -> list[emulation.BinfmtHandler]:
         """The engine's binfmt_misc handlers, read on first use and then kept (a container of the base reads
         them when the engine is not on this kernel)."""
-        return emulation.read_handlers(self.base.pinned, self.engine.platform, local=self.engine.shares_this_kernel)
+        return emulation.read_handlers(self.engine, self.base.pinned)
+
+    def describe(self, platforms: list[Platform], *, echo: bool = True) -> dict[Platform, str]:
+        """How this lab's engine runs each of ``platforms``, from the handlers it keeps."""
+        return emulation.describe(self.engine, platforms, self.base.pinned, handlers=self.handlers, echo=echo)
 
     def emulator_for(self, platform: Platform) -> str:
         """How this engine runs ``platform``: native, qemu, rosetta..."""
@@ -66,16 +72,28 @@ class Lab:
 
     def build_base(self, *, echo: bool = True) -> Base:
         """The base of the real workloads: Docker Hub's images, or the stand-in (made here on first use)."""
-        if not _want_standin(self.config):
+        if not choice.want_standin(self.config):
             return buildbase.STANDIN.hub()
         # On the arm64 VM, this machine's own engine writes the index: the same bytes, without sending a gigabyte
         # of root filesystems over ssh into a machine QEMU emulates whole.
-        on_vm = engine.context_name() == armvm.CONTEXT
-        return buildbase.ensure(self.config, self.engine.platform, echo=echo, make_on="default" if on_vm else None)
+        return buildbase.ensure(self.config, self.engine.platform, echo=echo,
+                                make_on="default" if self.engine.is_arm64_vm else None)
+
+    def contexts_for(self, folder: Path, *, echo: bool = True) -> dict[str, NamedContext]:
+        """The named contexts a build of ``folder`` needs in this lab: for every image its Dockerfile starts
+        from that a stand-in of the lab stands for, that stand-in (the build base made here on first use). The one
+        place that decides it: ``build``, ``build --node``, ``profile`` and the bench all ask here."""
+        names = dockerfile.images(dockerfile.read(folder))
+        named: dict[str, NamedContext] = {}
+        if names & set(self.base.standin_of.stands_for):
+            named.update(self.base.build_contexts)
+        if names & set(buildbase.STANDS_FOR):
+            named.update(self.build_base(echo=echo).build_contexts)
+        return named
 
     def build_base_status(self) -> Base | None:
         """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
-        if not _want_standin(self.config):
+        if not choice.want_standin(self.config):
             return buildbase.STANDIN.hub()
         return buildbase.standin(self.engine.platform).current(
             self.config, buildbase.recipe(self.engine.platform, self.config.platforms))
@@ -89,7 +107,7 @@ class LabStatus(Lab):
     builder: buildx.Builder
     runs: list[images.RunCheck] = field(default_factory=list)
     proven_at: str = ""  # when the runs were made (now, or the earlier proof nothing has changed since)
-    nodes: list[engines.Node] = field(default_factory=list)  # the extra engines running
+    nodes: list[extra_engines.Node] = field(default_factory=list)  # the extra engines running
     arm64_vm: armvm.Started | None = None  # what 'up --arm64-vm' did
     actions: list[str] = field(default_factory=list)  # what up() changed; empty when nothing was needed
 
@@ -106,9 +124,9 @@ class LabStatus(Lab):
 # --- engine -------------------------------------------------------------------------------------
 
 
-def can_provision(system: str, is_root: bool) -> bool:
+def can_provision(system: str, is_root: bool, where: engine.Where) -> bool:
     """Whether this host may provision its own engine: Debian, root, the default local socket."""
-    return system == "Linux" and is_root and engine.uses_default_socket() and engine.is_debian()
+    return system == "Linux" and is_root and where.uses_default_socket and engine.is_debian()
 
 
 def provision(cfg: LabConfig) -> None:
@@ -126,25 +144,27 @@ def _provisioned(cfg: LabConfig) -> bool:
     return tools and handlers and debs
 
 
-def _ensure_engine(cfg: LabConfig, actions: list[str]) -> engine.EngineFacts:
-    if can_provision(_pyplatform.system(), os.geteuid() == 0):
-        if not (engine.answers() and _provisioned(cfg)):
+def _ensure_engine(cfg: LabConfig, actions: list[str]) -> engine.Engine:
+    where = engine.locate(cfg.env)
+    if can_provision(_pyplatform.system(), os.geteuid() == 0, where):
+        if not (engine.answers(where) and _provisioned(cfg)):
             provision(cfg)
             actions.append("ran the provisioning script")
-    return _engine_facts()
+    return _connect(cfg, where)
 
 
-def _engine_facts() -> engine.EngineFacts:
-    """The engine's facts; the kit then reads Docker Hub's images where the engine pulls them (its mirrors)."""
+def _connect(cfg: LabConfig, where: engine.Where | None = None) -> engine.Engine:
+    """The engine, read once; the kit then reads Docker Hub's images where the engine pulls them (its mirrors)."""
+    where = where or engine.locate(cfg.env)
     try:
-        facts = engine.facts()
+        found = engine.connect(where=where)
     except KitError as exc:
-        if engine.context_name() != armvm.CONTEXT:
+        if where.description != contexts.ARM64_VM:
             raise
         raise KitError(exc.message, "boot the arm64 VM first: 'multiarch-kit lab up --arm64-vm' with "
                                     "DOCKER_CONTEXT unset (its disk image is kept: a warm boot takes minutes)") from None
-    registry.use_hub_mirrors(facts.hub_mirrors)
-    return facts
+    registry.use_hub_mirrors(found.hub_mirrors)
+    return found
 
 
 def exports_type_docker(facts: engine.EngineFacts, builder: buildx.Builder | None) -> bool:
@@ -164,34 +184,6 @@ def buildx_facts(context: str | None = None) -> tuple[str, buildx.Builder]:
                 "macOS: update Docker Desktop, which ships buildx",
             ) from None
         raise
-
-
-# --- base image ------------------------------------------------------------------------------------
-
-
-def _want_standin(cfg: LabConfig, *, probe: bool = False) -> bool:
-    """Stand-in or Docker Hub: the setting, else the recorded answer of one probe of Docker Hub."""
-    if cfg.base != "auto":
-        return cfg.base == "stand-in"
-    recorded = files.read_json(cfg.base_choice_file)
-    if recorded is None or probe:
-        recorded = {"hub_reachable": registry.hub_reachable(), "probed": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        files.write_json(cfg.base_choice_file, recorded)
-    return not recorded.get("hub_reachable")
-
-
-def base_image(cfg: LabConfig) -> Base:
-    """The base in use, without building anything (the stand-in's digest is None until pushed)."""
-    return base.STANDIN.pushed(cfg) if _want_standin(cfg) else base.STANDIN.hub()
-
-
-def _ensure_base(cfg: LabConfig, actions: list[str], probe: bool) -> Base:
-    if not _want_standin(cfg, probe=probe):
-        return base.STANDIN.hub()
-    found, made = base.ensure(cfg)
-    if made:
-        actions.append("built and pushed the stand-in base image")
-    return found
 
 
 # --- proving each platform runs ---------------------------------------------------------------------
@@ -293,7 +285,7 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = F
 
 def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base_now: bool,
         arm64_vm: bool) -> LabStatus:
-    if arm64_vm and engine.context_name() == armvm.CONTEXT:
+    if arm64_vm and _names_the_vm(cfg):
         raise KitError(f"'lab up --arm64-vm' with DOCKER_CONTEXT={armvm.CONTEXT}: the VM's engine is not up yet",
                        "run 'multiarch-kit lab up --arm64-vm' with DOCKER_CONTEXT unset (this machine's lab first, "
                        "then the VM), then use the VM's engine")
@@ -309,12 +301,12 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
         actions.append(f"moved the registry to port {cfg.registry_port}")
     if start_registry(cfg) == "started":
         actions.append(f"started the registry on {cfg.registry_address}")
-    chosen = _ensure_base(cfg, actions, probe=check)
+    chosen = choice.ensure_base(cfg, actions, probe=check)
     status = LabStatus(cfg, facts, registry_info(cfg), chosen, version, builder, actions=actions)
     for index in range(2, nodes + 1):
-        if engines.start(engines.node(cfg.lab_dir, index)):
-            actions.append(f"started engine {engines.node(cfg.lab_dir, index).name}")
-    status.nodes = [n for n in engines.known(cfg.lab_dir) if n.running]
+        if extra_engines.start(extra_engines.node(cfg.lab_dir, index)):
+            actions.append(f"started engine {extra_engines.node(cfg.lab_dir, index).name}")
+    status.nodes = [n for n in extra_engines.known(cfg.lab_dir) if n.running]
     if arm64_vm:
         status.arm64_vm = armvm.up(cfg.lab_dir, cfg.registry_port)
         if status.arm64_vm.made_seconds:
@@ -328,10 +320,18 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
     return status
 
 
+def _names_the_vm(cfg: LabConfig) -> bool:
+    """Whether the environment's engine is the arm64 VM's context."""
+    try:
+        return engine.locate(cfg.env).description == contexts.ARM64_VM
+    except KitError:
+        return False
+
+
 def read(cfg: LabConfig | None = None) -> Lab:
     """The lab as it is, cheaply (the engine's facts, one look at the registry), changing nothing."""
     cfg = cfg or LabConfig.from_env()
-    return Lab(cfg, _engine_facts(), registry_info(cfg), base_image(cfg))
+    return Lab(cfg, _connect(cfg), registry_info(cfg), choice.base_image(cfg))
 
 
 def status(cfg: LabConfig | None = None) -> LabStatus:
@@ -340,7 +340,7 @@ def status(cfg: LabConfig | None = None) -> LabStatus:
     here = read(cfg)
     version, builder = buildx_facts()
     return LabStatus(here.config, here.engine, here.registry, here.base, version, builder,
-                     nodes=[n for n in engines.known(here.config.lab_dir) if n.running])
+                     nodes=[n for n in extra_engines.known(here.config.lab_dir) if n.running])
 
 
 def down(cfg: LabConfig | None = None) -> list[str]:
@@ -353,8 +353,8 @@ def down(cfg: LabConfig | None = None) -> list[str]:
 def _down(cfg: LabConfig) -> list[str]:
     stopped = [f"the arm64 VM ({armvm.CONTEXT})"] if armvm.stop(armvm.vm(cfg.lab_dir)) else []
     stopped += stop_registry(cfg)
-    for n in engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd
-        if engines.stop(n):
+    for n in extra_engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd
+        if extra_engines.stop(n):
             stopped.append(f"engine {n.name}")
     # The provisioning script records the daemons it started; stop dockerd before its containerd.
     for name in ("dockerd", "containerd"):

@@ -20,9 +20,10 @@ from pathlib import Path
 
 from ..core import commands, files
 from ..oci import registry
-from ..engine import docker
+from ..core.commands import docker
 from ..core.errors import KitError
-from .config import ENV_PORT, LabConfig
+from ..core.settings import ENV_PORT
+from .config import LabConfig
 
 PORT_TRIES = 20  # how far past a taken port the lab looks for a free one
 REGISTRY_CONTAINER = "multiarch-kit-registry"

@@ -13,13 +13,14 @@ what the docker CLI takes.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .archives import DockerArchiveSource, LayoutSource
 from ..core.errors import KitError
-from .registry import Fetched, for_repository, split_name
+from .registry import Fetched, Registry, for_repository, split_name
 
 TRANSPORTS = ("docker", "oci-archive", "docker-archive", "oci")
 # Docker's reference grammar (distribution/reference), lower-case path components.
@@ -39,6 +40,26 @@ class Reference:
     name: str  # image name for docker (the repository, with its registry), path otherwise
     tag: str = ""  # tag for docker; the image name or tag inside an archive or layout
     digest: str = ""
+
+    @functools.cached_property
+    def _host_and_repository(self) -> tuple[str, str]:
+        self._in_registry("a registry")
+        return split_name(self.name)
+
+    @property
+    def host(self) -> str:
+        """The registry's host, as Docker reads the name (``registry-1.docker.io`` for Docker Hub's)."""
+        return self._host_and_repository[0]
+
+    @property
+    def repository(self) -> str:
+        """The repository in that registry (``library/alpine`` for ``alpine``)."""
+        return self._host_and_repository[1]
+
+    @functools.cached_property
+    def client(self) -> Registry:
+        """The registry API client for this reference's repository (its name split once, here)."""
+        return for_repository(self.host, self.repository)
 
     @property
     def registry_ref(self) -> str:
@@ -115,7 +136,7 @@ class RegistrySource:
     parallel = True  # one pooled HTTP client: manifests and configs may be fetched side by side
 
     def __init__(self, ref: Reference):
-        self.registry = for_repository(*split_name(ref.name))
+        self.registry = ref.client
         self.ref = ref
         self.rate_limit: dict[str, str] = {}
         self._top: Fetched | None = None

@@ -12,21 +12,17 @@ notebook fails for lack of root or of a second engine.
 from __future__ import annotations
 
 import enum
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import engine
-from ..lab import extra_engines as engines
-from . import split
 from ..core.errors import KitError
-from ..lab import Lab
+from ..core.settings import ENV_CLASSIC, ENV_NODES, Settings
+from ..engine import contexts
+from ..lab import Lab, extra_engines
 from ..oci.platforms import Platform
+from . import split
 
-ENV_CLASSIC = "MULTIARCH_KIT_CLASSIC_CONTEXT"
-ENV_NODES = "MULTIARCH_KIT_NODES"
 # The docker CLI's own rule for context names; checked here so a typo is named before any engine is asked.
 CONTEXT_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]+")
 
@@ -64,10 +60,9 @@ def _context(text: str, named_by: str) -> str:
 # --- notebooks 08 and 09: an engine with the classic image store --------------------------------------
 
 
-def parse_classic(env: Mapping[str, str]) -> str | None:
+def parse_classic(given: Settings) -> str | None:
     """The context ``MULTIARCH_KIT_CLASSIC_CONTEXT`` names (None when unset or empty)."""
-    text = (env.get(ENV_CLASSIC) or "").strip()
-    return _context(text, ENV_CLASSIC) if text else None
+    return _context(given.classic_context, ENV_CLASSIC) if given.classic_context else None
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ class ClassicEngine:
     """An engine with the classic image store: its Docker context, and the lab's node when the lab started it."""
 
     context: str
-    lab_node: engines.Node | None = None  # the lab's own: started for the lesson, stopped after it
+    lab_node: extra_engines.Node | None = None  # the lab's own: started for the lesson, stopped after it
 
     @property
     def source(self) -> Source:
@@ -83,28 +78,29 @@ class ClassicEngine:
 
     def stop(self, *, echo: bool = True) -> bool:
         """Stop the lab's own engine (the reader's is left alone); returns whether one was stopped."""
-        return engines.stop(self.lab_node, echo=echo) if self.lab_node else False
+        return extra_engines.stop(self.lab_node, echo=echo) if self.lab_node else False
 
 
-def classic_engine(lab_dir: Path, env: Mapping[str, str] = os.environ, *, echo: bool = True) -> ClassicEngine | None:
+def classic_engine(here: Lab, *, echo: bool = True) -> ClassicEngine | None:
     """The classic-store engine a lesson can use, started if it is the lab's; None where there is none.
 
-    The reader's context must exist and keep images in the classic store (one-line error otherwise).
+    The reader's context (in the lab's settings) must exist and keep images in the classic store (one-line error
+    otherwise).
     """
-    named = parse_classic(env)
-    source = choose(named is not None, engines.can_start()[0])
+    named = parse_classic(here.config.env)
+    source = choose(named is not None, extra_engines.can_start()[0])
     if source is Source.READER:
-        if not engines.context_exists(named):
+        if contexts.inspect(named) is None:
             raise KitError(f"{ENV_CLASSIC}={named}: there is no such Docker context here",
                            f"create it (docker context create {named} --docker host=...) or unset {ENV_CLASSIC}")
-        if engine.facts(named).containerd_store:
+        if engine.connect(here.config.env, named).containerd_store:
             raise KitError(f"{ENV_CLASSIC}={named}: that engine keeps images in the containerd store, not the "
                            "classic one", "name an engine whose daemon.json sets \"containerd-snapshotter\": false, "
                            f"or unset {ENV_CLASSIC}")
         return ClassicEngine(named)
     if source is Source.LAB:
-        node = engines.node(lab_dir, 2, classic=True)
-        engines.start(node, echo=echo)
+        node = extra_engines.node(here.config.lab_dir, 2, classic=True)
+        extra_engines.start(node, echo=echo)
         return ClassicEngine(node.name, node)
     return None
 
@@ -112,13 +108,12 @@ def classic_engine(lab_dir: Path, env: Mapping[str, str] = os.environ, *, echo: 
 # --- notebook 10: one engine per platform ----------------------------------------------------------------
 
 
-def parse_nodes(env: Mapping[str, str], platforms: list[Platform]) -> dict[Platform, str] | None:
+def parse_nodes(given: Settings, platforms: list[Platform]) -> dict[Platform, str] | None:
     """``MULTIARCH_KIT_NODES=linux/arm64=CONTEXT,...`` as {platform: context}, read as ``--node`` is (None when
     unset or empty)."""
-    text = (env.get(ENV_NODES) or "").strip()
-    if not text:
+    if not given.nodes:
         return None
-    nodes = split.parse_nodes([item.strip() for item in text.split(",")], platforms, named_by=ENV_NODES)
+    nodes = split.parse_nodes([item.strip() for item in given.nodes.split(",")], platforms, named_by=ENV_NODES)
     return {p: _context(context, ENV_NODES) for p, context in nodes.items()}
 
 
@@ -129,7 +124,7 @@ class Nodes:
 
     contexts: dict[Platform, str]
     source: Source
-    lab_node: engines.Node | None = None  # the lab's second engine: started for the lesson, stopped after it
+    lab_node: extra_engines.Node | None = None  # the lab's second engine: started for the lesson, stopped after it
 
     def context(self, platform: Platform) -> str | None:
         """The context ``platform`` builds on (None: the lab's engine, as the CLI reaches it without --context)."""
@@ -137,30 +132,25 @@ class Nodes:
 
     def stop(self, *, echo: bool = True) -> bool:
         """Stop the lab's second engine (the reader's are left alone); returns whether one was stopped."""
-        return engines.stop(self.lab_node, echo=echo) if self.lab_node else False
+        return extra_engines.stop(self.lab_node, echo=echo) if self.lab_node else False
 
 
-def current_context() -> str:
-    """The Docker context the CLI uses now, by name (``default`` is what the CLI calls DOCKER_HOST's engine)."""
-    return engine.context_name() or "default"
-
-
-def split_nodes(here: Lab, platforms: list[Platform], env: Mapping[str, str] = os.environ, *,
-                echo: bool = True) -> Nodes:
-    """Where each of ``platforms`` builds: the reader's contexts; else the first on the lab's engine and the
-    others on the lab's second engine (started here); else every one on the one engine, by its context, so the
-    build still goes through the split code (each platform pushed alone, then merged by digest)."""
-    named = parse_nodes(env, platforms)
-    source = choose(named is not None, engines.can_start()[0])
+def split_nodes(here: Lab, platforms: list[Platform], *, echo: bool = True) -> Nodes:
+    """Where each of ``platforms`` builds: the reader's contexts (in the lab's settings); else the first on the lab's
+    engine and the others on the lab's second engine (started here); else every one on the one engine, by its
+    context's name (``default`` for DOCKER_HOST's engine), so the build still goes through the split code (each
+    platform pushed alone, then merged by digest)."""
+    named = parse_nodes(here.config.env, platforms)
+    source = choose(named is not None, extra_engines.can_start()[0])
     if source is Source.READER:
         for p, context in named.items():
-            if not engines.context_exists(context):
+            if contexts.inspect(context) is None:
                 raise KitError(f"{ENV_NODES}: {context} (for {p}) is not a Docker context here",
                                f"create it (docker context create {context} --docker host=ssh://user@machine) "
                                "or fix the name")
         return Nodes(named, source)
     if source is Source.LAB:
-        second = engines.node(here.config.lab_dir, 2)
-        engines.start(second, echo=echo)
+        second = extra_engines.node(here.config.lab_dir, 2)
+        extra_engines.start(second, echo=echo)
         return Nodes({p: second.name for p in platforms[1:]}, source, second)
-    return Nodes({p: current_context() for p in platforms}, source)
+    return Nodes({p: here.engine.name for p in platforms}, source)

@@ -19,19 +19,17 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from .. import buildx, engine
 from ..core import commands, files
-from ..engine import emulation
-from ..lab import extra_engines as engines
-from ..oci import manifests, registry
-from ..engine import docker
-from ..core.errors import CommandError, KitError
+from ..core.errors import KitError
+from ..engine import contexts, emulation, images
 from ..lab import Lab
+from ..oci import manifests
 from ..oci.platforms import Platform
 from ..oci.references import Reference, parse_reference
 
@@ -64,6 +62,7 @@ class SplitResult:
     seconds: float  # the whole command: builds, merge and checks
     merge_seconds: float  # the kit's own part after the slowest build: merge, checks, bookkeeping
     commands: list[str] = field(default_factory=list)
+    inspection: manifests.Inspection | None = field(default=None, repr=False)  # the index as read back, followed
 
     def table(self) -> pd.DataFrame:
         return pd.DataFrame([b.as_dict() for b in self.builds],
@@ -118,47 +117,42 @@ def _state_file(lab_dir: Path, reference: Reference, context: Path, platforms: l
     return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
 
 
-def _describe(here: Lab, nodes: dict[Platform, str], platforms: list[Platform],
+def _engines(here: Lab, nodes: dict[Platform, str]) -> dict[str, engine.Engine]:
+    """Each node's engine, read once whatever the number of platforms it builds (one context inspect and one info
+    each). A node that is not a context here, or does not answer, is a one-line error naming it."""
+    found: dict[str, engine.Engine] = {}
+    for p, context in nodes.items():
+        if context in found:
+            continue
+        if contexts.inspect(context) is None:
+            raise KitError(f"node {context} for {p} is not a Docker context here",
+                           f"create it (docker context create {context} --docker host=ssh://user@machine) or fix "
+                           "the name")
+        try:
+            found[context] = engine.connect(here.config.env, context)
+        except KitError as exc:
+            raise KitError(f"node {context} for {p} does not answer ({exc.message})",
+                           exc.fix or "start it, or choose another node") from None
+    return found
+
+
+def _describe(here: Lab, nodes: dict[Platform, engine.Engine], platforms: list[Platform],
               echo: bool) -> dict[Platform, tuple[Platform, str]]:
     """Each platform's engine platform and how that engine runs it (native, qemu, rosetta, emulated).
 
-    Every engine is asked once, whatever the number of platforms it builds: the lab's own engine not at all (its
-    facts and handlers are in ``here``), a node for its facts and, when it must emulate and is another engine
-    than the lab's, its binfmt handlers.
-    A node that does not answer is a one-line error naming it.
-    """
+    The lab's own engine is not asked (its handlers are the Lab's); a node that is that engine under another name
+    (``default`` under DOCKER_HOST, Desktop's ``desktop-linux``) neither; another node once, by a container of the
+    lab's base, which every lab engine can pull."""
     described: dict[Platform, tuple[Platform, str]] = {}
-    by_engine: dict[str | None, list[Platform]] = {}
+    by_engine: dict[str, tuple[engine.Engine, list[Platform]]] = {}
     for p in platforms:
-        by_engine.setdefault(nodes.get(p), []).append(p)
-    for context, wanted in by_engine.items():
-        if context is None:
-            facts = here.engine
-        else:
-            try:
-                facts = engine.facts(context)
-            except KitError as exc:
-                raise KitError(f"node {context} for {', '.join(map(str, wanted))} does not answer ({exc.message})",
-                               exc.fix or "start it, or choose another node") from None
-        # A context that reaches the lab's own engine (``default`` under DOCKER_HOST, Desktop's ``desktop-linux``)
-        # is that engine: its handlers are the Lab's, with no probe container.
-        lab_engine = context is None or bool(facts.engine_id) and facts.engine_id == here.engine.engine_id
-        handlers = None
-        for p in wanted:
-            if p == facts.platform:  # the engine's own platform: no handler to read
-                described[p] = (facts.platform, "native")
-                continue
-            try:
-                if lab_engine:
-                    how = here.emulator_for(p)
-                else:
-                    if handlers is None:  # read by the lab's base, which every lab engine can pull
-                        handlers = emulation.read_handlers(here.base.pinned, facts.platform, context=context,
-                                                           echo=echo)
-                    how = emulation.emulator_for(p, facts.platform, handlers)
-            except (KitError, CommandError):
-                how = "emulated"  # the engine could not start the probe: it will not run natively anyway
-            described[p] = (facts.platform, how)
+        found = nodes.get(p, here.engine)
+        by_engine.setdefault(found.engine_id or found.name, (found, []))[1].append(p)
+    for found, wanted in by_engine.values():
+        same = found is here.engine or bool(found.engine_id) and found.engine_id == here.engine.engine_id
+        how = here.describe(wanted, echo=echo) if same else \
+            emulation.describe(found, wanted, here.base.pinned, echo=echo)
+        described.update({p: (found.platform, how[p]) for p in wanted})
     return described
 
 
@@ -180,67 +174,80 @@ def check_request(context: Path, reference: str | Reference, platforms: list[Pla
 
 
 def build(context: Path, reference: str | Reference, platforms: list[Platform],
-          nodes: dict[Platform, str] | None = None, *,
-          here: Lab, base=None, build_contexts: dict[str, buildx.NamedContext] | None = None,
-          build_args: dict[str, str] | None = None, resume: bool = False, no_cache: bool = False,
-          target: str | None = None, echo: bool = True) -> SplitResult:
+          nodes: dict[Platform, str] | None = None, *, here: Lab, base=None, resume: bool = False, echo: bool = True,
+          **flags) -> SplitResult:
     """Build ``context`` for ``platforms`` and push one tag: on one engine, or each platform on its node.
 
     ``here`` is the lab (its folder keeps the build's record, its base probes each node's emulators); ``base``
-    maps the base's names into the build. ``target`` names the Dockerfile stage to build; ``no_cache`` makes
-    every step run (for timing one way against the other: each engine has a cache of its own).
+    maps the base's names into the build. ``flags`` are the build's own (:class:`~multiarch_kit.buildx.BuildOptions`'
+    ``build_contexts``, ``build_args``, ``target``, ``no_cache``: every step run, for timing one way against the
+    other, each engine having a cache of its own).
     """
     ref = check_request(context, reference, platforms)
     started = time.perf_counter()
-    shown: list[str] = []
-    named = {**(base.build_contexts if base else {}), **(build_contexts or {})}
+    options = buildx.BuildOptions.of(platforms=platforms, **flags)
+    if base is not None:
+        options = options.with_contexts(base.build_contexts)
     if not nodes:
-        result = buildx.build(context, platforms=platforms, tags=[ref.docker], push=True, build_contexts=named,
-                              build_args=build_args, no_cache=no_cache, target=target, echo=echo)
-        shown.append(result.command)
-        inspection = manifests.inspect(ref)
-        described = _describe(here, {}, platforms, echo)
-        builds = [PlatformBuild(p, "", *described[p], inspection.select(p).digest, result.seconds, ref)
-                  for p in platforms]
-        return SplitResult(ref, result.digest or inspection.digest, builds, time.perf_counter() - started,
-                           0.0, shown)
-    for p, ctx in nodes.items():
-        if not engines.context_exists(ctx):
-            raise KitError(f"node {ctx} for {p} is not a Docker context here",
-                           f"create it (docker context create {ctx} --docker host=ssh://user@machine) or fix the name")
-    state_path = _state_file(here.config.lab_dir, ref, context, platforms, target)
+        return _on_one_engine(context, ref, options, here, echo, started)
+    node_engines = _engines(here, nodes)
+    state_path = _state_file(here.config.lab_dir, ref, context, platforms, options.target)
     recorded_run, recorded = _read_state(state_path) if resume else (None, {})
     if resume and recorded_run is None:
         raise KitError(f"nothing to resume for {ref.docker}: no split build of it was interrupted here",
                        "run the build without --resume")
     run_id = recorded_run or time.strftime("%Y%m%d%H%M%S") + uuid.uuid4().hex[:4]
-    repo = registry.for_repository(*registry.split_name(ref.name))
-    done = {p: pushed for p, pushed in recorded.items() if repo.head_manifest(pushed.digest)}
-    described = _describe(here, nodes, platforms, echo)
-    # Each node pushes under a tag of its own in the same repository; the final tag is written only by the merge.
-    tags = {p: ref.with_tag(f"{ref.tag}-split-{run_id}-{p.tag_suffix}") for p in platforms}
-    jobs: dict[Platform, buildx.Job] = {}
+    done = {p: pushed for p, pushed in recorded.items() if ref.client.head_manifest(pushed.digest)}
+    described = _describe(here, {p: node_engines[c] for p, c in nodes.items()}, platforms, echo)
+    shown = _build_on_nodes(context, ref, options, nodes, done, (state_path, run_id), echo)
+    slowest_done = time.perf_counter()
+    sources = [ref.at(done[p].digest).docker for p in platforms]
+    shown.append(images.imagetools_create(ref.docker, sources, echo=echo).argv)
+    index = ref.client.head_manifest(ref.tag)
+    builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[p].digest, done[p].seconds,
+                            done[p].pushed_as) for p in platforms]
+    result = SplitResult(ref, index.digest if index else "", builds, time.perf_counter() - started, 0.0,
+                         [commands.shell_line(argv) for argv in shown])
+    result.inspection = check(result)
+    result.merge_seconds = time.perf_counter() - slowest_done
+    state_path.unlink(missing_ok=True)
+    return result
+
+
+def _on_one_engine(context: Path, ref: Reference, options: buildx.BuildOptions, here: Lab, echo: bool,
+                   started: float) -> SplitResult:
+    """The article's one command: every platform on the lab's engine, pushed as one index."""
+    result = buildx.build(context, replace(options, tags=(ref,), push=True), echo=echo)
+    inspection = manifests.inspect(ref.at(result.digest) if result.digest else ref)
+    described = _describe(here, {}, list(options.platforms), echo)
+    builds = [PlatformBuild(p, "", *described[p], inspection.select(p).digest, result.seconds, ref)
+              for p in options.platforms]
+    return SplitResult(ref, result.digest or inspection.digest, builds, time.perf_counter() - started, 0.0,
+                       [result.command], inspection)
+
+
+def _build_on_nodes(context: Path, ref: Reference, options: buildx.BuildOptions, nodes: dict[Platform, str],
+                    done: dict[Platform, _Pushed], record: tuple[Path, str], echo: bool) -> list[list[str]]:
+    """Build and push each platform not ``done`` on its node, under a tag of its own in the same repository (the
+    final tag is written only by the merge); each one is recorded in ``done`` and on disk the moment it is
+    pushed. Returns the command lines that ran."""
+    state_path, run_id = record
+    tags = {p: ref.with_tag(f"{ref.tag}-split-{run_id}-{p.tag_suffix}") for p in options.platforms}
+    lock = threading.Lock()  # builds finish on their own threads, sometimes at the same moment
+
+    def pushed(p: Platform, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
+        with lock:
+            done[p] = _Pushed(result.digest, result.seconds, tags[p])
+            _write_state(state_path, run_id, ref, done)
+
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-split-") as tmp:
-        for p in platforms:
-            if p in done:
-                continue
-            options = buildx.BuildOptions.of(platforms=[p], tags=[tags[p]], push=True, build_contexts=named,
-                                             build_args=build_args, context_name=nodes.get(p), no_cache=no_cache,
-                                             target=target)
-            jobs[p] = buildx.job(context, Path(tmp), options)
-        shown += [j.command for j in jobs.values()]
-
-        lock = threading.Lock()  # builds finish on their own threads, sometimes at the same moment
-
-        def record(p: Platform, result: buildx.BuildResult) -> None:  # kept at once: a later failure keeps it
-            with lock:
-                done[p] = _Pushed(result.digest, result.seconds, tags[p])
-                _write_state(state_path, run_id, ref, done)
-
+        jobs = {p: buildx.job(context, Path(tmp), replace(options, platforms=(p,), tags=(tags[p],), push=True,
+                                                          context_name=nodes.get(p)))
+                for p in options.platforms if p not in done}
         _write_state(state_path, run_id, ref, done)
         try:
             if jobs:
-                buildx.build_all(jobs, echo=echo, on_done=record)
+                buildx.build_all(jobs, echo=echo, on_done=pushed)
         except buildx.BuildError as exc:
             p = exc.job
             raise KitError(f"node {nodes.get(p) or '(default)'} failed to build {p}: {exc.message}; {ref.docker} is "
@@ -248,26 +255,16 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
                            (exc.fix + "; then " if exc.fix else "") + "fix that node, then run the same command with "
                            "--resume") from None
         except KeyboardInterrupt:
-            raise KitError(f"interrupted: {ref.docker} is untouched; {len(done)} of {len(platforms)} platform(s) "
-                           "pushed are recorded", "run the same command with --resume to build the rest") from None
-    slowest_done = time.perf_counter()
-    sources = [ref.at(done[p].digest).docker for p in platforms]
-    merge = docker("buildx", "imagetools", "create", "--tag", ref.docker, *sources)
-    shown.append(commands.shell_line(merge))
-    commands.run(merge, echo=echo, timeout=600)
-    index = repo.head_manifest(ref.tag)
-    builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[p].digest, done[p].seconds,
-                            done[p].pushed_as) for p in platforms]
-    result = SplitResult(ref, index.digest if index else "", builds, time.perf_counter() - started, 0.0, shown)
-    check(result)
-    result.merge_seconds = time.perf_counter() - slowest_done
-    state_path.unlink(missing_ok=True)
-    return result
+            raise KitError(f"interrupted: {ref.docker} is untouched; {len(done)} of {len(options.platforms)} "
+                           "platform(s) pushed are recorded", "run the same command with --resume to build the rest"
+                           ) from None
+    return [j.argv for j in jobs.values()]
 
 
-def check(result: SplitResult) -> None:
+def check(result: SplitResult) -> manifests.Inspection:
     """The merged index holds exactly the requested platforms, each with the image its node pushed (the
-    attestation, if any, still naming it), and every config says its platform."""
+    attestation, if any, still naming it), and every config says its platform. Returns what was read, so a check
+    of the binaries (``--verify``) starts from it."""
     if not result.index:
         raise KitError(f"{result.reference.docker} is not in the registry after the merge", "run the build again")
     inspection = manifests.inspect(result.reference.at(result.index))
@@ -283,6 +280,7 @@ def check(result: SplitResult) -> None:
     attested = {e.descriptor.attests for e in inspection.entries if e.kind == "attestation"}
     if attested - {e.digest for e in inspection.images()}:
         raise KitError("an attestation in the merged index names an image that is not there", "run the build again")
+    return inspection
 
 
 def _write_state(path: Path, run_id: str, reference: Reference, done: dict[Platform, _Pushed]) -> None:

@@ -250,14 +250,20 @@ class Report:
                                            "explained"])
 
 
-def verify(reference: str | Reference, *, run: bool = False, echo: bool = True) -> Report:
-    """Check every image entry of ``reference``: config, ELF binaries in every layer, and optionally a run."""
-    ref = parse_reference(reference)
+def verify(reference: str | Reference | manifests.Inspection, *, run: bool = False, echo: bool = True) -> Report:
+    """Check every image entry of ``reference``: config, ELF binaries in every layer, and optionally a run.
+
+    An :class:`~multiarch_kit.oci.manifests.Inspection` already read (a split build's merged index) is scanned as
+    it is: its manifests and configs are not fetched again, only the layers."""
+    ref = parse_reference(reference.reference if isinstance(reference, manifests.Inspection) else reference)
     if run and ref.transport != "docker":
         raise KitError("the run check needs a registry reference (the engine pulls it)",
                        "push the image first, or verify without --run")
-    source = open_source(ref)
-    inspection = manifests.follow(source, str(reference))
+    if isinstance(reference, manifests.Inspection):
+        inspection, source = reference, reference.source
+    else:
+        source = open_source(ref)
+        inspection = manifests.follow(source, str(reference))
     entries = []
     for entry in inspection.images():
         claimed = entry.platform
@@ -268,7 +274,7 @@ def verify(reference: str | Reference, *, run: bool = False, echo: bool = True) 
             report.machine = images.run(report.platform, ref.at(entry.digest).docker, "uname", "-m",
                                         echo=echo).stdout.strip()
         entries.append(report)
-    return Report(str(reference), entries)
+    return Report(inspection.reference, entries)
 
 
 # --- comparing ------------------------------------------------------------------------------------------------

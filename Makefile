@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 KIT := $(VENV)/bin/multiarch-kit
 
-.PHONY: venv lab run test test-fast test-desktop test-arm64 test-arm64-trimmed test-tools jupyter bench mutants down
+.PHONY: venv lab run test test-fast test-desktop test-arm64 test-arm64-trimmed test-tools jupyter bench fuzz mutants down
 
 # Reinstall only when the dependency list or the tested versions change; constraints.txt holds the versions
 # the notebooks' stored outputs were checked with, so a new pandas release cannot change a table under nbval.
@@ -68,6 +68,11 @@ jupyter: lab
 
 bench: lab
 	$(PY) scripts/bench.py
+
+# Property tests exploring: a fresh seed and more examples each run (make test's are fixed). An example found here
+# becomes an @example in tests/ once it is understood.
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest tests/test_fuzz.py tests/test_platforms.py -m "not engine" -q
 
 # Remove a check from a copy of the package, one at a time; the tests that name it must fail.
 mutants: venv

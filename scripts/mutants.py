@@ -31,6 +31,8 @@ class Mutant:
     tests: tuple[str, ...]  # pytest node ids, relative to the repository; each must fail without the check
 
 
+CHECKS = "tests/test_checks.py::{}"
+
 MUTANTS = [
     Mutant("a platform given twice", r"if p in found:",
            (CLI_CASE.format("build {tmp}/empty --tag localhost:5000/x:1 --platform linux/amd64,linux/x86_64"),)),
@@ -38,6 +40,43 @@ MUTANTS = [
            (CLI_CASE.format("bench --repeats 0 --warmup 0"),)),
     Mutant("a member name that leaves an archive", r'if pure\.is_absolute\(\) or "\.\." in pure\.parts\b.*:',
            ("tests/test_fuzz.py::test_docker_archive_names_that_leave_the_archive",)),
+    # references
+    Mutant("a tag docker refuses", r"if tag and not _TAG\.match\(tag\):",
+           (CHECKS.format("test_a_tag_docker_would_refuse_is_refused"),)),
+    Mutant("a digest that is not sha256", r"if digest and not _DIGEST\.match\(digest\):",
+           (CHECKS.format("test_a_digest_that_is_not_sha256_is_refused"),)),
+    Mutant("an image name docker refuses", r"if not _NAME\.match\(name\):",
+           (CHECKS.format("test_an_upper_case_repository_is_refused"),)),
+    # platforms and matching
+    Mutant("a platform of four parts", r"if len\(parts\) > 3:",
+           (CHECKS.format("test_a_platform_has_at_most_three_parts"),)),
+    Mutant("a wildcard platform", r'if "\*" in text:',
+           (CHECKS.format("test_a_wildcard_is_refused_as_a_wildcard"),)),
+    Mutant("an architecture nobody knows", r"if p\.architecture not in KNOWN_ARCH:",
+           (CHECKS.format("test_a_lone_word_must_be_an_architecture_the_table_knows"),)),
+    Mutant("arm64 v9 running v8.x", r"if major == 9:",
+           (CHECKS.format("test_arm64_v9_runs_what_v8_5_runs"),)),
+    Mutant("amd64 levels running lower levels", r"if level and level > 1:",
+           (CHECKS.format("test_amd64_v3_runs_amd64_v2"),)),
+    # the manifest model and selection
+    Mutant("a descriptor's size", r"if not isinstance\(size, int\) or isinstance\(size, bool\) or size < 0:",
+           (CHECKS.format("test_a_descriptor_with_a_negative_size_is_refused"),)),
+    Mutant("content of another length than its descriptor's", r"if len\(data\) != descriptor\.size:",
+           (CHECKS.format("test_content_whose_length_is_not_its_descriptors_is_refused"),)),
+    Mutant("a schema version other than 2", r'if obj\.get\("schemaVersion"\) != 2:',
+           (CHECKS.format("test_only_schema_version_2_is_read"),)),
+    Mutant("an attestation chosen to run", r"if d\.platform is None or d\.is_attestation:",
+           (CHECKS.format("test_an_attestation_is_never_what_a_runtime_takes"),)),
+    # verify
+    Mutant("a binary of another architecture", r"if info\.architecture != platform\.architecture:",
+           (CHECKS.format("test_a_binary_of_another_architecture_is_named"),)),
+    Mutant("an ARM binary for a newer CPU", r"if info\.arm_version > int\(variant\[1:\]\):",
+           (CHECKS.format("test_an_armv7_binary_in_an_arm_v6_image_needs_a_newer_cpu"),)),
+    Mutant("test data of a source tree", r'if "testdata" in parts:',
+           (CHECKS.format("test_test_data_of_a_source_tree_is_expected_elsewhere"),)),
+    # statistics
+    Mutant("times with no spread", r"if se == 0:",
+           (CHECKS.format("test_identical_times_give_an_interval_of_no_width"),)),
 ]
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import hypothesis
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # test run never adds rows to the measurements committed in results/. Kernels started by nbval inherit it.
 os.environ.setdefault("MULTIARCH_KIT_RESULTS", tempfile.mkdtemp(prefix="multiarch-kit-results-"))
 DATA = Path(__file__).resolve().parent / "data"
+
+# Property tests: `make test` and CI run the same examples every time (a fixed seed, no example database), so a
+# run cannot go red on an example another run never drew; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) explores with more
+# examples and a fresh seed each time, and what it finds is kept as an @example once it is understood.
+hypothesis.settings.register_profile("ci", max_examples=400, derandomize=True, database=None, deadline=None)
+hypothesis.settings.register_profile("fuzz", max_examples=5000, derandomize=False, deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 IN_CI = os.environ.get("CI") == "true"
 
 

@@ -48,6 +48,10 @@ def run_bench(args) -> int:
     else:
         folder = Path(args.results) if args.results else store.results_dir()
     if args.resume:
+        started = [plans.Plan.load(path) for path in sorted((Path(folder) / "runs").glob("*.json"))]
+        if not started:  # a damaged plan, or none, is said before the engine is asked
+            raise KitError(f"nothing to resume: no bench run was started in {folder}",
+                           "start a new one with 'multiarch-kit bench'")
         rows = bench.resume(folder, lab.status(), progress=not args.no_progress)
     else:
         if args.reference:

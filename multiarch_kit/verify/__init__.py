@@ -1,6 +1,9 @@
 """Does each platform's image hold that platform's binaries, and does a rebuild reproduce it?"""
 
-from .verify import (  # the face: what callers use as verify.NAME
-    ARM_TAG_VERSION, SPOOL_BYTES, ELF_MAGIC, ElfInfo, read_elf, judge, Finding, expected_elsewhere,
-    LayerScan, elf_files, scan_layer, EntryReport, Report, verify, compare, rebuild, diff,
-)
+from .compare import compare, diff, rebuild
+from .elf import ARM_TAG_VERSION, ElfInfo, Finding, expected_elsewhere, judge, read_elf
+from .scan import ELF_MAGIC, SPOOL_BYTES, EntryReport, LayerScan, Report, elf_files, scan_layer, verify
+
+__all__ = ["ARM_TAG_VERSION", "ELF_MAGIC", "SPOOL_BYTES", "ElfInfo", "EntryReport", "Finding", "LayerScan", "Report",
+           "compare", "diff", "elf_files", "expected_elsewhere", "judge", "read_elf", "rebuild", "scan_layer",
+           "verify"]

@@ -13,10 +13,11 @@ import pytest
 from conftest import ROOT
 
 
-def test_ci_runs_the_readme_test_command_then_the_rehearsals():
+def test_ci_runs_the_fast_tier_without_an_engine_then_the_readme_test_command_then_the_rehearsals():
     run = (ROOT / ".ci" / "run").read_text()
-    commands = [line for line in run.splitlines() if line.strip() and not line.startswith(("#", "set ", "cd "))]
-    assert commands == ["make test", "make test-desktop", "make test-arm64-trimmed"]
+    commands = [line.removeprefix("step ") for line in run.splitlines() if line.startswith("step ")]
+    assert commands == ["env DOCKER_HOST=unix:///nonexistent make test-fast", "make test", "make test-desktop",
+                        "make test-arm64-trimmed"]
     readme = (ROOT / "README.md").read_text()
     assert "make test " in readme and "make test-desktop" in readme and "make test-arm64" in readme
     assert re.search(r"^test-desktop: lab\n\t\$\(PY\) scripts/rehearse_desktop\.py$", (ROOT / "Makefile").read_text(), re.M)

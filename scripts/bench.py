@@ -90,49 +90,15 @@ def bench_inspect(runs: int = 30) -> None:
 def bench_registry_race(puts: int = 150) -> None:
     """The race the lab's guard removes: HEADs on a tag while it is re-pushed, raw distribution vs the lab registry."""
     import tempfile
-    import threading
 
-    import requests
+    import registry_race  # beside this script: the same race tests/test_registry_guard.py runs
 
     from multiarch_kit import lab
     from multiarch_kit.lab import local_registry as labregistry
 
     def hammer(address: str) -> tuple[int, int]:
-        config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-        digest = "sha256:" + __import__("hashlib").sha256(config).hexdigest()
-        loc = requests.post(f"http://{address}/v2/bench/race/blobs/uploads/", timeout=10).headers["Location"]
-        requests.put(f"{loc}{'&' if '?' in loc else '?'}digest={digest}", data=config, timeout=10).raise_for_status()
-        bodies = [('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":'
-                   '"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[],"annotations":'
-                   '{"n":"%d"}}' % (digest, len(config), i)).encode() for i in range(4)]
-        requests.put(f"http://{address}/v2/bench/race/manifests/latest", data=bodies[0], timeout=30,
-                     headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status()
-        heads, failed, stop = [0], [0], threading.Event()
-
-        def writer(k):
-            s = requests.Session()
-            for n in range(puts):
-                s.put(f"http://{address}/v2/bench/race/manifests/latest", data=bodies[(n + k) % 4],
-                      headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
-
-        def reader():
-            s = requests.Session()
-            while not stop.is_set():
-                r = s.head(f"http://{address}/v2/bench/race/manifests/latest",
-                           headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}, timeout=30)
-                heads[0] += 1
-                failed[0] += r.status_code != 200
-
-        ws = [threading.Thread(target=writer, args=(k,)) for k in range(2)]
-        rs = [threading.Thread(target=reader) for _ in range(2)]
-        for t in ws + rs:
-            t.start()
-        for t in ws:
-            t.join()
-        stop.set()
-        for t in rs:
-            t.join()
-        return failed[0], heads[0]
+        failures, heads = registry_race.race(address, "bench/race", puts=puts)
+        return len(failures), heads
 
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-bench-") as tmp:
         port = _free_port()
@@ -231,9 +197,9 @@ def bench_split(rounds: int = 3) -> None:
     """The c workload pushed for amd64 and arm64: one engine (one command) against two (split, merged by digest)."""
     from multiarch_kit import bench, lab
     from multiarch_kit.bench import plans
-    from multiarch_kit.scale import split
     from multiarch_kit.lab import workloads
     from multiarch_kit.oci.platforms import AMD64, ARM64
+    from multiarch_kit.scale import split
 
     status = lab.up(check_runs=False, nodes=2)
     node = next(n.name for n in status.nodes if n.index == 2 and not n.classic)
@@ -292,10 +258,10 @@ def bench_arm64_vm(loop: int = 200_000) -> None:
     """`lab up --arm64-vm`: cold (recorded when the disk image was made: making it, then the first boot) and warm
     (boot only, measured now), then QEMU's speed levers: each boot of the VM with one lever changed, and the same
     shell loop timed in a native arm64 container on it."""
-    from multiarch_kit.lab import armvm
-    from multiarch_kit.core import commands, files
     from multiarch_kit import lab
+    from multiarch_kit.core import commands, files
     from multiarch_kit.engine import docker
+    from multiarch_kit.lab import armvm
 
     status = lab.up(check_runs=False, arm64_vm=True)
     machine = armvm.vm(status.config.lab_dir)

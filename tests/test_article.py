@@ -7,14 +7,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, require
-from multiarch_kit.lab import article
+
 from multiarch_kit import buildx
 from multiarch_kit.core import commands
-from multiarch_kit.engine import images
-from multiarch_kit.oci import manifests
 from multiarch_kit.core.errors import CommandError
+from multiarch_kit.engine import images
+from multiarch_kit.lab import article
+from multiarch_kit.oci import manifests
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 from multiarch_kit.oci.references import parse_reference
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from conftest import DATA
+
 from multiarch_kit import bench, buildx
 from multiarch_kit.bench import plans, profiling, runner, store
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7

@@ -8,12 +8,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from multiarch_kit.lab import article
+
 from multiarch_kit import buildx, engine
 from multiarch_kit.core import commands
 from multiarch_kit.engine import images
+from multiarch_kit.lab import article
 from multiarch_kit.oci import manifests
 from multiarch_kit.oci.platforms import AMD64, ARM64
 

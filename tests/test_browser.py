@@ -10,7 +10,6 @@ import sys
 import time
 
 import requests
-
 from conftest import ROOT, free_port, require
 
 NOTEBOOK = "01-one-tag-many-platforms.ipynb"

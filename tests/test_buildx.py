@@ -4,14 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, ROOT
-from multiarch_kit.lab import article, buildbase, workloads
+
 from multiarch_kit import bench, buildx
-from multiarch_kit.core import commands
 from multiarch_kit.bench import plans
-from multiarch_kit.lab import base as base_image
+from multiarch_kit.core import commands
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.lab import article, buildbase, workloads
+from multiarch_kit.lab import base as base_image
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 
 

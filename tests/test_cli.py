@@ -8,11 +8,11 @@ import tarfile
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import kit_cli, one_line_error
+
 from multiarch_kit import bench, cli, lab
+from multiarch_kit.bench import plans, store
 from multiarch_kit.core import settings
-from multiarch_kit.bench import hostinfo, plans, store
 from multiarch_kit.oci.platforms import ARM64
 
 

@@ -9,8 +9,8 @@ labels). ``docker info -f json`` needs no reader: it is the API's dict.
 import json
 
 import pytest
-
 from conftest import DATA
+
 from multiarch_kit import buildx, engine
 from multiarch_kit.engine import emulation
 from multiarch_kit.engine.emulation import BinfmtHandler

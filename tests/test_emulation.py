@@ -1,8 +1,8 @@
 """binfmt handlers and emulated containers."""
 
 import pytest
-
 from conftest import DATA
+
 from multiarch_kit.engine import emulation, images
 from multiarch_kit.engine.emulation import BinfmtHandler
 from multiarch_kit.oci.platforms import Platform

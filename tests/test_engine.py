@@ -9,8 +9,8 @@ from conftest import require
 
 from multiarch_kit import engine
 from multiarch_kit.core import settings
-from multiarch_kit.engine import contexts
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.engine import contexts
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:

@@ -16,13 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, kit_cli, one_line_error, require
+
 from multiarch_kit import buildx
-from multiarch_kit.oci import manifests
 from multiarch_kit.bench import store
 from multiarch_kit.core.errors import CommandError, KitError
-
+from multiarch_kit.oci import manifests
 
 # --- a classic image store ------------------------------------------------------------------------------------
 

@@ -11,13 +11,13 @@ import tarfile
 from pathlib import PurePosixPath
 
 import pytest
+from conftest import DATA
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA
+from multiarch_kit.core.errors import KitError
 from multiarch_kit.lab import article
 from multiarch_kit.oci import manifests, matching, platforms, references
-from multiarch_kit.core.errors import KitError
 from multiarch_kit.oci.platforms import Platform
 
 # The budget and the seed are the profile's (tests/conftest.py): `make test` runs the same examples every time,

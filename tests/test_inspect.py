@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import ROOT, free_port, kit_cli, one_line_error
+
 from multiarch_kit import buildx, engine
 from multiarch_kit.core import commands
+from multiarch_kit.core.errors import KitError
 from multiarch_kit.engine import images
 from multiarch_kit.oci import manifests
-from multiarch_kit.core.errors import KitError
 from multiarch_kit.oci.platforms import AMD64, ARM64
 from multiarch_kit.oci.registry import MANIFEST_TYPES
 

@@ -2,9 +2,9 @@
 
 import dataclasses
 import hashlib
-import shutil
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from conftest import ROOT, free_port, kit_cli, loopback_registry, one_line_error, require
-from multiarch_kit.lab import base, local_registry as labregistry, standins
-from multiarch_kit.core import commands
+
 from multiarch_kit import engine, lab
-from multiarch_kit.oci import registry
+from multiarch_kit.core import commands
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.lab import base, standins
+from multiarch_kit.lab import local_registry as labregistry
+from multiarch_kit.oci import registry
 
 LAB_PLATFORMS = {("linux", "amd64", None), ("linux", "arm64", None), ("linux", "arm", "v7")}
 ACCEPT = {"Accept": "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json"}

@@ -10,17 +10,17 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import ROOT
-from multiarch_kit.core.settings import Settings
-from multiarch_kit.lab.config import LabConfig
-from multiarch_kit.lab import extra_engines as engines
-from multiarch_kit.scale import machines, split
-from multiarch_kit.oci import registry
+
 from multiarch_kit.core.errors import KitError
-from multiarch_kit.scale.machines import Source
+from multiarch_kit.core.settings import Settings
+from multiarch_kit.lab import extra_engines as engines
+from multiarch_kit.lab.config import LabConfig
+from multiarch_kit.oci import registry
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 from multiarch_kit.oci.references import parse_reference
+from multiarch_kit.scale import machines, split
+from multiarch_kit.scale.machines import Source
 
 ARTICLE = ROOT / "notebooks" / "article"
 

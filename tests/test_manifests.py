@@ -3,12 +3,12 @@
 import json
 
 import pytest
-
 from conftest import DATA
-from multiarch_kit.oci import manifests
+
 from multiarch_kit.core.errors import KitError
-from multiarch_kit.oci.platforms import Platform
+from multiarch_kit.oci import manifests
 from multiarch_kit.oci.manifests import Descriptor, ImageManifest, Index
+from multiarch_kit.oci.platforms import Platform
 from multiarch_kit.oci.registry import DOCKER_CONFIG, sha256_digest
 
 # Pushed by `docker buildx build --platform linux/amd64,linux/arm64 --push` to this lab's registry.

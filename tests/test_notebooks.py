@@ -2,7 +2,6 @@
 
 import nbformat
 import pytest
-
 from conftest import ROOT
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -85,7 +84,7 @@ def test_printed_commands_are_exactly_the_ones_that_ran(lab_status, capsys, monk
     namespace: dict = {}
     for name in ("02-build-per-platform.ipynb", "03-manifest-list.ipynb"):
         for source in _code_cells(name):
-            exec(compile(source, name, "exec"), namespace)  # noqa: S102 - the notebooks' own cells
+            exec(compile(source, name, "exec"), namespace)
     printed = [line[2:].removesuffix(" &") for line in capsys.readouterr().out.splitlines() if line.startswith("$ ")]
     assert len(printed) >= 12
     # Walk both in order: each printed line must be the next command that ran, and whatever ran in between

@@ -24,8 +24,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 import multiarch_kit
-from multiarch_kit.lab import article, workloads
 from multiarch_kit import lab
+from multiarch_kit.lab import article, workloads
 from multiarch_kit.oci import registry
 from multiarch_kit.oci.platforms import LAB_PLATFORMS
 

@@ -2,10 +2,10 @@
 plan writes nothing."""
 
 import pytest
+from conftest import ROOT
+from conftest import result_row as _row
 
-from conftest import ROOT, result_row as _row
-from multiarch_kit.bench import hostinfo, plans, store
-from multiarch_kit import lab
+from multiarch_kit.bench import plans, store
 from multiarch_kit.core import settings
 from multiarch_kit.core.errors import KitError
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from multiarch_kit.core.errors import KitError
 from multiarch_kit.lab import article
 from multiarch_kit.oci import manifests
 from multiarch_kit.oci import platforms as pf
-from multiarch_kit.core.errors import KitError
 from multiarch_kit.oci.matching import only, only_strict, runs_natively
 from multiarch_kit.oci.platforms import Platform
 

@@ -5,8 +5,8 @@ import io
 
 import pytest
 
-from multiarch_kit.oci import registry
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.oci import registry
 
 
 @pytest.mark.parametrize("name, host, repo", [
@@ -59,7 +59,7 @@ class _V2:
         import threading
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
+            def do_GET(self):
                 self.send_response(200)
                 self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
                 self.end_headers()

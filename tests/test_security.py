@@ -10,12 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, kit_cli, require
+
 from multiarch_kit import buildx, lab
+from multiarch_kit.core.errors import CommandError
 from multiarch_kit.engine import images
 from multiarch_kit.oci import manifests
-from multiarch_kit.core.errors import CommandError
 from multiarch_kit.oci.platforms import AMD64
 from multiarch_kit.oci.references import open_source
 

@@ -17,17 +17,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from conftest import ROOT, free_port, kit_cli, one_line_error, require
+
 from multiarch_kit import buildx, engine, verify
 from multiarch_kit.core import commands
+from multiarch_kit.core.errors import KitError
 from multiarch_kit.engine import emulation
 from multiarch_kit.lab import extra_engines as engines
 from multiarch_kit.oci import manifests, registry
-from multiarch_kit.scale import split
-from multiarch_kit.core.errors import KitError
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 from multiarch_kit.oci.references import parse_reference
+from multiarch_kit.scale import split
 
 ARTICLE = ROOT / "notebooks" / "article"
 

@@ -4,8 +4,8 @@ lines and the sentence that answers."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import result_row as _row
+
 from multiarch_kit.bench import stats
 
 

@@ -8,8 +8,9 @@ import sys
 import time
 
 import pytest
+from conftest import require
+from conftest import result_row as _row
 
-from conftest import require, result_row as _row
 from multiarch_kit.bench import store
 from multiarch_kit.core.errors import KitError
 

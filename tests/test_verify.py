@@ -11,12 +11,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, kit_cli, require
-from multiarch_kit.lab import base
+
 from multiarch_kit import buildx, verify
-from multiarch_kit.engine import images
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.engine import images
+from multiarch_kit.lab import base
 from multiarch_kit.oci.platforms import AMD64, ARM64, LAB_PLATFORMS, parse
 
 ARTICLE = ROOT / "notebooks" / "article"

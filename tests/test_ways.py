@@ -2,8 +2,8 @@
 measured says so."""
 
 import pandas as pd
-
 from conftest import result_row as _row
+
 from multiarch_kit.bench import stats, store, ways
 
 NOT_MEASURED = "not measured yet: run `multiarch-kit bench --reference` on a Mac"

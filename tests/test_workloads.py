@@ -12,14 +12,14 @@ import textwrap
 import uuid
 
 import pytest
-
 from conftest import kit_cli, one_line_error
+
 from multiarch_kit import bench, buildx, verify
-from multiarch_kit.lab import buildbase, workloads
-from multiarch_kit.engine import images
-from multiarch_kit.oci import manifests, platforms
 from multiarch_kit.bench import plans, profiling, store
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.engine import images
+from multiarch_kit.lab import buildbase, workloads
+from multiarch_kit.oci import manifests, platforms
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7, Platform
 from multiarch_kit.oci.references import open_source
 

@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import files
-from . import store
-from ..lab import workloads
 from ..core.errors import KitError
-from ..oci.platforms import AMD64, ARM64, ARMV7, Platform
+from ..lab import workloads
 from ..lab.workloads import NATIVE
+from ..oci.platforms import AMD64, ARM64, ARMV7, Platform
+from . import store
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..lab.workloads import STRATEGIES
+from ..lab.workloads import workload as get_workload
 from .stats import Method, at_largest_size, summarize
-from ..lab.workloads import STRATEGIES, workload as get_workload
 
 SIZE = (8, 4.5)
 PLATFORM_COLORS = {"linux/amd64": "#1b9e77", "linux/arm64": "#d95f02", "linux/arm/v7": "#7570b3",

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..lab import workloads
 from .. import buildx, lab
 from ..buildx import dockerfile
-from ..engine import emulation
 from ..core.errors import KitError
+from ..engine import emulation
+from ..lab import workloads
 from ..oci.platforms import Platform
 
 MIN_SHARE = 0.05  # steps under 5 % of the emulated build, or under a second, are not worth moving

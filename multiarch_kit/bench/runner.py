@@ -18,12 +18,12 @@ import pandas as pd
 
 from .. import buildx, engine, lab
 from ..core import commands
-from . import hostinfo, plans, store
-from ..lab import workloads
 from ..core.errors import CommandError, KitError
-from .plans import Cell, Plan
+from ..lab import workloads
 from ..lab.standins import Base
 from ..lab.workloads import CROSS, EMULATED, NATIVE, Workload
+from . import hostinfo, plans, store
+from .plans import Cell, Plan
 
 
 @dataclass

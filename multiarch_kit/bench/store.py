@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import files, settings
-from ..core.settings import ENV_RESULTS, Settings
 from ..core.errors import KitError
+from ..core.settings import ENV_RESULTS, Settings
 
 # Relative to the current folder (a clone's top, where make runs), never to the package, which may be installed
 # read-only in site-packages; the notebooks, one folder down, put ".." before them.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..engine import emulation
-from . import hostinfo, stats
 from ..lab.workloads import CROSS, EMULATED, NATIVE
+from . import hostinfo, stats
 
 MEASURE = "not measured yet: run `multiarch-kit bench --reference` on a Mac"
 

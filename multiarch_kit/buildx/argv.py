@@ -15,9 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..core import commands
-from ..core.commands import Command
-from ..core.errors import KitError
-from ..core.commands import docker
+from ..core.commands import Command, docker
 from ..oci.platforms import Platform
 from ..oci.references import Reference, parse_reference
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..core import commands
-from ..core.errors import InvalidPlatform, KitError
 from ..core.commands import docker
+from ..core.errors import InvalidPlatform, KitError
 from ..oci.platforms import Platform
 
 

@@ -90,14 +90,20 @@ def images(stages: list[Stage]) -> set[str]:
     return {s.base for s in stages if s.base not in names and s.base != "scratch" and not re.match(r"^\$", s.base)}
 
 
-def from_root_filesystems(comment: str, cmd: list[str]) -> str:
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def from_root_filesystems(comment: str, cmd: list[str], *, env: dict[str, str] | None = None,
+                          path: str = DEFAULT_PATH, then: list[str] = ()) -> str:
     """A Dockerfile for a multi-platform image made of one root filesystem tar per platform, named
-    ``rootfs-<arch><variant>.tar`` beside it (how the lab's stand-ins are made). ``comment`` opens it."""
+    ``rootfs-<arch><variant>.tar`` beside it (how the lab's stand-ins are made). ``comment`` opens it; ``env`` and
+    ``path`` set its variables, ``then`` adds instructions after its CMD."""
     head = "".join(f"# {line}\n" for line in comment.splitlines())
+    variables = "".join(f"ENV {k}={v}\n" for k, v in (env or {}).items())
     return (f"{head}FROM scratch\nARG TARGETARCH\nARG TARGETVARIANT\n"
             "ADD rootfs-${TARGETARCH}${TARGETVARIANT}.tar /\n"
-            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-            f"CMD {json.dumps(cmd)}\n")
+            f"{variables}ENV PATH={path}\n"
+            f"CMD {json.dumps(cmd)}\n" + "".join(f"{line}\n" for line in then))
 
 
 def instructions(path: Path) -> str:

@@ -35,8 +35,8 @@ BENCH_PLAN_DEFAULTS = {"workloads": "c,go", "platforms": "linux/arm64,linux/arm/
 def run_bench(args) -> int:
     from .. import bench, lab
     from ..bench import hostinfo, plans, store
-    from ..scale import split
     from ..lab import workloads
+    from ..scale import split
 
     if args.reference:
         given = [f"--{name}" for name, default in BENCH_PLAN_DEFAULTS.items() if getattr(args, name) != default]

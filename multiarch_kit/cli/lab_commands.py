@@ -21,8 +21,8 @@ def run_doctor(args) -> int:
 
 
 def run_lab(args) -> int:
-    from ..lab import armvm
     from .. import lab
+    from ..lab import armvm
 
     if args.action == "up":
         st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base, arm64_vm=args.arm64_vm)

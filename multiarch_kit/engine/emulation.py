@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import commands
-from .daemon import Engine
 from ..core.errors import KitError
 from ..oci.matching import runs_natively
 from ..oci.platforms import ARCHITECTURES, Platform
+from .daemon import Engine
 
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 ROSETTA = "rosetta"  # Docker Desktop's handler for amd64 on Apple silicon

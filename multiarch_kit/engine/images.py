@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..core import commands, runlog
 from ..core.commands import docker
-from .emulation import missing_emulator_error
 from ..core.errors import CommandError, KitError
 from ..oci.platforms import Platform
+from .emulation import missing_emulator_error
 
 _PUSHED = re.compile(r"digest: (sha256:[0-9a-f]{64}) size: (\d+)")
 _LOADED = re.compile(r"^Loaded image(?: ID)?: (.+)$", re.M)

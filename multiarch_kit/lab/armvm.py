@@ -24,7 +24,6 @@ Everything here needs root (mmdebstrap's root mode, the ext4 image) and Debian: 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import socket
@@ -32,12 +31,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import engine
+from ..core import commands, files
+from ..core.errors import CommandError, KitError
+from ..engine import contexts
 from . import armvm_guest, buildbase
 from .armvm_guest import REGISTRY_ARG
-from ..core import commands, files
-from .. import engine
-from ..engine import contexts
-from ..core.errors import CommandError, KitError
 
 CONTEXT = "multiarch-kit-arm64"
 DESCRIPTION = contexts.ARM64_VM  # its context says what it is: the engine read through it is of that kind

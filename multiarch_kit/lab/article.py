@@ -12,10 +12,9 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
-from . import workloads
-from ..core.commands import Command
-from ..core.commands import docker
+from ..core.commands import Command, docker
 from ..oci.platforms import AMD64, ARM64, Platform
+from . import workloads
 
 REPOSITORY = "multiarch-test"
 CONTEXT = "article"  # the notebooks' build context, relative to their folder (the commands they print name it)

@@ -16,12 +16,11 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from ..buildx import SOURCE_DATE_EPOCH, dockerfile
 from ..core import commands
-from ..buildx import dockerfile
-from ..buildx import SOURCE_DATE_EPOCH
 from ..core.errors import KitError
-from .config import LabConfig
 from ..oci.platforms import Platform
+from .config import LabConfig
 from .standins import Base, StandIn
 
 ARTICLE_BASE = "alpine:3.18"

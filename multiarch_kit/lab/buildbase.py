@@ -24,12 +24,11 @@ import shutil
 import time
 from pathlib import Path
 
+from ..buildx import SOURCE_DATE_EPOCH, dockerfile
 from ..core import commands
-from ..buildx import dockerfile
-from ..buildx import SOURCE_DATE_EPOCH
 from ..core.errors import CommandError, KitError
-from .config import LabConfig
 from ..oci.platforms import Platform
+from .config import LabConfig
 from .standins import Base, StandIn
 
 SUITE = "bookworm"

@@ -11,14 +11,14 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
-from . import armvm, buildbase, choice, extra_engines, lifecycle, local_registry
-from ..engine import emulation, images
 from .. import engine
 from ..core import files
 from ..core.errors import KitError
-from .config import LabConfig
+from ..engine import emulation, images
 from ..oci.matching import runs_natively
 from ..oci.platforms import Platform
+from . import armvm, buildbase, choice, extra_engines, lifecycle, local_registry
+from .config import LabConfig
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 MIN_FREE_GB_WARN, MIN_FREE_GB_FAIL = 5.0, 1.0

@@ -25,10 +25,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import commands
 from .. import engine
-from ..engine import contexts
+from ..core import commands
 from ..core.errors import KitError
+from ..engine import contexts
 
 CONTEXT_PREFIX = "multiarch-kit-node"
 CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")

@@ -23,21 +23,21 @@ import platform as _pyplatform
 import shutil
 import sys
 import time
-from importlib import resources
 from dataclasses import asdict, dataclass, field
+from importlib import resources
 from pathlib import Path
 
-from . import armvm, buildbase, choice, extra_engines
 from .. import buildx, engine
 from ..buildx import NamedContext, dockerfile
 from ..core import commands, files
-from ..engine import contexts, emulation, images
-from ..oci import registry
 from ..core.errors import CommandError, KitError
 from ..core.settings import ENV_LAB_DIR
+from ..engine import contexts, emulation, images
+from ..oci import registry
+from ..oci.platforms import Platform
+from . import armvm, buildbase, choice, extra_engines
 from .config import LabConfig
 from .local_registry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
-from ..oci.platforms import Platform
 from .standins import Base
 
 PROVISION_SCRIPT = Path(str(resources.files("multiarch_kit") / "data" / "provision-debian.sh"))  # package data
@@ -248,7 +248,7 @@ def exclusive(cfg: LabConfig):
     both start a registry on one port, or one would stop what the other is starting."""
     try:
         cfg.lab_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(cfg.lab_dir / "lab.lock", "a")  # noqa: SIM115 - held for the whole block below
+        lock = open(cfg.lab_dir / "lab.lock", "a")
     except OSError as exc:
         raise KitError(f"cannot write the lab folder {cfg.lab_dir} ({exc.strerror})",
                        "set MULTIARCH_KIT_LAB to a folder you can write") from None

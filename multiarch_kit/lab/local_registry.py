@@ -19,10 +19,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core import commands, files
-from ..oci import registry
 from ..core.commands import docker
 from ..core.errors import KitError
 from ..core.settings import ENV_PORT
+from ..oci import registry
 from .config import LabConfig
 
 PORT_TRIES = 20  # how far past a taken port the lab looks for a free one

@@ -19,12 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import commands
-from ..oci import registry
 from ..buildx import SOURCE_DATE_EPOCH, BuildOptions, NamedContext, StandInImage, build_argv
+from ..core import commands
 from ..core.errors import KitError
-from .config import LabConfig
+from ..oci import registry
 from ..oci.platforms import Platform
+from .config import LabConfig
 
 DOCKER_HUB, STAND_IN = "docker-hub", "stand-in"
 DESCRIPTION_LABEL = "org.opencontainers.image.description"

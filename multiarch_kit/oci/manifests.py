@@ -19,11 +19,30 @@ import pandas as pd
 from ..core import commands
 from ..core.errors import KitError
 from .matching import only, only_strict
-from .model import (IMAGE_TYPES, INDEX_TYPES, SHORT_NAMES, Descriptor, ImageConfig, ImageManifest, Index,
-                    _malformed, check_size, parse, parse_config)
+from .model import (
+    IMAGE_TYPES,
+    INDEX_TYPES,
+    SHORT_NAMES,
+    Descriptor,
+    ImageConfig,
+    ImageManifest,
+    Index,
+    _malformed,
+    check_size,
+    parse,
+    parse_config,
+)
 from .platforms import Platform
 from .references import Reference, open_source
-from .registry import DOCKER_CONFIG, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, hub_reachable
+from .registry import (
+    DOCKER_CONFIG,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    hub_reachable,
+)
 
 __all__ = ["DOCKER_LIST", "DOCKER_MANIFEST", "IMAGE_TYPES", "INDEX_TYPES", "OCI_INDEX", "OCI_MANIFEST", "SHORT_NAMES", "Descriptor", "Entry", "Example", "ImageConfig",
            "ImageManifest", "Index", "Inspection", "Source", "article_example", "explain", "follow", "inspect",

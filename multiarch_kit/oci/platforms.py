@@ -240,7 +240,7 @@ def parse(text: str) -> Platform:
     return Platform(os_name, parts[1], parts[2] if len(parts) == 3 else "", os_version, features)
 
 
-def format(p: Platform) -> str:  # noqa: A001 - containerd's name, part of the contract
+def format(p: Platform) -> str:
     """containerd's ``Format``: ``os/architecture[/variant]`` (``unknown`` without an OS)."""
     if not p.os:
         return "unknown"

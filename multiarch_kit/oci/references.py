@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .archives import DockerArchiveSource, LayoutSource
 from ..core.errors import KitError
+from .archives import DockerArchiveSource, LayoutSource
 from .registry import Fetched, Registry, for_repository, split_name
 
 TRANSPORTS = ("docker", "oci-archive", "docker-archive", "oci")

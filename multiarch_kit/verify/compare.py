@@ -17,7 +17,6 @@ from ..oci.platforms import Platform
 from ..oci.references import open_source
 
 
-
 def _listing(stream) -> dict[str, tuple]:
     """path -> (type, size, mode, mtime, sha256 of content) for every entry of a layer tar."""
     out = {}

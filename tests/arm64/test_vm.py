@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from multiarch_kit.lab import armvm, doctor
-from multiarch_kit.core import commands
 from multiarch_kit import engine
-from multiarch_kit.oci import manifests, registry
-from multiarch_kit.scale import split
+from multiarch_kit.core import commands
 from multiarch_kit.engine import docker
+from multiarch_kit.lab import armvm, doctor
+from multiarch_kit.oci import manifests, registry
 from multiarch_kit.oci.platforms import Platform
 from multiarch_kit.oci.references import parse_reference
+from multiarch_kit.scale import split
 
 pytestmark = pytest.mark.skipif(os.environ.get("MULTIARCH_KIT_REHEARSAL") != "arm64",
                                 reason="only inside make test-arm64, against the arm64 VM")
@@ -98,8 +98,8 @@ def test_bench_rows_say_they_come_from_the_emulated_vm(lab_status, lab_config, t
     """A small bench with arm64 as the build platform: native arm64, amd64 emulated and cross-compiled *from*
     arm64 (the build base made for an arm64 build platform carries x86_64-linux-gnu-gcc); every row is the VM's."""
     from multiarch_kit import bench
-    from multiarch_kit.lab import buildbase
     from multiarch_kit.bench import hostinfo, plans
+    from multiarch_kit.lab import buildbase
 
     plan = plans.Plan.matrix(["c"], [AMD64], ARM64, sizes={"c": 1}, repeats=1, warmup=0,
                              host_id=hostinfo.host_id(lab_config.lab_dir))

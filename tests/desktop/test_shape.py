@@ -15,15 +15,15 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from multiarch_kit.core import commands
-from multiarch_kit import engine, lab
-from multiarch_kit.lab import extra_engines as engines, local_registry as labregistry
-from multiarch_kit.oci import registry
-from multiarch_kit.engine import docker
-from multiarch_kit.oci.platforms import Platform
-
 from conftest import kit_cli
+
+from multiarch_kit import engine, lab
+from multiarch_kit.core import commands
+from multiarch_kit.engine import docker
+from multiarch_kit.lab import extra_engines as engines
+from multiarch_kit.lab import local_registry as labregistry
+from multiarch_kit.oci import registry
+from multiarch_kit.oci.platforms import Platform
 
 pytestmark = pytest.mark.skipif(os.environ.get("MULTIARCH_KIT_REHEARSAL") != "desktop",
                                 reason="only inside make test-desktop's Docker Desktop rehearsal")

@@ -1,0 +1,60 @@
+"""The Docker Desktop rehearsal's parts (scripts/rehearsal/), each on its own: what it makes, and that what it made
+on the machine is taken away again. The whole rehearsal runs in `make test-desktop`."""
+
+import shutil
+import sys
+import threading
+import urllib.error
+import urllib.request
+from http.server import ThreadingHTTPServer
+
+import pytest
+from conftest import ROOT, free_port, require
+
+sys.path.insert(0, str(ROOT / "scripts"))
+from rehearsal import engine, hub, network, reader
+
+
+def test_the_golang_standin_is_docker_hubs_shape_written_as_a_dockerfile():
+    golang = next(s for s, _, name in hub.hub_images() if name == "library/golang:1.19-bookworm")
+    lines = golang.dockerfile.splitlines()
+    assert "ENV GOPATH=/go" in lines and "ENV PATH=/go/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:" \
+        "/usr/sbin:/usr/bin:/sbin:/bin" in lines
+    assert lines[-2:] == ["RUN ln -s /usr/lib/go-1.19 /usr/local/go && mkdir -p /go/src /go/bin", "WORKDIR /go"]
+    assert lines.index("ENV GOPATH=/go") < lines.index('CMD ["bash"]') < lines.index("WORKDIR /go")
+
+
+def test_port_5000_answers_as_the_airplay_receiver_does():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), engine._AirPlay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/v2/", timeout=5)
+        assert refused.value.code == 403 and refused.value.headers["Server"].startswith("AirTunes/")
+    finally:
+        server.shutdown()
+
+
+def test_the_readers_path_has_no_engine_tools(tmp_path):
+    path = reader.path_without_engine_tools(tmp_path / "path")
+    names = {p.name for p in (tmp_path / "path").iterdir()}
+    assert path == str(tmp_path / "path") and "sh" in names and "git" in names
+    assert not names & set(reader.HIDDEN) and not [n for n in names if n.startswith("qemu-")]
+
+
+def test_the_namespace_and_what_it_added_are_taken_away_again():
+    """ip netns list, iptables -S and ip_forward are as they were after make() and remove()."""
+    import os
+
+    require(os.geteuid() == 0 and all(shutil.which(t) for t in ("ip", "iptables", "nsenter")),
+            "needs root, iproute2, iptables and nsenter, as make test-desktop does")
+    before = network.snapshot()
+    made = network.make()
+    try:
+        during = network.snapshot()
+        assert network.NETNS in during[0] and "MASQUERADE" in during[1] and during[2].strip() == "1"
+        if network.NETNS not in before[0]:  # made now, so taken away after
+            assert made.namespace and len(made.rules) == len(network.RULES)
+    finally:
+        network.remove(made)
+    assert network.snapshot() == before

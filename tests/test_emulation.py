@@ -1,5 +1,6 @@
 """binfmt handlers and emulated containers."""
 
+import dataclasses
 import pytest
 from conftest import DATA
 
@@ -55,14 +56,16 @@ def test_missing_emulator_error_names_handler_and_fix():
 
 def test_engine_kernel_has_fix_binary_handlers(lab_status):
     """Read by a privileged container (what Docker Desktop needs), and from /proc here: the two agree."""
-    seen = emulation.read_handlers(lab_status.base.pinned, lab_status.engine.platform)
+    elsewhere = dataclasses.replace(lab_status.engine, kernel="not this machine's")  # as a remote engine is read
+    assert not elsewhere.shares_this_kernel
+    seen = emulation.read_handlers(elsewhere, lab_status.base.pinned)
     handlers = {h.name: h for h in seen}
     for name in ("qemu-aarch64", "qemu-arm"):
         if lab_status.engine.platform.architecture == "arm64" and name == "qemu-aarch64":
             continue
         assert handlers[name].enabled and handlers[name].fix_binary, handlers.get(name)
     if lab_status.engine.shares_this_kernel:
-        local = emulation.read_handlers(lab_status.base.pinned, lab_status.engine.platform, local=True)
+        local = emulation.read_handlers(lab_status.engine, lab_status.base.pinned)
         assert {(h.name, h.enabled, h.flags) for h in local} == {(h.name, h.enabled, h.flags) for h in seen}
 
 

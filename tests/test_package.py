@@ -157,9 +157,28 @@ def test_what_the_kit_needs_at_run_time_is_inside_the_package():
     needed = [lab.PROVISION_SCRIPT, article.context() / "Dockerfile",
               *(w.context() / "Dockerfile" for w in workloads.WORKLOADS.values())]
     assert [p for p in needed if not (p.is_file() and p.resolve().is_relative_to(inside))] == []
-    # nothing in the package walks up out of itself
-    reaching = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py") if "parents[" in p.read_text()]
-    assert reaching == []
+
+
+def test_the_package_never_reaches_above_itself():
+    """No module names its own file (package data is found with importlib.resources), and every path the package
+    computes when it is imported resolves inside it, or is relative to the reader's current folder."""
+    import importlib
+    import pkgutil
+
+    inside = Path(multiarch_kit.__file__).resolve().parent
+    naming_itself = [str(p.relative_to(ROOT)) for p in PACKAGE.rglob("*.py")
+                     if any(isinstance(n, ast.Name) and n.id == "__file__" for n in ast.walk(ast.parse(p.read_text())))]
+    assert naming_itself == []
+    computed = {}
+    for info in pkgutil.walk_packages(multiarch_kit.__path__, "multiarch_kit."):
+        module = importlib.import_module(info.name)
+        computed.update({f"{info.name}.{k}": v for k, v in vars(module).items() if isinstance(v, Path)})
+    assert computed  # the walk saw the package's own paths (PROVISION_SCRIPT, the stores' folders...)
+    outside = {k: v for k, v in computed.items()
+               if v.is_absolute() and not v.resolve().is_relative_to(inside)
+               and not v.is_relative_to(Path("/proc")) and not v.is_relative_to(Path("/run"))
+               and not v.is_relative_to(Path("/var/run"))}
+    assert outside == {}
 
 
 def test_the_article_dockerfile_in_the_package_is_the_notebooks_copy():

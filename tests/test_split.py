@@ -276,3 +276,35 @@ def _engine(platform, engine_id: str, context: str | None = None) -> engine.Engi
     facts = engine.facts_from({"ServerVersion": "26.1.5", "Architecture": platform.arch.uname, "ID": engine_id},
                               {}, "ssh://elsewhere")
     return engine.Engine(**vars(facts), context=context, named=context is not None)
+
+
+# A Go service as a reader writes one: cross-compiled on the build platform, copied into Debian.
+GO_SERVICE = {
+    "Dockerfile": "FROM --platform=$BUILDPLATFORM golang:1.19-bookworm AS build\nARG TARGETARCH\nARG TARGETVARIANT\n"
+                  "COPY main.go /src/main.go\n"
+                  'RUN CGO_ENABLED=0 GOARCH="$TARGETARCH" GOARM="${TARGETVARIANT#v}" go build -o /out/svc /src/main.go\n'
+                  "FROM debian:bookworm\nCOPY --from=build /out/svc /usr/local/bin/svc\n"
+                  'CMD ["/usr/local/bin/svc"]\n',
+    "main.go": 'package main\n\nimport (\n\t"fmt"\n\t"runtime"\n)\n\nfunc main() { fmt.Println(runtime.GOARCH) }\n',
+}
+
+
+def test_build_resolves_the_stand_ins_profile_does_for_a_go_service_and_verifies_it(lab_status, lab_config,
+                                                                                     tmp_path):
+    """build (and so build --node) and profile map a Dockerfile's names through one function: a Go service that
+    starts FROM golang:1.19-bookworm and ends FROM debian:bookworm builds offline for three platforms and verifies."""
+    for name, text in GO_SERVICE.items():
+        (tmp_path / name).write_text(text)
+    named = lab_status.contexts_for(tmp_path, echo=False)
+    if lab_status.base.source == "stand-in":  # offline, as here: both names map to the lab's build base
+        assert set(named) == {"golang:1.19-bookworm", "debian:bookworm"}
+    tag = f"{lab_config.registry_host}/kit-test/go-service:{uuid.uuid4().hex[:8]}"
+    proc = kit_cli("build", str(tmp_path), "--tag", tag, "--platform", "linux/amd64,linux/arm64,linux/arm/v7",
+                   "--verify", "--format", "json", timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["verified"] is True
+    # Read back from the registry: the tag holds an index of the three platforms, as the build said.
+    index = manifests.inspect(parse_reference(tag))
+    assert index.digest == data["index"]
+    assert sorted(str(e.platform) for e in index.images()) == ["linux/amd64", "linux/arm/v7", "linux/arm64"]

@@ -137,7 +137,7 @@ def _options(base, flags: dict) -> BuildOptions:
 
 
 def build(context: str | Path, options: BuildOptions | None = None, *, echo: bool = True, timeout: float = 3600,
-          base=None, reproducible: bool = False, **flags) -> BuildResult:
+          base=None, reproducible: bool = False, progress: str = "rawjson", **flags) -> BuildResult:
     """Run ``docker buildx build`` as a reader would, then read its metadata file and rawjson progress.
 
     ``flags`` are :class:`BuildOptions`' fields: ``platforms`` (a list of :class:`Platform`), ``tags``, ``push``...;
@@ -147,7 +147,7 @@ def build(context: str | Path, options: BuildOptions | None = None, *, echo: boo
     made already.
     """
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
-        j = job(context, Path(tmp), options or _options(base, flags), reproducible=reproducible)
+        j = job(context, Path(tmp), options or _options(base, flags), reproducible=reproducible, progress=progress)
         try:
             done = commands.run(j.argv, echo=echo, env=j.env or None, timeout=timeout, note=str(j.by_hand))
         except CommandError as exc:
@@ -156,11 +156,11 @@ def build(context: str | Path, options: BuildOptions | None = None, *, echo: boo
 
 
 def attempt(context: str | Path, *, env: dict[str, str] | None = None, echo: bool = True, timeout: float = 3600,
-            base=None, reproducible: bool = False, **flags) -> commands.Completed:
+            base=None, reproducible: bool = False, progress: str = "rawjson", **flags) -> commands.Completed:
     """A build whose failure is the point (a notebook showing the engine's own words): printed, run, returned
     whatever its exit code. ``env`` adds variables (``SOURCE_DATE_EPOCH``...); the rest is :func:`build`'s."""
     with tempfile.TemporaryDirectory(prefix="multiarch-kit-") as tmp:
-        j = job(context, Path(tmp), _options(base, flags), reproducible=reproducible)
+        j = job(context, Path(tmp), _options(base, flags), reproducible=reproducible, progress=progress)
         merged = {**j.env, **(env or {})}
         hand = ByHand(j.by_hand.folder, j.by_hand.argv, merged)  # the added variables matter by hand too
         return commands.run(j.argv, echo=echo, env=merged or None, timeout=timeout, check=False, note=str(hand))

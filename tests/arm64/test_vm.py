@@ -30,8 +30,9 @@ ARTICLE = Path(__file__).resolve().parents[2] / "notebooks" / "article"
 
 
 def test_every_command_goes_to_the_vm():
-    assert engine.context_name() == armvm.CONTEXT
-    assert engine.endpoint().startswith(f"ssh://{armvm.CONTEXT}")
+    found = engine.facts()
+    assert (found.context, found.kind, found.is_arm64_vm) == (armvm.CONTEXT, engine.Kind.ARM64_VM, True)
+    assert found.endpoint.startswith(f"ssh://{armvm.CONTEXT}")
 
 
 def test_the_engine_is_arm64():
@@ -102,7 +103,7 @@ def test_bench_rows_say_they_come_from_the_emulated_vm(lab_status, lab_config, t
     from multiarch_kit.lab import buildbase
 
     plan = plans.Plan.matrix(["c"], [AMD64], ARM64, sizes={"c": 1}, repeats=1, warmup=0,
-                             host_id=hostinfo.host_id(lab_config.lab_dir))
+                             host_id=hostinfo.host_id(lab_config, lab_status.engine))
     df = bench.run(plan, tmp_path, lab_status, progress=False)
     assert list(zip(df.strategy, df.platform)) == [
         ("native", "linux/arm64"), ("emulated", "linux/amd64"), ("cross", "linux/amd64")]

@@ -1,0 +1,184 @@
+"""Direct tests of parts that were only reached through others: the plots, the run log, the lab's settings, the
+Dockerfile reader, docker-archive reading and the doctor's rows one by one. Values only: no engine."""
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib
+import pandas as pd
+import pytest
+from conftest import result_row
+
+from multiarch_kit.buildx import dockerfile
+from multiarch_kit.core import runlog, settings
+from multiarch_kit.core.errors import KitError
+from multiarch_kit.core.settings import Settings
+from multiarch_kit.lab import doctor
+from multiarch_kit.lab.config import DEFAULT_PORT, LabConfig
+from multiarch_kit.oci import manifests
+from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7, Platform
+
+matplotlib.use("Agg")
+
+
+# --- plots -------------------------------------------------------------------------------------------------
+
+def _rows() -> pd.DataFrame:
+    rows = []
+    for repeat in range(5):
+        for strategy, platform, seconds in (("native", "linux/amd64", 10), ("emulated", "linux/arm64", 80),
+                                            ("cross", "linux/arm64", 12)):
+            rows.append(result_row(workload="c", strategy=strategy, platform=platform, size=4, size_unit="files",
+                                   repeat=repeat, wall_s=seconds + repeat * 0.1, run_s=seconds - 1))
+    return pd.DataFrame(rows)
+
+
+def test_a_strategies_plot_carries_units_n_error_bars_and_one_colour_per_platform(tmp_path):
+    from matplotlib import pyplot as plt
+
+    from multiarch_kit.bench import plots
+
+    written = plots.strategies(_rows(), "c", tmp_path / "c")
+    assert [p.name for p in written] == ["c.png", "c.svg"] and all(p.stat().st_size > 1000 for p in written)
+    ax = plt.gcf().axes[0]
+    assert ax.get_ylabel() == "build time, median (s, whole build)"
+    assert ax.get_title() == "c, 4 files: native, emulated and cross-compiled builds"
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "bars: median; error bars: interquartile range"
+    assert [t.get_text() for t in legend.get_texts()] == ["linux/amd64 (n = 5)", "linux/arm64 (n = 5)"]
+    colours = {bar.get_facecolor() for bar in ax.patches}
+    assert len(colours) == 2  # one colour per platform, whatever the strategy
+    plt.close("all")
+
+
+# --- the run log ------------------------------------------------------------------------------------------
+
+def test_the_run_log_records_only_when_make_run_names_a_file(tmp_path, monkeypatch):
+    log = tmp_path / "runlog.jsonl"
+    monkeypatch.delenv(settings.ENV_RUNLOG, raising=False)
+    runlog.record("push", target="x", digest="sha256:1")
+    assert not log.exists() and runlog.read(log) == []
+    monkeypatch.setenv(settings.ENV_RUNLOG, str(log))
+    runlog.record("push", target="x", digest="sha256:1", seconds=1.5)
+    runlog.record("build", target="y", platforms="linux/amd64", digest="", seconds=2)
+    events = runlog.read(log)
+    assert [(e["kind"], e["target"]) for e in events] == [("push", "x"), ("build", "y")]
+    assert events[0]["seconds"] == 1.5 and len(events[0]["time"]) == 19
+
+
+# --- the lab's settings -----------------------------------------------------------------------------------
+
+def test_the_labs_port_is_the_readers_else_the_recorded_else_5000(tmp_path):
+    assert LabConfig.of(Settings(lab_dir=tmp_path)).registry_port == DEFAULT_PORT
+    (tmp_path / "registry").mkdir()
+    (tmp_path / "registry" / "port.json").write_text(json.dumps({"port": 5003}))
+    recorded = LabConfig.of(Settings(lab_dir=tmp_path))
+    assert (recorded.registry_port, recorded.port_from_env) == (5003, False)
+    chosen = LabConfig.of(Settings(lab_dir=tmp_path, registry_port=5050))
+    assert (chosen.registry_port, chosen.port_from_env, chosen.registry_host) == (5050, True, "localhost:5050")
+    assert chosen.registry_address == "127.0.0.1:5050" and chosen.env.registry_port == 5050
+    (tmp_path / "registry" / "port.json").write_text("not json")
+    assert LabConfig.of(Settings(lab_dir=tmp_path)).registry_port == DEFAULT_PORT  # a damaged record is ignored
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("MULTIARCH_KIT_REGISTRY_PORT", "50000000", "MULTIARCH_KIT_REGISTRY_PORT='50000000' is not a port number"),
+    ("MULTIARCH_KIT_REGISTRY_PORT", "five", "MULTIARCH_KIT_REGISTRY_PORT='five' is not a port number"),
+    ("MULTIARCH_KIT_BASE", "alpine", "MULTIARCH_KIT_BASE='alpine' is not a base choice"),
+])
+def test_a_bad_setting_is_one_line_naming_the_variable(variable, value, message):
+    with pytest.raises(KitError) as err:
+        Settings.from_env({variable: value})
+    assert err.value.message == message and variable in err.value.fix
+
+
+def test_settings_read_every_variable_once(tmp_path):
+    env = {"MULTIARCH_KIT_LAB": str(tmp_path), "DOCKER_HOST": "tcp://m2:2375", "DOCKER_CONTEXT": "ignored-by-host",
+           "MULTIARCH_KIT_RESULTS": "scratch", "MULTIARCH_KIT_NODES": " linux/arm64=m2 ",
+           "MULTIARCH_KIT_CLASSIC_CONTEXT": "old", "MULTIARCH_KIT_HOST_ID": "my-m2", "MULTIARCH_KIT_BASE": "stand-in"}
+    read = Settings.from_env(env)
+    assert read == Settings(lab_dir=tmp_path.resolve(), docker_host="tcp://m2:2375", docker_context="ignored-by-host",
+                            base="stand-in", results_dir=Path("scratch"), nodes="linux/arm64=m2",
+                            classic_context="old", host_id="my-m2")
+
+
+# --- the Dockerfile reader ----------------------------------------------------------------------------------
+
+def test_a_dockerfiles_stages_bases_and_platforms_are_read():
+    stages = dockerfile.parse("# syntax=docker/dockerfile:1\nFROM --platform=$BUILDPLATFORM golang:1.19 AS build\n"
+                              "RUN go build \\\n    -o /x .\n# a comment\nFROM alpine:3.18\nCOPY --from=build /x /x\n"
+                              "FROM build AS again\n")
+    assert [(s.name, s.base, s.on_build_platform) for s in stages] == [
+        ("build", "golang:1.19", True), ("stage-1", "alpine:3.18", False), ("again", "build", False)]
+    assert stages[0].instructions == ["RUN go build  -o /x ."]  # continued lines joined, their indent kept
+    assert dockerfile.images(stages) == {"golang:1.19", "alpine:3.18"}  # not the stage named build
+    with pytest.raises(KitError, match="no FROM line"):
+        dockerfile.parse("RUN true\n")
+    with pytest.raises(KitError, match="a FROM without an image"):
+        dockerfile.parse("FROM --platform=linux/amd64\n")
+
+
+# --- docker-archive ------------------------------------------------------------------------------------------
+
+def _tar(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def test_a_docker_archive_is_read_as_skopeo_synthesises_its_manifest(tmp_path):
+    import hashlib
+
+    layer = _tar({"hello": b"hi\n"})
+    config = json.dumps({"architecture": "arm", "variant": "v7", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}})
+    archive = _tar({"manifest.json": json.dumps([{"Config": "c.json", "RepoTags": ["x:y"], "Layers": ["l.tar"]}])
+                    .encode(), "c.json": config.encode(), "l.tar": layer})
+    (tmp_path / "image.tar").write_bytes(archive)
+    found = manifests.inspect(f"docker-archive:{tmp_path / 'image.tar'}")
+    (entry,) = found.images()
+    assert entry.platform == ARMV7 and entry.manifest.layers[0].size == len(layer)
+    assert found.raw.startswith(b'{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2')
+
+
+# --- the doctor, row by row ----------------------------------------------------------------------------------
+
+def test_the_builder_row_warns_only_for_a_platform_that_neither_is_listed_nor_runs(tmp_path):
+    cfg = LabConfig.of(Settings(lab_dir=tmp_path))
+    facts = SimpleNamespace(platform=AMD64)
+    listed = SimpleNamespace(platforms=[AMD64, ARM64, ARMV7])
+    assert doctor._builder_platforms(cfg, listed, facts, {}).status == doctor.PASS
+    partial = SimpleNamespace(platforms=[AMD64, ARM64])
+    ran = doctor._builder_platforms(cfg, partial, facts, {ARMV7: True})
+    assert ran.status == doctor.PASS and "not listed at engine start but runs now: linux/arm/v7" in ran.detail
+    failing = doctor._builder_platforms(cfg, partial, facts, {ARMV7: False})
+    assert failing.status == doctor.WARN and failing.fix.startswith("linux/arm/v7 missing: enable its binfmt handler")
+
+
+def test_the_disk_row_says_how_much_is_free_and_where(tmp_path):
+    row = doctor._disk(LabConfig.of(Settings(lab_dir=tmp_path / "not" / "yet")))
+    assert row.check == "free disk" and row.status in (doctor.PASS, doctor.WARN, doctor.FAIL)
+    assert row.detail.endswith(f"GB free at {tmp_path}")
+
+
+def test_the_build_base_row_names_docker_hubs_images_or_the_stand_in(tmp_path):
+    cfg = LabConfig.of(Settings(lab_dir=tmp_path))
+    hub = doctor._build_base(cfg, SimpleNamespace(platform=AMD64), SimpleNamespace(source="docker-hub"))
+    assert (hub.status, hub.detail) == (doctor.PASS, "the real debian:bookworm and golang:1.19-bookworm from Docker Hub")
+    missing = doctor._build_base(cfg, SimpleNamespace(platform=AMD64), SimpleNamespace(source="stand-in"))
+    assert missing.status == doctor.WARN and "lab up --build-base" in missing.fix
+
+
+def test_the_doctor_table_has_one_row_per_check():
+    rows = [doctor.Check("engine", doctor.PASS, "Debian, linux/amd64"), doctor.Check("registry", doctor.FAIL, "x", "y")]
+    table = doctor.table(rows)
+    assert list(table.columns) == ["check", "status", "detail", "fix"]
+    assert table.values.tolist() == [["engine", "pass", "Debian, linux/amd64", ""], ["registry", "fail", "x", "y"]]
+    assert Platform.parse("linux/arm/v7") == ARMV7

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 from conftest import require
 from conftest import result_row as _row
@@ -103,3 +104,24 @@ def test_a_damaged_results_csv_names_the_line(tmp_path):
     path.write_text(path.read_text().replace(",1,1.0,0.5", ",1,fast,0.5"))
     with pytest.raises(KitError, match=r"h1.csv line 3: wall_s is not a number \('fast'\)"):
         store.read_rows(path)
+
+
+def test_a_schema_2_file_reads_and_grows_as_schema_3_with_each_rows_engine_kind(tmp_path):
+    """Schema 2 had no engine_kind; its rows get the kind the engine was (the arm64 VM said so in host_os), once,
+    where the file is read, and the next append writes the whole file as schema 3."""
+    from conftest import result_row
+
+    from multiarch_kit.engine import Kind
+
+    path = tmp_path / "h1.csv"
+    vm_os = f"Debian GNU/Linux 13 (trixie), {store.ARM64_VM_HOST_OS} (TCG) on Debian GNU/Linux"
+    old = [{k: v for k, v in result_row(host_os=os_).items() if k != "engine_kind"}
+           for os_ in ("Debian GNU/Linux", vm_os, "macOS")]
+    pd.DataFrame(old, columns=store.V2_COLUMNS).to_csv(path, index=False)
+    read = store.read_rows(path)
+    assert list(read.columns) == store.COLUMNS
+    assert list(read.engine_kind) == [Kind.LOCAL.value, Kind.ARM64_VM.value, Kind.DESKTOP.value]
+    store.append_rows(path, [result_row(engine_kind=Kind.REMOTE.value, repeat=1)])
+    assert path.read_text().splitlines()[0].split(",") == store.COLUMNS  # the whole file is schema 3 now
+    assert list(store.read_rows(path).engine_kind) == [k.value for k in (Kind.LOCAL, Kind.ARM64_VM, Kind.DESKTOP,
+                                                                        Kind.REMOTE)]

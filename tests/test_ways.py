@@ -5,13 +5,15 @@ import pandas as pd
 from conftest import result_row as _row
 
 from multiarch_kit.bench import stats, store, ways
+from multiarch_kit.engine import Kind
 
 NOT_MEASURED = "not measured yet: run `multiarch-kit bench --reference` on a Mac"
 
 
-def _rows(host, host_os, build, cells, repeats=5):
+def _rows(host, host_os, build, cells, repeats=5, kind=Kind.LOCAL):
     """``cells``: (strategy, platform, emulator, seconds); five rounds of each, a little jitter per round."""
-    rows = [_row(host_id=host, host_os=host_os, workload="c", size=35, size_unit="files", repeat=rep,
+    rows = [_row(host_id=host, host_os=host_os, engine_kind=kind.value, workload="c", size=35, size_unit="files",
+                 repeat=rep,
                  strategy=strategy, platform=platform, emulator=emulator, engine_platform=build,
                  wall_s=seconds * (1 + (rep - 2) * 0.01))
             for rep in range(repeats) for strategy, platform, emulator, seconds in cells]
@@ -25,7 +27,7 @@ LINUX = _rows("vm", "Debian GNU/Linux", "linux/amd64", [
     ("emulated", "linux/arm/v7", "qemu", 90.0), ("cross", "linux/arm64", "native", 10.5)])
 M2 = _rows("m2", "macOS", "linux/arm64", [
     ("native", "linux/arm64", "native", 5.0), ("emulated", "linux/amd64", "rosetta", 10.0),
-    ("emulated", "linux/arm/v7", "qemu", 40.0), ("cross", "linux/amd64", "native", 5.5)])
+    ("emulated", "linux/arm/v7", "qemu", 40.0), ("cross", "linux/amd64", "native", 5.5)], kind=Kind.DESKTOP)
 
 
 def test_one_linux_host_fills_the_linux_column_and_names_what_a_mac_would_measure():
@@ -83,7 +85,8 @@ def test_rows_from_the_emulated_arm64_vm_are_no_machines_cost():
     from multiarch_kit.bench import hostinfo
 
     vm = _rows("vm-arm64-vm", f"Debian GNU/Linux 13 (trixie), {hostinfo.SYSTEM_VM} (TCG) on Debian GNU/Linux",
-               "linux/arm64", [("native", "linux/arm64", "native", 80.0), ("emulated", "linux/amd64", "qemu", 900.0)])
+               "linux/arm64", [("native", "linux/arm64", "native", 80.0), ("emulated", "linux/amd64", "qemu", 900.0)],
+               kind=Kind.ARM64_VM)
     with_vm = ways.table(pd.concat([LINUX, vm], ignore_index=True))
     assert with_vm.equals(ways.table(LINUX))  # the VM's rows change no cost
     assert ways.table(vm).set_index("way").loc["native node", "cost on Linux"] == ways.table(LINUX.iloc[0:0]).set_index(

@@ -27,7 +27,8 @@ from ..oci.platforms import Platform
 from .plans import Plan
 
 MACOS = "macOS"  # the host_os of a Mac's rows
-# In the host_os of rows measured on the lab's arm64 VM: a full-system-emulated arm64 machine, never a real one.
+# In the host_os of rows measured on the lab's arm64 VM, for the reader: a full-system-emulated arm64 machine, never
+# a real one (what the kit reads is the row's engine_kind).
 SYSTEM_VM = "arm64 VM under qemu-system-aarch64"
 
 
@@ -114,6 +115,7 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
         "cpus": cpus, "engine_platform": str(status.engine.platform),
         "docker_version": status.engine.server_version, "buildx_version": status.buildx_version,
         "builder": builder.name, "driver": builder.driver, "kit_version": __version__,
+        "engine_kind": status.engine.kind.value,
     }
     platforms = sorted({c.platform for c in plan.cells}, key=str)
     nodes, emulators, node_engines = {}, {}, {}

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core import files, settings
+from ..engine import Kind
 from ..core.errors import KitError
 from ..core.settings import ENV_RESULTS, Settings
 
@@ -24,7 +25,7 @@ from ..core.settings import ENV_RESULTS, Settings
 # read-only in site-packages; the notebooks, one folder down, put ".." before them.
 REFERENCE = Path("results") / "reference"  # committed: written only by an explicit `multiarch-kit bench`
 LOCAL = Path("results") / "local"  # git ignores it: notebooks and experiments
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # name, type, unit, meaning: the columns of every <host-id>.csv, in order.
 SCHEMA = [
     ("run_id", "str", "", "one bench run (a plan)"),
@@ -50,8 +51,14 @@ SCHEMA = [
     ("repeat", "int", "", "repeat number within the run, from 0"),
     ("wall_s", "float", "s", "wall time of the whole docker buildx build command"),
     ("run_s", "float", "s", "the measured RUN steps' own time, from --progress=rawjson"),
+    ("engine_kind", "str", "", "what the engine was, read with it: this machine's engine, a lab engine beside it, the "
+                               "lab's arm64 VM, Docker Desktop, another machine's engine"),
 ]
 COLUMNS = [c[0] for c in SCHEMA]
+# Schema 2 had no engine_kind: its files are read (and appended to) as schema 3, the kind derived once, here.
+V2_COLUMNS = COLUMNS[:-1]
+ARM64_VM_HOST_OS = "arm64 VM under qemu-system-aarch64"  # what schema 2 wrote into host_os for the arm64 VM
+KIND_OF_V2 = {"vm": Kind.ARM64_VM.value, "mac": Kind.DESKTOP.value, "other": Kind.LOCAL.value}
 
 
 def results_dir(default: Path = REFERENCE, given: Settings | None = None) -> Path:
@@ -84,6 +91,10 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     """Append ``rows`` to a results CSV atomically: the old file stays whole until the new one replaces it."""
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
+    if old and old.split(b"\n", 1)[0].decode(errors="replace").strip().split(",") == V2_COLUMNS:
+        upgraded = io.StringIO()  # a schema 2 file: written whole as schema 3 with the new rows, atomically below
+        read_rows(path).to_csv(upgraded, index=False, lineterminator="\n")
+        old = upgraded.getvalue().encode()
     if old:
         header = old.split(b"\n", 1)[0].decode(errors="replace").strip().split(",")
         if header != COLUMNS:
@@ -112,6 +123,9 @@ def read_rows(path: Path) -> pd.DataFrame:
         df = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise KitError(f"{path} is not a readable results CSV ({exc})", "move that file aside") from None
+    if list(df.columns) == V2_COLUMNS:
+        df["engine_kind"] = [KIND_OF_V2["vm" if ARM64_VM_HOST_OS in h else "mac" if h == "macOS" else "other"]
+                             for h in df.host_os]
     if list(df.columns) != COLUMNS:
         raise KitError(f"{path} has other columns than this kit writes (schema version {SCHEMA_VERSION})",
                        "move that file aside")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..engine import emulation
+from ..engine import Kind, emulation
 from ..lab.workloads import CROSS, EMULATED, NATIVE
 from . import hostinfo, stats
 
@@ -79,7 +79,8 @@ def _cost(df: pd.DataFrame, way: Way) -> str | None:
 
 
 def _on_system_vm(df: pd.DataFrame) -> pd.Series:
-    return df.host_os.astype(str).str.contains(hostinfo.SYSTEM_VM, regex=False)
+    """The rows measured on the lab's arm64 VM, by the kind of engine each row records."""
+    return df.engine_kind == Kind.ARM64_VM.value
 
 
 def table(df: pd.DataFrame) -> pd.DataFrame:

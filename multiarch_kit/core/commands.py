@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from . import settings
@@ -300,6 +301,19 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
+
+
+def runs(pid: int | None, program: str | None = None) -> bool:
+    """The one answer to "is this recorded process still ours?": ``pid`` runs and, with ``program``, its command
+    line names that program (after a reboot a recorded pid may be another program's)."""
+    if pid is None or not alive(pid):
+        return False
+    if program is None:
+        return True
+    try:
+        return program.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile, or no /proc (macOS: the lab's services are Linux's)
+        return False
 
 
 def stop(pid: int, *, what: str = "", echo: bool = True, seconds: float = 30) -> bool:

@@ -23,7 +23,6 @@ Everything here needs root (mmdebstrap's root mode, the ext4 image) and Debian: 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import socket
@@ -35,7 +34,7 @@ from .. import engine
 from ..core import commands, files
 from ..core.errors import CommandError, KitError
 from ..engine import contexts
-from . import armvm_guest, buildbase
+from . import armvm_guest, buildbase, standins
 from .armvm_guest import REGISTRY_ARG
 
 CONTEXT = "multiarch-kit-arm64"
@@ -90,13 +89,7 @@ class ArmVm:
     @property
     def running(self) -> bool:
         """Whether the recorded QEMU runs (after a reboot its pid may be another program's: checked by name)."""
-        pid = self.pid
-        if pid is None or not commands.alive(pid):
-            return False
-        try:
-            return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"qemu-system-aarch64")
-        except OSError:
-            return False
+        return commands.runs(self.pid, "qemu-system-aarch64")
 
 
 def vm(lab_dir: Path) -> ArmVm:
@@ -106,8 +99,8 @@ def vm(lab_dir: Path) -> ArmVm:
 def recipe() -> str:
     """A digest of what the disk image is made of; a different one makes it again."""
     files_ = {**armvm_guest.setup_files(), **armvm_guest.guest_files(CONTEXT)}
-    parts = [SUITE, *PACKAGES, *buildbase.DPKG_OPTIONS, DISK_SIZE, *(f"{k}={v}" for k, v in sorted(files_.items()))]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return standins.recipe_digest([SUITE, *PACKAGES, *buildbase.DPKG_OPTIONS, DISK_SIZE,
+                                   *(f"{k}={v}" for k, v in sorted(files_.items()))])
 
 
 # --- the disk image, made once -------------------------------------------------------------------------

@@ -10,7 +10,6 @@ description label. This module is what the stand-in is made of; :mod:`multiarch_
 
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
 import tempfile
@@ -21,7 +20,7 @@ from ..core import commands
 from ..core.errors import KitError
 from ..oci.platforms import Platform
 from .config import LabConfig
-from .standins import Base, StandIn
+from .standins import Base, StandIn, recipe_digest
 
 ARTICLE_BASE = "alpine:3.18"
 STANDIN_REPOSITORY = "multiarch-kit/alpine-standin"
@@ -100,10 +99,9 @@ def write_rootfs(deb: Path, out: Path) -> None:
 
 def recipe(debs: dict[Platform, Path]) -> str:
     """A sha256 over everything the stand-in is made from: the lab rebuilds it when this changes."""
-    h = hashlib.sha256("\0".join([STANDIN_DESCRIPTION, _DOCKERFILE, *APPLETS, SOURCE_DATE_EPOCH]).encode())
-    for platform, deb in sorted(debs.items(), key=lambda kv: str(kv[0])):
-        h.update(f"\0{platform}\0".encode() + deb.read_bytes())
-    return h.hexdigest()
+    return recipe_digest([STANDIN_DESCRIPTION, _DOCKERFILE, *APPLETS, SOURCE_DATE_EPOCH],
+                         (f"\0{platform}\0".encode() + deb.read_bytes()
+                          for platform, deb in sorted(debs.items(), key=lambda kv: str(kv[0]))))
 
 
 def ensure(cfg: LabConfig) -> tuple[Base, bool]:

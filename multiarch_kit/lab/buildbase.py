@@ -12,13 +12,12 @@ registry, ``localhost:5000/multiarch-kit/debian-build-standin:bookworm``, which 
 Made once per machine and cached in the lab folder: a finished root filesystem is kept (an interrupted build
 starts again with the platforms it lacks), and nothing is rebuilt while the recipe, the lab platforms and the
 pushed index are unchanged. ``SOURCE_DATE_EPOCH`` makes the root filesystems and the image reproducible.
-This module is what the stand-in is made of; :mod:`multiarch_kit.standins` builds and pushes it.
+This module is what the stand-in is made of; :mod:`multiarch_kit.lab.standins` builds and pushes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 import shutil
 import time
@@ -29,7 +28,7 @@ from ..core import commands
 from ..core.errors import CommandError, KitError
 from ..oci.platforms import Platform
 from .config import LabConfig
-from .standins import Base, StandIn
+from .standins import Base, StandIn, recipe_digest
 
 SUITE = "bookworm"
 REPOSITORY = "multiarch-kit/debian-build-standin"
@@ -81,7 +80,7 @@ def recipe(build_platform: Platform, platforms: tuple[Platform, ...]) -> str:
     parts = [SUITE, DESCRIPTION, _DOCKERFILE, SOURCE_DATE_EPOCH, *DPKG_OPTIONS]
     for p in sorted(platforms, key=str):
         parts.append(f"{p}={','.join(packages(p, build_platform, platforms))}")
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    return recipe_digest(parts)
 
 
 def apt_mirror(suite: str = SUITE, *, sources: Path = Path("/etc/apt")) -> str:

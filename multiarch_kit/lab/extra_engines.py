@@ -71,8 +71,7 @@ class Node:
 
     @property
     def running(self) -> bool:
-        pid = self.pid
-        return pid is not None and commands.alive(pid) and self.socket.exists()
+        return commands.runs(self.pid, "dockerd") and self.socket.exists()
 
 
 def node(lab_dir: Path, index: int, *, classic: bool = False) -> Node:

@@ -43,10 +43,7 @@ class RegistryInfo:
 
 
 def _is_guard_process(pid: int) -> bool:
-    try:
-        return b"multiarch_kit.oci.guard" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+    return commands.runs(pid, "multiarch_kit.oci.guard")
 
 
 def _port_state(port: int) -> str:

@@ -4,7 +4,6 @@ engine uses as its Docker Hub mirror (``registry-mirrors``, a real dockerd setti
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from multiarch_kit.buildx import SOURCE_DATE_EPOCH, dockerfile
 from multiarch_kit.core import commands
 from multiarch_kit.lab import base, buildbase
 from multiarch_kit.lab.config import LabConfig
-from multiarch_kit.lab.standins import StandIn
+from multiarch_kit.lab.standins import StandIn, recipe_digest
 from multiarch_kit.oci.platforms import LAB_PLATFORMS, Platform
 
 from .common import HUB, STATE, answers, sh, wait
@@ -83,9 +82,8 @@ def make_hub(cfg: LabConfig) -> list[tuple[str, str]]:
     here = engine.connect(cfg.env).platform
     copies = []
     for standin, wanted, hub_name in hub_images():
-        recipe = hashlib.sha256("\0".join([standin.description, standin.dockerfile, SOURCE_DATE_EPOCH] +
-                                          [f"{p}={','.join(v)}" for p, v in sorted(wanted.items(), key=str)])
-                                .encode()).hexdigest()
+        recipe = recipe_digest([standin.description, standin.dockerfile, SOURCE_DATE_EPOCH] +
+                               [f"{p}={','.join(v)}" for p, v in sorted(wanted.items(), key=str)])
         if not standin.current(cfg, recipe):
             tars = buildbase.make_rootfs(cfg.lab_dir / standin.folder / "rootfs" / recipe[:16], wanted)
 
@@ -96,7 +94,7 @@ def make_hub(cfg: LabConfig) -> list[tuple[str, str]]:
             standin.make(cfg, recipe, tuple(tars), fill)
         copies.append((standin.ref(cfg.registry_host), hub_name))
     binary = Path(shutil.which("docker-registry") or "/usr/bin/docker-registry")
-    recipe = hashlib.sha256(REGISTRY.dockerfile.encode() + binary.read_bytes()).hexdigest()
+    recipe = recipe_digest([REGISTRY.dockerfile], [binary.read_bytes()])
     if not REGISTRY.current(cfg, recipe):
         REGISTRY.make(cfg, recipe, (here,), lambda context: _registry_rootfs(context / f"rootfs-{here.tag_suffix}.tar"))
     copies.append((REGISTRY.ref(cfg.registry_host), "library/registry:2"))

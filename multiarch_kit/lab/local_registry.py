@@ -153,8 +153,8 @@ def start_registry(cfg: LabConfig) -> str:
         # GOGC=800: distribution's heap is small and its garbage collector ran on nearly every request; with it
         # collecting less often a manifest request costs about 40 % less CPU (measured here: 1.24 -> 0.74 ms).
         reg = commands.start([binary, "serve", config], log=logs / "registry.log", env={"GOGC": "800"})
-        if not _wait_for(cfg.registry_socket.exists, 10):
-            raise KitError(f"the registry did not open {cfg.registry_socket} within 10 s", f"see {logs / 'registry.log'}")
+        if not _wait_for(cfg.registry_socket.exists, 30):  # seconds on a loaded machine, a fraction idle
+            raise KitError(f"the registry did not open {cfg.registry_socket} within 30 s", f"see {logs / 'registry.log'}")
         guard = commands.start([sys.executable, "-m", "multiarch_kit.oci.guard", "--listen",
                                 cfg.registry_address, "--upstream", f"unix:{cfg.registry_socket}"],
                                log=logs / "registry-guard.log")
@@ -170,8 +170,8 @@ def start_registry(cfg: LabConfig) -> str:
                                    "-v", f"{data}:/var/lib/registry", "registry:2"), timeout=300)
         record = {"kind": CONTAINER, "container": done.stdout.strip(), "port": cfg.registry_port}
     files.write_json(cfg.state_file, record)
-    if not _wait_for(lambda: registry.ping(cfg.registry_address, timeout=0.5), 10):
-        raise KitError(f"the registry did not answer on {cfg.registry_address} within 10 s",
+    if not _wait_for(lambda: registry.ping(cfg.registry_address, timeout=0.5), 30):
+        raise KitError(f"the registry did not answer on {cfg.registry_address} within 30 s",
                        f"see {logs / 'registry.log'} and {logs / 'registry-guard.log'}")
     return "started"
 

@@ -182,3 +182,26 @@ def test_the_doctor_table_has_one_row_per_check():
     assert list(table.columns) == ["check", "status", "detail", "fix"]
     assert table.values.tolist() == [["engine", "pass", "Debian, linux/amd64", ""], ["registry", "fail", "x", "y"]]
     assert Platform.parse("linux/arm/v7") == ARMV7
+
+
+def test_the_lab_folders_layout_is_named_in_one_place(tmp_path):
+    """Every place the lab keeps something is a LabPaths property: the modules ask it, they do not build paths."""
+    import ast
+
+    from multiarch_kit.lab.config import LabPaths
+
+    paths = LabPaths(tmp_path)
+    assert paths.port_record == tmp_path / "registry" / "port.json" and paths.arm64_vm == tmp_path / "arm64-vm"
+    assert LabConfig.of(Settings(lab_dir=tmp_path)).paths == paths
+    package = Path(__file__).resolve().parents[1] / "multiarch_kit"
+    built = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "config.py" and path.parent.name == "lab":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):  # `<something>.lab_dir / "..."`, or `lab_dir / "..."`
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+                left = node.left
+                name = left.attr if isinstance(left, ast.Attribute) else getattr(left, "id", "")
+                if name == "lab_dir":
+                    built.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert built == []

@@ -21,7 +21,7 @@ from ..core.errors import KitError
 from ..core.settings import ENV_HOST_ID
 from ..engine import emulation
 from ..lab import armvm
-from ..lab.config import LabConfig
+from ..lab.config import LabConfig, LabPaths
 from ..oci import matching
 from ..oci.platforms import Platform
 from .plans import Plan
@@ -47,7 +47,7 @@ def host_id(cfg: LabConfig, on: engine.Engine) -> str:
 
 
 def _machine_id(lab_dir: Path) -> str:
-    path = Path(lab_dir) / "host-id"
+    path = LabPaths(Path(lab_dir)).host_id
     try:
         known = path.read_text().strip()
         if re.fullmatch(r"[a-z0-9-]+", known):

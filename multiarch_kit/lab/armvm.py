@@ -36,6 +36,7 @@ from ..core.errors import CommandError, KitError
 from ..engine import contexts
 from . import armvm_guest, buildbase, standins
 from .armvm_guest import REGISTRY_ARG
+from .config import LabPaths
 
 CONTEXT = "multiarch-kit-arm64"
 DESCRIPTION = contexts.ARM64_VM  # its context says what it is: the engine read through it is of that kind
@@ -93,7 +94,7 @@ class ArmVm:
 
 
 def vm(lab_dir: Path) -> ArmVm:
-    return ArmVm(lab_dir / "arm64-vm")
+    return ArmVm(LabPaths(lab_dir).arm64_vm)
 
 
 def recipe() -> str:

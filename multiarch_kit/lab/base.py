@@ -106,7 +106,7 @@ def recipe(debs: dict[Platform, Path]) -> str:
 
 def ensure(cfg: LabConfig) -> tuple[Base, bool]:
     """The stand-in for this lab's packages, made and pushed unless the registry holds it; and whether it was made."""
-    debs = find_debs(cfg.lab_dir / "base" / "debs", cfg.platforms)
+    debs = find_debs(cfg.paths.debs, cfg.platforms)
     digest = recipe(debs)
     found = STANDIN.current(cfg, digest)
     if found:

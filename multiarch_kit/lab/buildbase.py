@@ -132,7 +132,7 @@ def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True, make_
     found = made.current(cfg, digest)
     if found:
         return found
-    tars = make_rootfs(cfg.lab_dir / made.folder / "rootfs" / digest[:16],
+    tars = make_rootfs(cfg.paths.standin(made.folder) / "rootfs" / digest[:16],
                        {p: packages(p, build_platform, cfg.platforms) for p in cfg.platforms}, echo=echo)
 
     def fill(context: Path) -> None:  # hard links: the context costs no disk of its own

@@ -19,6 +19,32 @@ DEFAULT_PORT = 5000
 
 
 @dataclass(frozen=True)
+class LabPaths:
+    """The lab folder's layout, in one place: every file and folder the lab keeps, by what it is for."""
+
+    root: Path
+
+    registry = property(lambda self: self.root / "registry")  # the lab registry: its storage, config, records
+    port_record = property(lambda self: self.root / "registry" / "port.json")  # the port lab up moved to
+    started = property(lambda self: self.root / "registry" / "started.json")  # what the lab started, to stop it
+    logs = property(lambda self: self.root / "logs")
+    run = property(lambda self: self.root / "run")  # pid files of the daemons the provisioning started
+    lock = property(lambda self: self.root / "lab.lock")  # one lab up or down at a time
+    proof = property(lambda self: self.root / "proven.json")  # the last proof that each platform runs
+    base_choice = property(lambda self: self.root / "base" / "choice.json")  # Docker Hub or the stand-ins
+    debs = property(lambda self: self.root / "base" / "debs")  # busybox-static per architecture
+    nodes = property(lambda self: self.root / "nodes")  # the extra engines, a folder each
+    arm64_vm = property(lambda self: self.root / "arm64-vm")
+    sources = property(lambda self: self.root / "sources")  # fetched workload sources
+    splits = property(lambda self: self.root / "splits")  # records of split builds, to resume them
+    host_id = property(lambda self: self.root / "host-id")
+
+    def standin(self, folder: str) -> Path:
+        """A stand-in's folder: its recipe stamp, build context and root filesystems."""
+        return self.root / folder
+
+
+@dataclass(frozen=True)
 class LabConfig:
     """Where the lab keeps its state and which port its registry uses."""
 
@@ -51,7 +77,7 @@ class LabConfig:
 
     @property
     def port_record(self) -> Path:
-        return port_record(self.lab_dir)
+        return self.paths.port_record
 
     @property
     def registry_address(self) -> str:
@@ -64,29 +90,28 @@ class LabConfig:
         return f"localhost:{self.registry_port}"
 
     @property
+    def paths(self) -> LabPaths:
+        return LabPaths(self.lab_dir)
+
+    @property
     def state_file(self) -> Path:
-        return self.lab_dir / "registry" / "started.json"
+        return self.paths.started
 
     @property
     def registry_socket(self) -> Path:
-        return self.lab_dir / "registry" / f"registry-{self.registry_port}.sock"
+        return self.paths.registry / f"registry-{self.registry_port}.sock"
 
     @property
     def proof_file(self) -> Path:
-        return self.lab_dir / "proven.json"
+        return self.paths.proof
 
     @property
     def base_choice_file(self) -> Path:
-        return self.lab_dir / "base" / "choice.json"
-
-
-def port_record(lab_dir: Path) -> Path:
-    """Where ``lab up`` records the port it moved its registry to (when the default one was taken)."""
-    return lab_dir / "registry" / "port.json"
+        return self.paths.base_choice
 
 
 def recorded_port(lab_dir: Path) -> int | None:
     """The port ``lab up`` chose and recorded, so every later command and notebook uses the same address."""
-    data = files.read_json(port_record(lab_dir))
+    data = files.read_json(LabPaths(lab_dir).port_record)
     port = data.get("port") if isinstance(data, dict) else None
     return port if isinstance(port, int) and 0 < port < 65536 else None

@@ -29,6 +29,7 @@ from .. import engine
 from ..core import commands
 from ..core.errors import KitError
 from ..engine import contexts
+from .config import LabPaths
 
 CONTEXT_PREFIX = "multiarch-kit-node"
 CONTAINERD_SOCKET = Path("/run/containerd/containerd.sock")
@@ -75,13 +76,13 @@ class Node:
 
 
 def node(lab_dir: Path, index: int, *, classic: bool = False) -> Node:
-    return Node(index, lab_dir / "nodes" / (f"node{index}" + ("-classic" if classic else "")), classic)
+    return Node(index, LabPaths(lab_dir).nodes / (f"node{index}" + ("-classic" if classic else "")), classic)
 
 
 def known(lab_dir: Path) -> list[Node]:
     """The extra engines the lab has made (running or not)."""
     found = []
-    for folder in sorted((lab_dir / "nodes").glob("node*")):
+    for folder in sorted(LabPaths(lab_dir).nodes.glob("node*")):
         digits = folder.name.removeprefix("node").removesuffix("-classic")
         if digits.isdigit():
             found.append(Node(int(digits), folder, folder.name.endswith("-classic")))

@@ -139,7 +139,7 @@ def _provisioned(cfg: LabConfig) -> bool:
     """What the provisioning script would install is already here (checked without running it)."""
     tools = all(shutil.which(t) for t in ("docker-registry", "skopeo", "mmdebstrap", "arch-test"))
     handlers = all((emulation.BINFMT / h).exists() for h in ("qemu-aarch64", "qemu-arm"))
-    debs = all(list((cfg.lab_dir / "base" / "debs").glob(f"busybox-static_*_{p.arch.debian}.deb"))
+    debs = all(list(cfg.paths.debs.glob(f"busybox-static_*_{p.arch.debian}.deb"))
                for p in cfg.platforms)
     return tools and handlers and debs
 
@@ -248,7 +248,7 @@ def exclusive(cfg: LabConfig):
     both start a registry on one port, or one would stop what the other is starting."""
     try:
         cfg.lab_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(cfg.lab_dir / "lab.lock", "a")
+        lock = open(cfg.paths.lock, "a")
     except OSError as exc:
         raise KitError(f"cannot write the lab folder {cfg.lab_dir} ({exc.strerror})",
                        "set MULTIARCH_KIT_LAB to a folder you can write") from None
@@ -358,7 +358,7 @@ def _down(cfg: LabConfig) -> list[str]:
             stopped.append(f"engine {n.name}")
     # The provisioning script records the daemons it started; stop dockerd before its containerd.
     for name in ("dockerd", "containerd"):
-        pid_file = cfg.lab_dir / "run" / f"{name}.pid"
+        pid_file = cfg.paths.run / f"{name}.pid"
         if pid_file.exists():
             text = pid_file.read_text().strip()
             if text.isdigit() and commands.stop(int(text), echo=False):

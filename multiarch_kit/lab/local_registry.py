@@ -99,7 +99,7 @@ def registry_info(cfg: LabConfig) -> RegistryInfo:
 
 
 def _registry_config(cfg: LabConfig) -> Path:
-    root = cfg.lab_dir / "registry"
+    root = cfg.paths.registry
     (root / "data").mkdir(parents=True, exist_ok=True)
     path = root / "config.yml"
     path.write_text(
@@ -144,7 +144,7 @@ def start_registry(cfg: LabConfig) -> str:
     # Whatever an earlier lab left running in another shape (half of the pair, or no guard) goes first.
     for pid in ours:
         commands.stop(pid, echo=False)
-    logs = cfg.lab_dir / "logs"
+    logs = cfg.paths.logs
     logs.mkdir(parents=True, exist_ok=True)
     binary = shutil.which("docker-registry")
     if binary:
@@ -162,7 +162,7 @@ def start_registry(cfg: LabConfig) -> str:
     else:
         # Docker Desktop: the registry:2 container, published on loopback. Its builder reaches it from
         # inside Docker's VM, where a guard on this host could not stand in front of it.
-        data = cfg.lab_dir / "registry" / "data"
+        data = cfg.paths.registry / "data"
         data.mkdir(parents=True, exist_ok=True)
         name = f"{REGISTRY_CONTAINER}-{cfg.registry_port}"
         commands.run(docker("rm", "-f", name), echo=False, check=False)

@@ -25,7 +25,7 @@ from ..core import commands
 from ..core.errors import KitError
 from ..oci import registry
 from ..oci.platforms import Platform
-from .config import LabConfig
+from .config import LabConfig, LabPaths
 
 DOCKER_HUB, STAND_IN = "docker-hub", "stand-in"
 
@@ -76,7 +76,7 @@ class StandIn:
 
     def stamp(self, lab_dir: Path) -> Path:
         """The file that holds the recipe of the stand-in last pushed."""
-        return lab_dir / self.folder / "pushed-recipe.sha256"
+        return LabPaths(lab_dir).standin(self.folder) / "pushed-recipe.sha256"
 
     def current(self, cfg: LabConfig, recipe: str) -> Base | None:
         """The stand-in when the registry holds it for this very recipe, else None (nothing is built)."""
@@ -95,7 +95,7 @@ class StandIn:
         attestations, so the index lists exactly the lab's platforms. ``context_name`` builds it on that Docker
         context's engine instead of the current one: the index is the same wherever it is built.
         """
-        context = cfg.lab_dir / self.folder / "context"
+        context = cfg.paths.standin(self.folder) / "context"
         if context.exists():
             shutil.rmtree(context)
         context.mkdir(parents=True)

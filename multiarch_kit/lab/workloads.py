@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..core import commands
 from ..core.errors import CommandError, KitError
+from .config import LabPaths
 
 NATIVE, EMULATED, CROSS = "native", "emulated", "cross"
 STRATEGIES = (NATIVE, EMULATED, CROSS)
@@ -41,7 +42,7 @@ class Source:
     context: str = "source"  # the named build context the Dockerfile copies it from
 
     def path(self, lab_dir: Path) -> Path:
-        return lab_dir / "sources" / self.folder
+        return LabPaths(lab_dir).sources / self.folder
 
 
 BROTLI = Source("brotli==1.2.1", "brotli-1.2.1.tar.gz",
@@ -131,7 +132,7 @@ def fetch(source: Source, lab_dir: Path, *, echo: bool = True) -> Path:
     folder = source.path(lab_dir)
     if (folder / ".verified").exists():
         return folder
-    downloads = lab_dir / "sources" / "downloads"
+    downloads = LabPaths(lab_dir).sources / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     archive = downloads / source.archive
     if not archive.exists():

@@ -29,6 +29,7 @@ from ..core import commands, files
 from ..core.errors import KitError
 from ..engine import contexts, emulation, images
 from ..lab import Lab
+from ..lab.config import LabPaths
 from ..oci import manifests
 from ..oci.platforms import Platform
 from ..oci.references import Reference, parse_reference
@@ -114,7 +115,7 @@ def _state_file(lab_dir: Path, reference: Reference, context: Path, platforms: l
     # Another stage is another build: its record must not resume this one.
     key = hashlib.sha256("\0".join([reference.docker, str(Path(context).resolve()), target or "",
                                     *map(str, platforms)]).encode())
-    return lab_dir / "splits" / f"{key.hexdigest()[:16]}.json"
+    return LabPaths(lab_dir).splits / f"{key.hexdigest()[:16]}.json"
 
 
 def _engines(here: Lab, nodes: dict[Platform, str]) -> dict[str, engine.Engine]:

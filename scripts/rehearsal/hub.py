@@ -85,7 +85,7 @@ def make_hub(cfg: LabConfig) -> list[tuple[str, str]]:
         recipe = recipe_digest([standin.description, standin.dockerfile, SOURCE_DATE_EPOCH] +
                                [f"{p}={','.join(v)}" for p, v in sorted(wanted.items(), key=str)])
         if not standin.current(cfg, recipe):
-            tars = buildbase.make_rootfs(cfg.lab_dir / standin.folder / "rootfs" / recipe[:16], wanted)
+            tars = buildbase.make_rootfs(cfg.paths.standin(standin.folder) / "rootfs" / recipe[:16], wanted)
 
             def fill(context: Path, tars=tars) -> None:
                 for tar in tars.values():

@@ -301,7 +301,7 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
         assert labregistry.start_registry(other) == "reused"
         assert labregistry.registry_info(other).kind == "external"
         assert lab.down(other) == []
-        assert lab.registry.ping(f"127.0.0.1:{outside_port}")
+        assert registry.ping(f"127.0.0.1:{outside_port}")
 
         ours_port = free_port()
         mine = lab.LabConfig(lab_dir=tmp_path / "lab-b", registry_port=ours_port)
@@ -310,8 +310,8 @@ def test_down_stops_only_what_the_lab_started(lab_status, tmp_path):
         assert (info.kind, info.started_by_lab) == ("docker-registry + guard", True)
         stopped = lab.down(mine)
         assert len(stopped) == 1 and stopped[0].startswith("registry")
-        assert not lab.registry.ping(f"127.0.0.1:{ours_port}")
-        assert lab.registry.ping(f"127.0.0.1:{outside_port}")
+        assert not registry.ping(f"127.0.0.1:{ours_port}")
+        assert registry.ping(f"127.0.0.1:{outside_port}")
 
 
 def test_a_service_stops_as_printed_and_is_killed_when_it_ignores_the_request(tmp_path, capsys):

@@ -242,8 +242,9 @@ def test_cross_compiled_binaries_are_for_the_target_and_work_there(real, lab_sta
 def test_profile_of_the_c_workload_names_the_compile_step(real, lab_status):
     other = _other(lab_status)
     w = workloads.workload("c")
-    result = profiling.profile(w.context(), [other], lab_status.engine.platform, target="in-target",
-                               build_args={"FILES": "3"}, build_contexts=real.for_workload(w), echo=False)
+    what = profiling.Subject(w.context(), {"FILES": "3"}, "in-target")  # the whole build afresh
+    result = profiling.profile(what, [other], lab_status.engine.platform, build_contexts=real.for_workload(w),
+                               echo=False)
     table = result.table()
     compile_step = table[table.instruction.str.startswith("RUN sh /build.sh gcc")]
     assert len(compile_step) == 1 and bool(compile_step.runs_emulated.iloc[0])

@@ -442,3 +442,23 @@ def test_doctor_names_what_starts_a_stopped_lab_engine(tmp_path):
                              "store and stop it after)"
     assert plain.detail == "stopped ('multiarch-kit lab up --nodes N' starts it, 'lab down' stops it; notebook 10 " \
                            "and the engine tests start it and stop it after)"
+
+
+def test_the_doctor_names_the_versions_each_part_reports_and_the_cli_trap_when_there_is_one(lab_status):
+    """Five versions, each read from the part itself (docker version's client and server, buildx version, the
+    builder's node), and the CLI-against-engine trap exactly when they are more than a major version apart."""
+    reported = json.loads(commands.run(engine.docker("version", "--format", "{{json .}}"), echo=False).stdout)
+    server = {c["Name"]: c["Version"] for c in reported["Server"]["Components"]}
+    buildx = commands.run(engine.docker("buildx", "version"), echo=False).stdout.split()[1]
+    inspected = commands.run(engine.docker("buildx", "inspect"), echo=False).stdout
+    buildkit = next(line.split(":", 1)[1].strip() for line in inspected.splitlines()
+                    if line.split(":")[0].strip().lower() in ("buildkit", "buildkit version"))
+    rows = json.loads(kit_cli("doctor", "--format", "json").stdout)
+    versions = next(r for r in rows if r["check"] == "versions")
+    assert versions["detail"] == (
+        f"engine {server['Engine']} (API {reported['Server']['ApiVersion']}), CLI {reported['Client']['Version']}, "
+        f"buildx {buildx}, BuildKit {buildkit}, containerd {server['containerd']}")
+    apart = abs(int(reported["Client"]["Version"].split(".")[0]) - int(server["Engine"].split(".")[0])) > 1
+    traps = [r["detail"] for r in rows if r["check"] == "version trap"]
+    # The lab engine has buildx 0.10+ and the containerd store: only the CLI can make a trap here.
+    assert [t.split(" (")[0] for t in traps] == (["the docker CLI"] if apart else [])

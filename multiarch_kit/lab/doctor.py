@@ -17,7 +17,7 @@ from ..core.errors import KitError
 from ..engine import emulation, images
 from ..oci.matching import runs_natively
 from ..oci.platforms import Platform
-from . import armvm, buildbase, choice, extra_engines, lifecycle, local_registry
+from . import armvm, buildbase, choice, extra_engines, generation, lifecycle, local_registry
 from .config import LabConfig
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -44,17 +44,18 @@ def run_checks(cfg: LabConfig) -> list[Check]:
         rows.append(_disk(cfg))
         return rows
     rows.append(Check("engine", PASS, f"{facts.operating_system}, {facts.platform} at {facts.endpoint}"))
-    rows.append(Check("versions", PASS, f"server {facts.server_version} (API {facts.api_version}), "
-                                        f"containerd {facts.containerd_version or '?'}"))
     try:
         version, builder = lifecycle.buildx_facts()
     except KitError as exc:
-        rows.append(Check("buildx", FAIL, exc.message, exc.fix or ""))
-        builder = None
+        buildx_row, version, builder = Check("buildx", FAIL, exc.message, exc.fix or ""), "", None
     else:
-        old = tuple(int(x) for x in version.split("+")[0].lstrip("v").split(".")[:2] if x.isdigit()) < (0, 12)
-        rows.append(Check("buildx", WARN if old else PASS, f"buildx {version}, builder '{builder.name}' "
-                          f"(driver {builder.driver})", "buildx 0.12+ is needed for --progress=rawjson" if old else ""))
+        old = generation.number(version) < (0, 12)
+        buildx_row = Check("buildx", WARN if old else PASS, f"buildx {version}, builder '{builder.name}' "
+                           f"(driver {builder.driver})", "buildx 0.12+ is needed for --progress=rawjson" if old else "")
+    versions = generation.read(facts, version, builder)
+    rows.append(Check("versions", PASS, versions.summary()))
+    rows.extend(Check("version trap", WARN, trap.what, trap.fix) for trap in versions.traps())
+    rows.append(buildx_row)
     exportable = lifecycle.exports_type_docker(facts, builder)
     rows.append(Check("image store", PASS if exportable else FAIL,
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),

@@ -1,6 +1,7 @@
 """The bench runner against real builds (Ctrl-C and resume, the host's fingerprint on each row), and the
 two-node builder parser it relies on."""
 
+import json
 import os
 import signal
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 from conftest import DATA
 
-from multiarch_kit import bench, buildx
+from multiarch_kit import bench, buildx, engine
+from multiarch_kit.core import commands
 from multiarch_kit.bench import plans, profiling, runner, store
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7
 
@@ -124,6 +126,11 @@ def test_rows_carry_the_host_fingerprint(lab_status, lab_config, tmp_path):
     row = df.iloc[1]
     assert row.engine_platform == str(lab_status.engine.platform)
     assert row.docker_version == lab_status.engine.server_version
+    # The engine's containerd and the CLI's own version, as `docker version` reports them (two generations differ).
+    reported = json.loads(commands.run(engine.docker("version", "--format", "{{json .}}"), echo=False).stdout)
+    assert row.containerd_version == next(c["Version"] for c in reported["Server"]["Components"]
+                                          if c["Name"] == "containerd")
+    assert row.docker_cli_version == reported["Client"]["Version"]
     assert row.builder == "default" and row.driver == "docker" and row.node == "default"
     assert row.cpu_model and row.host_os and row.kit_version and row.timestamp.endswith("Z")
     assert row.cpus == os.cpu_count() and row.emulator == "qemu" and df.iloc[0].emulator == "native"

@@ -106,7 +106,20 @@ def test_a_damaged_results_csv_names_the_line(tmp_path):
         store.read_rows(path)
 
 
-def test_a_schema_2_file_reads_and_grows_as_schema_3_with_each_rows_engine_kind(tmp_path):
+def test_a_schema_3_file_reads_and_grows_as_schema_4_with_the_versions_it_never_measured_left_empty(tmp_path):
+    from conftest import result_row
+
+    path = tmp_path / "h1.csv"
+    pd.DataFrame([{k: result_row()[k] for k in store.V3_COLUMNS}], columns=store.V3_COLUMNS).to_csv(path, index=False)
+    read = store.read_rows(path)
+    assert list(read.columns) == store.COLUMNS
+    assert (read.containerd_version.tolist(), read.docker_cli_version.tolist()) == ([""], [""])
+    store.append_rows(path, [result_row(repeat=1, containerd_version="2.1.9+unknown", docker_cli_version="28.5.2")])
+    assert path.read_text().splitlines()[0].split(",") == store.COLUMNS
+    assert store.read_rows(path).containerd_version.tolist() == ["", "2.1.9+unknown"]
+
+
+def test_a_schema_2_file_reads_and_grows_as_schema_4_with_each_rows_engine_kind(tmp_path):
     """Schema 2 had no engine_kind; its rows get the kind the engine was (the arm64 VM said so in host_os), once,
     where the file is read, and the next append writes the whole file as schema 3."""
     from conftest import result_row
@@ -115,13 +128,13 @@ def test_a_schema_2_file_reads_and_grows_as_schema_3_with_each_rows_engine_kind(
 
     path = tmp_path / "h1.csv"
     vm_os = f"Debian GNU/Linux 13 (trixie), {store.ARM64_VM_HOST_OS} (TCG) on Debian GNU/Linux"
-    old = [{k: v for k, v in result_row(host_os=os_).items() if k != "engine_kind"}
+    old = [{k: v for k, v in result_row(host_os=os_).items() if k in store.V2_COLUMNS}
            for os_ in ("Debian GNU/Linux", vm_os, "macOS")]
     pd.DataFrame(old, columns=store.V2_COLUMNS).to_csv(path, index=False)
     read = store.read_rows(path)
     assert list(read.columns) == store.COLUMNS
     assert list(read.engine_kind) == [Kind.LOCAL.value, Kind.ARM64_VM.value, Kind.DESKTOP.value]
     store.append_rows(path, [result_row(engine_kind=Kind.REMOTE.value, repeat=1)])
-    assert path.read_text().splitlines()[0].split(",") == store.COLUMNS  # the whole file is schema 3 now
+    assert path.read_text().splitlines()[0].split(",") == store.COLUMNS  # the whole file is schema 4 now
     assert list(store.read_rows(path).engine_kind) == [k.value for k in (Kind.LOCAL, Kind.ARM64_VM, Kind.DESKTOP,
                                                                         Kind.REMOTE)]

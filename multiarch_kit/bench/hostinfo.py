@@ -20,7 +20,7 @@ from ..core import commands, files
 from ..core.errors import KitError
 from ..core.settings import ENV_HOST_ID
 from ..engine import emulation
-from ..lab import armvm
+from ..lab import armvm, generation
 from ..lab.config import LabConfig, LabPaths
 from ..oci import matching
 from ..oci.platforms import Platform
@@ -115,7 +115,8 @@ def describe_host(plan: Plan, status: lab.LabStatus) -> Host:
         "cpus": cpus, "engine_platform": str(status.engine.platform),
         "docker_version": status.engine.server_version, "buildx_version": status.buildx_version,
         "builder": builder.name, "driver": builder.driver, "kit_version": __version__,
-        "engine_kind": status.engine.kind.value,
+        "engine_kind": status.engine.kind.value, "containerd_version": status.engine.containerd_version,
+        "docker_cli_version": generation.cli_version(status.engine.context),
     }
     platforms = sorted({c.platform for c in plan.cells}, key=str)
     nodes, emulators, node_engines = {}, {}, {}

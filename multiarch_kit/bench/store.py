@@ -25,7 +25,7 @@ from ..core.settings import ENV_RESULTS, Settings
 # read-only in site-packages; the notebooks, one folder down, put ".." before them.
 REFERENCE = Path("results") / "reference"  # committed: written only by an explicit `multiarch-kit bench`
 LOCAL = Path("results") / "local"  # git ignores it: notebooks and experiments
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # name, type, unit, meaning: the columns of every <host-id>.csv, in order.
 SCHEMA = [
     ("run_id", "str", "", "one bench run (a plan)"),
@@ -53,10 +53,15 @@ SCHEMA = [
     ("run_s", "float", "s", "the measured RUN steps' own time, from --progress=rawjson"),
     ("engine_kind", "str", "", "what the engine was, read with it: this machine's engine, a lab engine beside it, the "
                                "lab's arm64 VM, Docker Desktop, another machine's engine"),
+    ("containerd_version", "str", "", "the engine's containerd version (1.7 or 2.x: two generations of Docker)"),
+    ("docker_cli_version", "str", "", "the docker CLI's own version, which may differ from the engine's"),
 ]
 COLUMNS = [c[0] for c in SCHEMA]
-# Schema 2 had no engine_kind: its files are read (and appended to) as schema 3, the kind derived once, here.
-V2_COLUMNS = COLUMNS[:-1]
+# Older files are read (and appended to) as schema 4. Schema 3 had no containerd or CLI version (left empty: they
+# were not measured); schema 2 had no engine_kind either, derived once, here.
+V3_COLUMNS = COLUMNS[:-2]
+V2_COLUMNS = V3_COLUMNS[:-1]
+OLDER = {tuple(V2_COLUMNS): 2, tuple(V3_COLUMNS): 3}
 ARM64_VM_HOST_OS = "arm64 VM under qemu-system-aarch64"  # what schema 2 wrote into host_os for the arm64 VM
 KIND_OF_V2 = {"vm": Kind.ARM64_VM.value, "mac": Kind.DESKTOP.value, "other": Kind.LOCAL.value}
 
@@ -91,8 +96,8 @@ def append_rows(path: Path, rows: list[dict]) -> None:
     """Append ``rows`` to a results CSV atomically: the old file stays whole until the new one replaces it."""
     path = Path(path)
     old = path.read_bytes() if path.exists() else b""
-    if old and old.split(b"\n", 1)[0].decode(errors="replace").strip().split(",") == V2_COLUMNS:
-        upgraded = io.StringIO()  # a schema 2 file: written whole as schema 3 with the new rows, atomically below
+    if old and tuple(old.split(b"\n", 1)[0].decode(errors="replace").strip().split(",")) in OLDER:
+        upgraded = io.StringIO()  # an older file: written whole as schema 4 with the new rows, atomically below
         read_rows(path).to_csv(upgraded, index=False, lineterminator="\n")
         old = upgraded.getvalue().encode()
     if old:
@@ -126,6 +131,9 @@ def read_rows(path: Path) -> pd.DataFrame:
     if list(df.columns) == V2_COLUMNS:
         df["engine_kind"] = [KIND_OF_V2["vm" if ARM64_VM_HOST_OS in h else "mac" if h == "macOS" else "other"]
                              for h in df.host_os]
+    if list(df.columns) == V3_COLUMNS:
+        df["containerd_version"] = ""
+        df["docker_cli_version"] = ""
     if list(df.columns) != COLUMNS:
         raise KitError(f"{path} has other columns than this kit writes (schema version {SCHEMA_VERSION})",
                        "move that file aside")

@@ -2,11 +2,13 @@
 
 No Mac is at hand, so this builds, as far as Linux allows, what the kit meets on one:
 
-* **The engine is somebody else's.** A ``dockerd`` (with a containerd of its own) runs in a network namespace of
-  its own, the way Docker Desktop's engine runs in a VM. The kit reaches it over TCP on that namespace's
-  loopback, so it cannot read the engine's ``/proc`` and must probe binfmt_misc through a privileged container,
-  as on a Mac. The engine keeps images in containerd's store, as Docker Desktop does when "Use containerd for
-  pulling and storing images" is on.
+* **The engine is somebody else's, and of Desktop's generation.** Debian's newest ``dockerd`` and containerd
+  (sid's docker.io 28.5, containerd 2.1; :mod:`multiarch_kit.lab.newest` makes their root filesystem once, in the
+  lab folder) run with that root as the root (pivot_root) of a mount namespace, in a network namespace of their own, the way
+  Docker Desktop's engine runs in a VM. The kit reaches it over TCP on that namespace's loopback, so it cannot
+  read the engine's ``/proc`` and must probe binfmt_misc through a privileged container, as on a Mac. The engine
+  keeps images in containerd's store, as Docker Desktop does on clean installs since 4.34. The reader's ``docker``
+  CLI and buildx plugin are that root's (28.5, buildx 0.29), as Desktop puts its own CLI on a Mac's PATH.
 * **The reader is not root** (user ``mkdesk``), did not start the engine and cannot provision one: ``dockerd``,
   ``containerd``, ``docker-registry``, ``skopeo``, ``mmdebstrap`` and the QEMU binaries are not on its PATH.
 * **Port 5000 is held** by a program that answers HTTP 403 as ``AirTunes``, as macOS's AirPlay Receiver does.
@@ -42,6 +44,7 @@ from rehearsal.common import AIRPLAY_PORT, ENGINE_TCP, HUB, NETNS, STATE
 
 from multiarch_kit.core import commands
 from multiarch_kit.core.errors import KitError
+from multiarch_kit.lab import newest
 from multiarch_kit.lab.config import LabConfig
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout (scripts are outside the package)
@@ -53,13 +56,16 @@ def rehearse(args, started: float, processes: list[subprocess.Popen]) -> int:
     copies = hub.make_hub(LabConfig.from_env())
     processes.append(hub.start_hub(copies))  # on the host's end of the namespace's link, made before
     user = reader.ensure_user()
-    processes[:0] = engine.start_engine(user)
+    made = newest.ensure(LabConfig.from_env().paths)
+    processes[:0] = engine.start_engine(user, made.root)
     processes.insert(0, commands.start(common.in_ns(sys.executable, Path(__file__).resolve(), "--airplay",
                                                     AIRPLAY_PORT), log=STATE / "airplay.log"))
     kit = reader.copy_checkout(user, REPO)
-    path = reader.path_without_engine_tools(STATE / "path")
+    path = reader.path_without_engine_tools(STATE / "path", reader.newest_cli(made, user, STATE / "cli"))
+    versions = ", ".join(f"{k} {v}" for k, v in made.versions().items())
     print(f"Rehearsal ready after {time.monotonic() - started:.0f} s: the reader is {user.pw_name}, the engine "
-          f"{ENGINE_TCP} in namespace {NETNS}, Docker Hub's stand-in {HUB}, port {AIRPLAY_PORT} held.", flush=True)
+          f"{ENGINE_TCP} in namespace {NETNS} ({versions}), Docker Hub's stand-in {HUB}, port {AIRPLAY_PORT} held.",
+          flush=True)
     code = reader.as_reader(user, kit, path, "make", "venv", timeout=1800)
     if code == 0:
         what = args.pytest_args or ["tests/desktop", "notebooks"]

@@ -35,11 +35,23 @@ def test_port_5000_answers_as_the_airplay_receiver_does():
         server.shutdown()
 
 
-def test_the_readers_path_has_no_engine_tools(tmp_path):
-    path = reader.path_without_engine_tools(tmp_path / "path")
+def test_the_readers_path_has_no_engine_tools_and_its_docker_is_the_newest_roots(tmp_path):
+    newest_cli = tmp_path / "cli" / "docker"
+    path = reader.path_without_engine_tools(tmp_path / "path", newest_cli)
     names = {p.name for p in (tmp_path / "path").iterdir()}
     assert path == str(tmp_path / "path") and "sh" in names and "git" in names
     assert not names & set(reader.HIDDEN) and not [n for n in names if n.startswith("qemu-")]
+    assert (tmp_path / "path" / "docker").readlink() == newest_cli  # not this machine's 26.1 or 28.2 CLI
+
+
+def test_the_engine_starts_with_its_root_as_the_namespaces_root_and_the_machines_unmounted():
+    """The launch script, line by line: the root becomes a mount point first (runc needs one), then pivot_root,
+    then the machine's root is unmounted, and only then dockerd runs."""
+    lines = engine.LAUNCH.splitlines()
+    order = [next(i for i, line in enumerate(lines) if line.startswith(start))
+             for start in ('mount --bind "$R" "$R"', "pivot_root . .machine", "umount -l /.machine", 'exec "$@"')]
+    assert order == sorted(order) and lines[0] == "set -e"
+    assert not [line for line in lines if line.startswith("chroot")]
 
 
 def test_the_namespace_and_what_it_added_are_taken_away_again():

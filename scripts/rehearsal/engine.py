@@ -1,5 +1,7 @@
-"""The rehearsal's engine, somebody else's: containerd and dockerd inside the namespace, reached over TCP on its
-loopback, with Docker Hub's stand-in as their mirror; and the AirPlay Receiver's stand-in holding port 5000."""
+"""The rehearsal's engine, somebody else's and of Docker Desktop's generation: Debian's newest dockerd and
+containerd (:mod:`multiarch_kit.lab.newest`), with their own root filesystem as the root (pivot_root) of their own mount and network
+namespaces, reached over TCP on the namespace's loopback, with Docker Hub's stand-in as their mirror; and the
+AirPlay Receiver's stand-in holding port 5000."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import http.server
 import json
 import pwd
 import subprocess
+from pathlib import Path
 
 from multiarch_kit import engine
 from multiarch_kit.core import commands
@@ -14,26 +17,47 @@ from multiarch_kit.core import commands
 from .common import ENGINE_TCP, HUB, RUN, STATE, in_ns, wait
 
 
-def start_engine(user: pwd.struct_passwd) -> list[subprocess.Popen]:
-    """containerd and dockerd inside the namespace, with Docker Hub's stand-in as their mirror."""
+# Run inside the namespace's network, in a mount namespace of its own (unshare's default propagation, private,
+# keeps every mount here from reaching the machine's). The root is bind-mounted onto itself (a root must be a mount
+# point: runc makes "/" a slave mount for each container, which fails with EINVAL on a plain folder); it gets /proc,
+# /sys, /dev and a /run of its own, the kept engine data, the sockets' folder and the machine's resolver; then
+# pivot_root makes it the namespace's root, as a VM's disk is, and the machine's root is unmounted from under it.
+# dockerd starts its own containerd from that root (containerd 2), as Desktop's VM runs both. When dockerd exits,
+# the namespace and every mount in it go with it.
+LAUNCH = """set -e
+R="$1"; DATA="$2"; SOCKETS="$3"; shift 3
+mount --bind "$R" "$R"
+mount -t proc proc "$R/proc"
+mount --rbind /sys "$R/sys"
+mount --rbind /dev "$R/dev"
+mount -t tmpfs tmpfs "$R/run"
+mkdir -p "$R$SOCKETS" "$R/var/lib/docker" "$R/.machine"
+mount --bind "$SOCKETS" "$R$SOCKETS"
+mount --bind "$DATA" "$R/var/lib/docker"
+mount --bind /etc/resolv.conf "$R/etc/resolv.conf"
+cd "$R"
+pivot_root . .machine
+umount -l /.machine
+exec "$@"
+"""
+
+
+def start_engine(user: pwd.struct_passwd, root: Path) -> list[subprocess.Popen]:
+    """dockerd from ``root`` (the newest Docker's root filesystem) in the namespace, with Docker Hub's stand-in
+    as its mirror and the containerd image store on."""
     RUN.mkdir(parents=True, exist_ok=True)
-    (STATE / "containerd.toml").write_text(
-        "version = 2\n"
-        f'root = "{STATE / "containerd"}"\nstate = "{RUN / "containerd"}"\n'
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-        f'[grpc]\n  address = "{RUN / "containerd.sock"}"\n[ttrpc]\n  address = "{RUN / "containerd.sock.ttrpc"}"\n')
-    (STATE / "daemon.json").write_text(json.dumps({
+    data = STATE / "engine-newest"  # not the 26.1 engine's old data: containerd 2 keeps its own layout
+    data.mkdir(parents=True, exist_ok=True)
+    (RUN / "daemon.json").write_text(json.dumps({
         "features": {"containerd-snapshotter": True},
         "registry-mirrors": [f"http://{HUB}"], "insecure-registries": [HUB]}, indent=1) + "\n")
-    containerd = commands.start(in_ns("containerd", "--config", STATE / "containerd.toml"), log=STATE / "containerd.log")
-    wait(lambda: (RUN / "containerd.sock").exists(), 30, "containerd")
     dockerd = commands.start(in_ns(
-        "dockerd", "--config-file", STATE / "daemon.json", "--containerd", RUN / "containerd.sock",
-        "--data-root", STATE / "docker", "--exec-root", RUN / "exec", "--pidfile", RUN / "dockerd.pid",
-        "--group", user.pw_name, "-H", f"unix://{RUN / 'docker.sock'}", "-H", ENGINE_TCP, "--tls=false"),
-        log=STATE / "dockerd.log")
+        "unshare", "--mount", "--propagation", "private", "sh", "-c", LAUNCH, "launch", root, data, RUN,
+        "dockerd", "--config-file", RUN / "daemon.json", "--data-root", "/var/lib/docker",
+        "--pidfile", RUN / "dockerd.pid", "--group", str(user.pw_gid),
+        "-H", f"unix://{RUN / 'docker.sock'}", "-H", ENGINE_TCP, "--tls=false"), log=STATE / "dockerd.log")
     wait(lambda: engine.answers(engine.Where(None, f"unix://{RUN / 'docker.sock'}")), 120, "dockerd")
-    return [dockerd, containerd]
+    return [dockerd]
 
 
 class _AirPlay(http.server.BaseHTTPRequestHandler):

@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 from multiarch_kit.core import commands
+from multiarch_kit.lab.newest import NewestDocker
 
 from .common import ENGINE_TCP, USER, in_ns, sh
 
@@ -25,11 +26,13 @@ def ensure_user() -> pwd.struct_passwd:
         return pwd.getpwnam(USER)
 
 
-def path_without_engine_tools(folder: Path) -> str:
-    """A PATH of links to this machine's programs, minus what Docker Desktop does not put on a Mac's PATH."""
+def path_without_engine_tools(folder: Path, docker: Path) -> str:
+    """A PATH of links to this machine's programs, minus what Docker Desktop does not put on a Mac's PATH, with
+    ``docker`` the newest CLI (Desktop puts its own CLI on the PATH, of the engine's generation)."""
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    (folder / "docker").symlink_to(docker)
     for src in ("/usr/local/bin", "/usr/bin", "/bin"):
         for program in sorted(Path(src).iterdir()):
             name = program.name
@@ -38,6 +41,20 @@ def path_without_engine_tools(folder: Path) -> str:
             if os.access(program, os.X_OK) and not program.is_dir():
                 (folder / name).symlink_to(program)
     return str(folder)
+
+
+def newest_cli(newest: NewestDocker, user: pwd.struct_passwd, folder: Path) -> Path:
+    """The newest root's ``docker`` CLI and buildx plugin, copied where the reader can run them (the lab folder is
+    root's); the plugin goes into the reader's ``~/.docker/cli-plugins``, which the CLI searches before the
+    machine's plugin folders. Returns the CLI's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cli = folder / "docker"
+    shutil.copy2(newest.cli, cli)
+    plugins = Path(user.pw_dir) / ".docker" / "cli-plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(newest.buildx, plugins / "docker-buildx")
+    sh("chown", "-R", f"{user.pw_uid}:{user.pw_gid}", Path(user.pw_dir) / ".docker", echo=False)
+    return cli
 
 
 def copy_checkout(user: pwd.struct_passwd, repo: Path) -> Path:

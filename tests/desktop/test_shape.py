@@ -8,6 +8,7 @@ first command does.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import urllib.error
@@ -21,6 +22,7 @@ from multiarch_kit import engine, lab
 from multiarch_kit.core import commands, settings
 from multiarch_kit.engine import docker
 from multiarch_kit.lab import extra_engines as engines
+from multiarch_kit.lab import generation
 from multiarch_kit.lab import local_registry as labregistry
 from multiarch_kit.oci import registry
 from multiarch_kit.oci.platforms import Platform
@@ -48,6 +50,21 @@ def test_the_reader_is_not_root_and_has_no_engine_tools():
     assert not here.uses_default_socket and not lab.can_provision("Linux", os.geteuid() == 0, here)
     ok, why = engines.can_start()
     assert not ok and "root" in why
+
+
+def test_the_engine_the_cli_and_buildx_are_docker_desktops_generation():
+    """Debian's newest Docker, from a root filesystem of its own: engine and CLI 28.5+, buildx 0.29+, containerd
+    2, and the engine reads its own /etc/os-release (sid's), not this machine's."""
+    reported = json.loads(commands.run(docker("version", "--format", "{{json .}}"), echo=False).stdout)
+    server = {c["Name"]: c["Version"] for c in reported["Server"]["Components"]}
+    buildx = commands.run(docker("buildx", "version"), echo=False).stdout.split()[1]
+    assert generation.number(server["Engine"]) >= (28, 5), server
+    assert generation.number(reported["Client"]["Version"]) >= (28, 5), reported["Client"]
+    assert generation.number(buildx) >= (0, 29) and generation.number(server["containerd"])[0] == 2
+    assert shutil.which("docker") != "/usr/bin/docker"  # the root's CLI, not this machine's 26.1
+    here = engine.facts()
+    this_machine = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
+    assert here.operating_system != this_machine["PRETTY_NAME"].strip('"') and "sid" in here.operating_system
 
 
 def test_port_5000_is_held_by_a_program_that_is_not_a_registry():

@@ -16,7 +16,8 @@ from multiarch_kit.buildx import dockerfile
 from multiarch_kit.core import runlog, settings
 from multiarch_kit.core.errors import KitError
 from multiarch_kit.core.settings import Settings
-from multiarch_kit.lab import doctor
+from multiarch_kit.engine import features
+from multiarch_kit.lab import doctor, generation
 from multiarch_kit.lab.config import DEFAULT_PORT, LabConfig
 from multiarch_kit.oci import manifests
 from multiarch_kit.oci.platforms import AMD64, ARM64, ARMV7, Platform
@@ -205,3 +206,87 @@ def test_the_lab_folders_layout_is_named_in_one_place(tmp_path):
                 if name == "lab_dir":
                     built.append(f"{path.relative_to(package)}:{node.lineno}")
     assert built == []
+
+
+# --- the Docker generation the doctor names -------------------------------------------------------------------
+
+def _generation(**given) -> "generation.Generation":
+    values = dict(engine="26.1.5+dfsg1", api="1.45", cli="26.1.5+dfsg1", buildx="0.13.1+ds1",
+                  buildkit="v0.13.2", containerd="1.7.24~ds1", containerd_store=True)
+    return generation.Generation(**{**values, **given})
+
+
+@pytest.mark.parametrize(("text", "number"), [
+    ("28.5.2+dfsg4", (28, 5, 2)), ("v0.29.1", (0, 29, 1)), ("0.13.1+ds1", (0, 13, 1)), ("1.7.24~ds1", (1, 7, 24)),
+    ("2.1.9+unknown", (2, 1, 9)), ("v0.0.0+unknown", (0, 0, 0)), ("", ()), ("?", ())])
+def test_a_version_is_read_as_docker_prints_it(text, number):
+    assert generation.number(text) == number
+
+
+def test_the_lab_engines_generation_has_no_trap_and_names_all_five_versions():
+    lab = _generation()
+    assert lab.traps() == []
+    assert lab.summary() == ("engine 26.1.5+dfsg1 (API 1.45), CLI 26.1.5+dfsg1, buildx 0.13.1+ds1, BuildKit v0.13.2, "
+                             "containerd 1.7.24~ds1")
+
+
+def test_each_trap_is_named_once_with_its_fix():
+    old_buildx = _generation(buildx="0.9.1").traps()
+    assert len(old_buildx) == 1 and "is a manifest list" in old_buildx[0].what
+    assert "imagetools create" in old_buildx[0].fix and "--provenance=false" in old_buildx[0].fix
+    classic = _generation(containerd_store=False).traps()
+    assert len(classic) == 1 and "not supported for the docker driver" in classic[0].what
+    assert "containerd-snapshotter" in classic[0].fix
+    # This machine's shape: /usr/local/bin's CLI 28.2 before Debian 13's engine 26.1.
+    newer = _generation(cli="28.2.2").traps()
+    assert len(newer) == 1 and "(28.2.2) is newer than the engine (26.1.5+dfsg1)" in newer[0].what
+    assert _generation(cli="24.0.7").traps()[0].what.startswith("the docker CLI (24.0.7) is older")
+    assert _generation(cli="27.5.1").traps() == []  # one major apart: the API negotiation covers it
+    assert _generation(cli="").traps() == []  # no CLI on PATH: nothing to compare
+
+
+@pytest.mark.parametrize(("engine_api", "ran", "documented"), [
+    ((1, 45), False, True),   # Debian 13's 26.1: refused, as documented
+    ((1, 51), True, True),    # Debian's newest 28.5: ran
+    ((1, 48), True, True),    # exactly the version that added it
+    ((1, 47), True, False),   # ran where Docker says it cannot: the lesson would be wrong
+    ((1, 52), False, False),  # refused where Docker says it runs
+])
+def test_a_newer_command_is_as_documented_exactly_when_it_ran_where_its_api_version_allows(engine_api, ran,
+                                                                                         documented):
+    tried = features.Tried(features.SAVE, engine_api, ran, "")
+    assert tried.as_documented() is documented
+    assert tried.row()["needs"] == "API 1.48 (Engine 28.0)"
+
+
+def test_the_newer_commands_are_in_api_order_with_their_reference_pages():
+    assert [f.api for f in features.FEATURES] == sorted(f.api for f in features.FEATURES)
+    assert all(f.source.startswith("https://docs.docker.com/reference/cli/docker/image/") for f in features.FEATURES)
+    assert {f.command.split()[2] for f in features.FEATURES} == {"push", "ls", "save", "load", "inspect"}
+
+
+# --- the newest Docker's root filesystem ----------------------------------------------------------------------
+
+def test_the_newest_dockers_root_is_made_from_sid_with_the_packages_and_the_mirror_given(tmp_path):
+    from multiarch_kit.lab import newest
+
+    argv = newest.mmdebstrap_argv(tmp_path / "root", "http://mirror.invalid/debian")
+    assert argv[:2] == ["mmdebstrap", "--variant=apt"]
+    assert argv[-3:] == ["sid", str(tmp_path / "root"), "http://mirror.invalid/debian"]
+    assert f"--include={','.join(newest.PACKAGES)}" in argv
+    # A frozen mirror's sid has an expired Release file; signatures are still checked.
+    assert '--aptopt=Acquire::Check-Valid-Until "false"' in argv and not [a for a in argv if "AllowInsecure" in a]
+
+
+def test_the_newest_dockers_versions_are_read_from_its_dpkg_database(tmp_path):
+    from multiarch_kit.lab import newest
+
+    status = tmp_path / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True)
+    status.write_text("Package: docker.io\nStatus: install ok installed\nVersion: 28.5.2+dfsg4-5\n"
+                      "Description: Linux container runtime\n with: a colon in a continuation line\n\n"
+                      "Package: containerd\nStatus: deinstall ok config-files\nVersion: 1.7.24~ds1-6\n\n"
+                      "Package: docker-buildx\nStatus: install ok installed\nVersion: 0.29.1+ds1-4\n")
+    assert newest.dpkg_versions(tmp_path) == {"docker.io": "28.5.2+dfsg4-5", "docker-buildx": "0.29.1+ds1-4"}
+    made = newest.NewestDocker(tmp_path / "nowhere")
+    assert made.versions() == {} and not made.current()

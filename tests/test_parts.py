@@ -290,3 +290,27 @@ def test_the_newest_dockers_versions_are_read_from_its_dpkg_database(tmp_path):
     assert newest.dpkg_versions(tmp_path) == {"docker.io": "28.5.2+dfsg4-5", "docker-buildx": "0.29.1+ds1-4"}
     made = newest.NewestDocker(tmp_path / "nowhere")
     assert made.versions() == {} and not made.current()
+
+
+def test_a_mirror_mid_sync_is_tried_again_and_a_third_failure_is_one_line(tmp_path, monkeypatch, capsys):
+    from multiarch_kit.core.errors import CommandError
+    from multiarch_kit.lab import newest
+
+    calls = []
+
+    def mirror_mid_sync(argv, **kw):  # what a mirror mid-sync does to mmdebstrap: exit 25, then, later, success
+        calls.append(argv)
+        (tmp_path / "root.part").mkdir(exist_ok=True)
+        if len(calls) < 3:
+            raise CommandError(list(argv), 25, "E: File has unexpected size (1234 != 5678). Mirror sync in progress?")
+
+    monkeypatch.setattr(newest.commands, "run", mirror_mid_sync)
+    monkeypatch.setattr(newest.time, "sleep", lambda s: None)
+    newest._bootstrap(tmp_path / "root.part", "http://mirror.invalid/debian", echo=False)
+    assert len(calls) == 3 and capsys.readouterr().out.count("trying again in 30 s") == 2
+    calls.clear()
+    monkeypatch.setattr(newest.commands, "run", lambda argv, **kw: (_ for _ in ()).throw(
+        CommandError(list(argv), 25, "E: File has unexpected size")))
+    with pytest.raises(KitError, match="failed 3 times") as caught:
+        newest._bootstrap(tmp_path / "root.part", "http://mirror.invalid/debian", echo=False)
+    assert "\n" not in caught.value.message and not (tmp_path / "root.part").exists()

@@ -101,14 +101,7 @@ def ensure(paths: LabPaths, *, echo: bool = True) -> NewestDocker:
     made.record.unlink(missing_ok=True)
     print(f"Making the newest Docker's root filesystem (once per machine): Debian {SUITE} with "
           f"{', '.join(PACKAGES)}, by mmdebstrap from this machine's mirror", flush=True)
-    try:
-        commands.run(mmdebstrap_argv(part, mirror), echo=echo, timeout=1800,
-                     on_line=lambda line: print(f"  {line}", flush=True) if line.startswith("E: ") else None)
-    except CommandError as exc:
-        shutil.rmtree(part, ignore_errors=True)
-        raise KitError(f"making the newest Docker's root filesystem failed: {exc.message}",
-                       "check the mirror (a mirror mid-sync fails for a while) and the free disk, then try again"
-                       ) from None
+    _bootstrap(part, mirror, echo=echo)
     shutil.rmtree(made.root, ignore_errors=True)
     part.rename(made.root)
     versions = dpkg_versions(made.root)
@@ -118,3 +111,24 @@ def ensure(paths: LabPaths, *, echo: bool = True) -> NewestDocker:
     print(f"Made in {time.monotonic() - started:.0f} s: "
           + ", ".join(f"{k} {v}" for k, v in versions.items()), flush=True)
     return made
+
+
+ATTEMPTS, PAUSE_S = 3, 30  # a mirror mid-sync answers "File has unexpected size" for a while, then recovers
+
+
+def _bootstrap(part: Path, mirror: str, *, echo: bool) -> None:
+    """Run mmdebstrap into ``part``, again after a pause when it fails (up to :data:`ATTEMPTS` times)."""
+    for attempt in range(1, ATTEMPTS + 1):
+        shutil.rmtree(part, ignore_errors=True)
+        try:
+            commands.run(mmdebstrap_argv(part, mirror), echo=echo, timeout=1800,
+                         on_line=lambda line: print(f"  {line}", flush=True) if line.startswith("E: ") else None)
+            return
+        except CommandError as exc:
+            shutil.rmtree(part, ignore_errors=True)
+            if attempt == ATTEMPTS:
+                raise KitError(f"making the newest Docker's root filesystem failed {ATTEMPTS} times: {exc.message}",
+                               "check the mirror (one mid-sync fails for a while) and the free disk, then try again"
+                               ) from None
+            print(f"mmdebstrap failed (attempt {attempt} of {ATTEMPTS}); trying again in {PAUSE_S} s", flush=True)
+            time.sleep(PAUSE_S)

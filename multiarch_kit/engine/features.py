@@ -35,7 +35,7 @@ class Feature:
 
 
 PUSH = Feature("docker image push --platform", (1, 46), "Engine 27.0", DOCS + "push/")
-TREE = Feature("docker image ls --tree", (1, 47), "Engine 27", DOCS + "ls/")
+TREE = Feature("docker image ls --tree", (1, 47), "Engine 27.2", DOCS + "ls/")  # experimental until 29
 SAVE = Feature("docker image save --platform", (1, 48), "Engine 28.0", DOCS + "save/")
 LOAD = Feature("docker image load --platform", (1, 48), "Engine 28.0", DOCS + "load/")
 INSPECT = Feature("docker image inspect --platform", (1, 49), "Engine 28.1", DOCS + "inspect/")

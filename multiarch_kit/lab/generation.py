@@ -61,9 +61,10 @@ class Generation:
             side = "newer" if cli[0] > engine[0] else "older"
             found.append(Trap(
                 f"the docker CLI ({self.cli}) is {side} than the engine ({self.engine}) by more than a major "
-                "version: flags the CLI offers (e.g. --platform on save, load and inspect) may be refused or "
-                "ignored by the engine", "run the CLI of the engine's generation: Docker Desktop ships both; on "
-                "Linux, put the engine package's docker first on PATH (which docker says which one runs)"))
+                "version: flags the CLI offers (e.g. --platform on save, load and inspect) are refused, and an "
+                "engine may refuse a CLI older than its minimum API version outright", "run the CLI of the "
+                "engine's generation: Docker Desktop ships both, and on a Mac 'which -a docker' shows whether "
+                "another docker (Homebrew's) comes first; on Linux, put the engine package's docker first on PATH"))
         return found
 
 

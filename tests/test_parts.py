@@ -1,6 +1,7 @@
 """Direct tests of parts that were only reached through others: the plots, the run log, the lab's settings, the
 Dockerfile reader, docker-archive reading and the doctor's rows one by one. Values only: no engine."""
 
+import dataclasses
 import io
 import json
 import tarfile
@@ -210,10 +211,12 @@ def test_the_lab_folders_layout_is_named_in_one_place(tmp_path):
 
 # --- the Docker generation the doctor names -------------------------------------------------------------------
 
+LAB_GENERATION = generation.Generation(engine="26.1.5+dfsg1", api="1.45", cli="26.1.5+dfsg1", buildx="0.13.1+ds1",
+                                       buildkit="v0.13.2", containerd="1.7.24~ds1", containerd_store=True)
+
+
 def _generation(**given) -> "generation.Generation":
-    values = dict(engine="26.1.5+dfsg1", api="1.45", cli="26.1.5+dfsg1", buildx="0.13.1+ds1",
-                  buildkit="v0.13.2", containerd="1.7.24~ds1", containerd_store=True)
-    return generation.Generation(**{**values, **given})
+    return dataclasses.replace(LAB_GENERATION, **given)
 
 
 @pytest.mark.parametrize(("text", "number"), [

@@ -16,7 +16,6 @@ from multiarch_kit.core import commands
 
 from .common import ENGINE_TCP, HUB, RUN, STATE, in_ns, wait
 
-
 # Run inside the namespace's network, in a mount namespace of its own (unshare's default propagation, private,
 # keeps every mount here from reaching the machine's). The root is bind-mounted onto itself (a root must be a mount
 # point: runc makes "/" a slave mount for each container, which fails with EINVAL on a plain folder); it gets /proc,

@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 venv: $(VENV)/.installed
 
 lab: venv
-	$(KIT) lab up
+	$(KIT) lab up --container-builder
 
 run: lab
 	$(KIT) doctor

@@ -229,6 +229,34 @@ def bench_split(rounds: int = 3) -> None:
     report("  kit's own merge and checks", overhead, "<= 2 s beyond the slowest platform's build")
 
 
+def bench_shared_cache(rounds: int = 3) -> None:
+    """The c workload on a second engine's docker-container builder: cold, and warm from the registry cache the
+    first engine's builder exported (the same measurement as notebook 10's section 6)."""
+    from multiarch_kit import bench, engine, lab
+    from multiarch_kit.bench import plans
+    from multiarch_kit.lab import buildkit, workloads
+    from multiarch_kit.oci.references import parse_reference
+    from multiarch_kit.scale import cache
+
+    status = lab.up(check_runs=False, nodes=2)
+    node = next(n.name for n in status.nodes if n.index == 2 and not n.classic)
+    second_engine = engine.connect(status.config.env, node)
+    first, second = status.container_builder(echo=False), status.container_builder(second_engine, echo=False)
+    c = workloads.workload("c")
+    contexts = bench.prepare_contexts([plans.Cell("c", "native", status.engine.platform, c.default_size)],
+                                      status, echo=False)
+    what = cache.CacheBuild(c.context(), status.engine.platform, contexts.for_workload(c),
+                            {"FILES": str(c.default_size)}, target="in-target")
+    ref = parse_reference(f"{status.registry.host}/kit-bench/cache-c:{status.engine.platform.tag_suffix}")
+    runs = [cache.measure(what, ref, first.name, second.name, echo=False) for _ in range(rounds)]
+    buildkit.remove_builder(status.config, second_engine, echo=False)
+    print(f"c workload ({c.default_size} files, in-target, {status.engine.platform}), builder on a second engine, "
+          f"its own cache emptied each round:")
+    report("  cold (--no-cache)", [r.cold.seconds for r in runs], "none (reported)")
+    report("  warm (--cache-from the registry)", [r.warm.seconds for r in runs], "none (reported)")
+    print(f"  cold / warm {statistics.median(r.ratio for r in runs):.1f}x (median of {rounds} rounds)")
+
+
 def bench_verify_memory() -> None:
     """Peak memory of `verify` on an image whose layer holds a 100 MB file, in a fresh process."""
     import tempfile
@@ -295,5 +323,6 @@ if __name__ == "__main__":
     bench_registry_race()
     bench_harness()
     bench_split()
+    bench_shared_cache()
     bench_verify_memory()
     bench_arm64_vm()

@@ -61,6 +61,8 @@ class BuildOptions:
     sbom: bool | None = None
     builder: str | None = None
     network: str | None = None
+    cache_to: str | None = None  # --cache-to type=registry,ref=...,mode=max: export the build's cache
+    cache_from: str | None = None  # --cache-from type=registry,ref=...: start from a cache someone exported
     context_name: str | None = None  # another engine: docker --context NAME buildx build
 
     @classmethod
@@ -105,6 +107,8 @@ def build_argv(context: str | Path, options: BuildOptions, *, metadata_file: str
             .option("--provenance", o.provenance)
             .option("--sbom", o.sbom)
             .option("--network", o.network)
+            .flag("--cache-to", o.cache_to)
+            .flag("--cache-from", o.cache_from)
             .flag("--metadata-file", metadata_file)
             .option("--progress", progress)
             .add(context))

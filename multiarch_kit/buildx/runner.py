@@ -110,12 +110,8 @@ def job(context: str | Path, folder: Path, options: BuildOptions, *, reproducibl
         raise KitError(f"no Dockerfile in {context}", "add one, or point the build at the folder that has it")
     env = {}
     if reproducible:
-        output = options.output
-        if options.push or not output or not output.startswith(("type=docker", "type=oci")):
-            raise KitError("reproducible builds here need a type=docker or type=oci output",
-                           "build to a tar and compare (the kit checks reproducibility on tars)")
         env["SOURCE_DATE_EPOCH"] = SOURCE_DATE_EPOCH
-        options = replace(options, output=output + ",rewrite-timestamp=true")
+        options = _reproducible(options)
     dest = re.search(r"(?:^|,)dest=([^,]+)", options.output or "")
     if dest:  # buildx does not create the destination's folder
         try:
@@ -134,6 +130,20 @@ def _options(base, flags: dict) -> BuildOptions:
     """The keyword flags as :class:`BuildOptions`, with ``base``'s named contexts under the caller's own."""
     options = BuildOptions.of(**flags)
     return options.with_contexts(base.build_contexts) if base is not None else options
+
+
+def _reproducible(options: BuildOptions) -> BuildOptions:
+    """``rewrite-timestamp=true`` on the output: a tar (``type=docker``/``type=oci``), or a push of one tag, which
+    becomes ``--output type=image,name=TAG,push=true,rewrite-timestamp=true`` (the option lives on an output).
+    The engine's own builder refuses it on a push; a ``docker-container`` builder accepts it."""
+    output = options.output
+    if options.push and len(options.tags) == 1 and not output:
+        return replace(options, push=False, tags=(), output=f"type=image,name={options.tags[0].docker},push=true,"
+                                                             "rewrite-timestamp=true")
+    if options.push or not output or not output.startswith(("type=docker", "type=oci")):
+        raise KitError("a reproducible build needs a type=docker or type=oci output, or a push of one tag",
+                       "give --output type=oci,dest=FILE, or one --tag with --push")
+    return replace(options, output=output + ",rewrite-timestamp=true")
 
 
 def build(context: str | Path, options: BuildOptions | None = None, *, echo: bool = True, timeout: float = 3600,

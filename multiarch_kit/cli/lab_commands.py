@@ -22,16 +22,20 @@ def run_doctor(args) -> int:
 
 def run_lab(args) -> int:
     from .. import lab
-    from ..lab import armvm
+    from ..lab import armvm, buildkit
 
     if args.action == "up":
-        st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base, arm64_vm=args.arm64_vm)
+        st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base, arm64_vm=args.arm64_vm,
+                    container_builder=args.container_builder)
         print(st.base.note)
         print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
         print(f"registry: {st.registry.host} ({st.registry.kind})")
         print(f"base: {st.base.source} {st.base.ref}")
         for n in st.nodes:
             print(f"engine {n.name}: docker --context {n.name} (stands in for another machine)")
+        if args.container_builder:
+            print(f"builder {buildkit.BUILDER}: docker buildx build --builder {buildkit.BUILDER} (BuildKit in a "
+                  "container: reproducible pushes, registry caches, several platforms on any image store)")
         if st.arm64_vm:
             print(f"engine {armvm.CONTEXT}: docker --context {armvm.CONTEXT} (a Debian arm64 VM, full-system "
                   f"emulated: {st.arm64_vm.levers.describe()}); DOCKER_CONTEXT={armvm.CONTEXT} makes it the lab's")

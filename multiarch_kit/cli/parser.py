@@ -39,6 +39,9 @@ def _lab(sub) -> None:
                    help="with up: also boot a Debian arm64 VM under qemu-system-aarch64 (Docker context "
                         "multiarch-kit-arm64), making its disk image the first time (about 10 minutes)")
     p.add_argument("--build-base", action="store_true", help="with up: make the real workloads' build base now")
+    p.add_argument("--container-builder", action="store_true",
+                   help="with up: also make the lab's docker-container builder (multiarch-kit-container), and its "
+                        "BuildKit image the first time where Docker Hub is out of reach (about five minutes)")
     p.set_defaults(func=lab_commands.run_lab)
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless into a results directory")
     p.add_argument("--src", default="notebooks", help="folder of the numbered notebooks (default: notebooks)")

@@ -17,7 +17,7 @@ from ..core.errors import KitError
 from ..engine import emulation, images
 from ..oci.matching import runs_natively
 from ..oci.platforms import Platform
-from . import armvm, buildbase, choice, extra_engines, generation, lifecycle, local_registry
+from . import armvm, buildbase, buildkit, choice, extra_engines, generation, lifecycle, local_registry
 from .config import LabConfig
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -78,6 +78,7 @@ def run_checks(cfg: LabConfig) -> list[Check]:
     emulation_rows, ran = _emulation_rows(cfg, facts, base_img if base_ok else None)
     if builder is not None:
         rows.append(_builder_platforms(cfg, builder, facts, ran))
+    rows.append(_container_builder(facts))
     rows.extend(emulation_rows)
     rows.extend(_nodes(cfg))
     rows.extend(_arm64_vm(cfg))
@@ -93,6 +94,20 @@ def _build_base(cfg: LabConfig, facts: engine.Engine, base_img) -> Check:
         return Check("build base", PASS, f"stand-in {found.ref} @ {found.digest}")
     return Check("build base", WARN, "not made yet: the C and Go workloads need it (about 4 min, once)",
                  "it is made on first use, or now with 'multiarch-kit lab up --build-base'")
+
+
+def _container_builder(facts: engine.Engine) -> Check:
+    found = buildkit.find(facts)
+    what = f"container builder {buildkit.BUILDER}"
+    if found is None:
+        return Check(what, WARN, "not made yet: reproducible pushes and registry caches need it (04, 09, 10)",
+                     "it is made on first use, or now with 'multiarch-kit lab up --container-builder'")
+    node = found.nodes[0] if found.nodes else None
+    if node is None or node.status != "running":
+        return Check(what, WARN, f"{found.driver}, {node.status if node else 'no node'}",
+                     f"docker buildx inspect --bootstrap {buildkit.BUILDER} starts it")
+    return Check(what, PASS, f"{found.driver}, BuildKit {node.buildkit}, "
+                 f"{len(node.platforms)} platforms ({', '.join(map(str, node.platforms[:3]))}...)")
 
 
 # Who starts the lab's extra engines: a stopped one is a folder left for the next start, not a fault.

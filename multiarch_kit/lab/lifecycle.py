@@ -35,7 +35,7 @@ from ..core.settings import ENV_LAB_DIR
 from ..engine import contexts, emulation, images
 from ..oci import registry
 from ..oci.platforms import Platform
-from . import armvm, buildbase, choice, extra_engines
+from . import armvm, buildbase, buildkit, choice, extra_engines
 from .config import LabConfig
 from .local_registry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
 from .standins import Base
@@ -90,6 +90,15 @@ class Lab:
         if names & set(buildbase.STANDS_FOR):
             named.update(self.build_base(echo=echo).build_contexts)
         return named
+
+    def container_builder(self, where: engine.Engine | None = None, *, echo: bool = True
+                          ) -> buildkit.ContainerBuilder:
+        """The lab's ``docker-container`` builder on this engine (or on ``where``'s, another context), made on
+        first use, its image too: the stand-in when Docker Hub is out of reach (made here once), else Docker
+        Hub's moby/buildkit."""
+        image = buildkit.ensure(self.config, echo=echo) if choice.want_standin(self.config) \
+            else buildkit.STANDIN.hub()
+        return buildkit.ensure_builder(self.config, where or self.engine, image, echo=echo)
 
     def build_base_status(self) -> Base | None:
         """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
@@ -266,21 +275,27 @@ def exclusive(cfg: LabConfig):
 
 
 def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False, nodes: int = 1,
-       build_base_now: bool = False, arm64_vm: bool = False) -> LabStatus:
+       build_base_now: bool = False, arm64_vm: bool = False, container_builder: bool = False) -> LabStatus:
     """Bring the lab up (idempotent) and make sure each platform runs: returns the lab's status.
 
     ``check`` runs the proof containers and probes Docker Hub again even when nothing changed;
     ``check_runs=False`` skips the proof entirely (the test suite's fixture). ``nodes`` > 1 starts that many
     engines in all (each extra one a Docker context ``multiarch-kit-node2``...); ``build_base_now`` makes the
     real workloads' build base now rather than on first use; ``arm64_vm`` also boots the arm64 VM
-    (:mod:`multiarch_kit.armvm`, Docker context ``multiarch-kit-arm64``), making its disk image the first time.
+    (:mod:`multiarch_kit.armvm`, Docker context ``multiarch-kit-arm64``), making its disk image the first time;
+    ``container_builder`` makes the lab's ``docker-container`` builder now (:mod:`multiarch_kit.lab.buildkit`).
     """
     cfg = cfg or LabConfig.from_env()
     if nodes < 1:
         raise KitError(f"--nodes {nodes}: the lab has at least its own engine", "use --nodes 2 or more for extra engines")
     with exclusive(cfg):
-        return _up(cfg, check_runs=check_runs, check=check, nodes=nodes, build_base_now=build_base_now,
-                   arm64_vm=arm64_vm)
+        status = _up(cfg, check_runs=check_runs, check=check, nodes=nodes, build_base_now=build_base_now,
+                     arm64_vm=arm64_vm)
+        if container_builder:
+            made = status.container_builder()
+            if made.created:
+                status.actions.append(f"created the builder {made.name} ({made.builder.driver}, BuildKit {made.buildkit})")
+        return status
 
 
 def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base_now: bool,

@@ -1,5 +1,5 @@
 """Docker Hub's stand-in: debian:bookworm and golang:1.19-bookworm made as Docker Hub makes them, the lab's alpine
-stand-in, and registry:2 (Debian's distribution binary), in a registry outside the namespace that the rehearsal's
+and BuildKit stand-ins, and registry:2 (Debian's distribution binary), in a registry outside the namespace that the rehearsal's
 engine uses as its Docker Hub mirror (``registry-mirrors``, a real dockerd setting)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from multiarch_kit import engine
 from multiarch_kit.buildx import SOURCE_DATE_EPOCH, dockerfile
 from multiarch_kit.core import commands
-from multiarch_kit.lab import base, buildbase
+from multiarch_kit.lab import base, buildbase, buildkit
 from multiarch_kit.lab.config import LabConfig
 from multiarch_kit.lab.standins import StandIn, recipe_digest
 from multiarch_kit.oci.platforms import LAB_PLATFORMS, Platform
@@ -100,6 +100,7 @@ def make_hub(cfg: LabConfig) -> list[tuple[str, str]]:
     copies.append((REGISTRY.ref(cfg.registry_host), "library/registry:2"))
     found, _ = base.ensure(cfg)
     copies.append((found.ref, "library/alpine:3.18"))
+    copies.append((buildkit.ensure(cfg).ref, buildkit.NAME))  # what a plain docker-container builder pulls
     return copies
 
 

@@ -19,7 +19,7 @@ from multiarch_kit import buildx, engine
 from multiarch_kit.buildx.argv import BuildOptions
 from multiarch_kit.buildx.runner import _reproducible
 from multiarch_kit.core.errors import KitError
-from multiarch_kit.lab import article, buildkit
+from multiarch_kit.lab import article, buildkit, multinode
 from multiarch_kit.oci import manifests, registry
 from multiarch_kit.oci.platforms import Platform
 from multiarch_kit.verify import elf
@@ -143,3 +143,22 @@ def test_the_engines_builder_refuses_the_same_push(lab_status):
                              base=lab_status.base, reproducible=True, echo=False)
     assert refused.returncode != 0
     assert 'exporter option "rewrite-timestamp" conflicts with "unpack"' in refused.stderr
+
+
+def test_multinode_lines_create_then_append_each_node_on_its_context():
+    argvs = multinode.create_argvs("mn", multinode.nodes("vm"), Path("/c.toml"), "reg/bk@sha256:" + "1" * 64)
+    image = "image=reg/bk@sha256:" + "1" * 64
+    assert argvs == [
+        ["docker", "buildx", "create", "--name", "mn", "--node", "multiarch-kit-multinode-amd64", "--platform",
+         "linux/amd64", "--driver", "docker-container", "--driver-opt", image, "--driver-opt", "network=host",
+         "--buildkitd-config", "/c.toml", "default"],
+        ["docker", "buildx", "create", "--append", "--name", "mn", "--node", "multiarch-kit-multinode-arm64",
+         "--platform", "linux/arm64", "--driver-opt", image, "--driver-opt", "network=host",
+         "--buildkitd-config", "/c.toml", "vm"]]
+
+
+def test_the_node_a_platform_was_built_on_is_read_from_the_articles_log():
+    assert multinode.built_on("Building on linux/arm64 for linux/arm64") == ARM64
+    assert multinode.built_on("Building on linux/amd64 for linux/arm/v7") == AMD64
+    with pytest.raises(KitError, match="not the article's /log"):
+        multinode.built_on("aarch64")

@@ -22,11 +22,11 @@ def run_doctor(args) -> int:
 
 def run_lab(args) -> int:
     from .. import lab
-    from ..lab import armvm, buildkit
+    from ..lab import armvm, buildkit, multinode
 
     if args.action == "up":
         st = lab.up(check=args.check, nodes=args.nodes, build_base_now=args.build_base, arm64_vm=args.arm64_vm,
-                    container_builder=args.container_builder)
+                    container_builder=args.container_builder, multi_node=args.multi_node)
         print(st.base.note)
         print(f"engine: {st.engine.platform} ({st.engine.operating_system}), image store {st.engine.image_store}")
         print(f"registry: {st.registry.host} ({st.registry.kind})")
@@ -39,6 +39,9 @@ def run_lab(args) -> int:
         if st.arm64_vm:
             print(f"engine {armvm.CONTEXT}: docker --context {armvm.CONTEXT} (a Debian arm64 VM, full-system "
                   f"emulated: {st.arm64_vm.levers.describe()}); DOCKER_CONTEXT={armvm.CONTEXT} makes it the lab's")
+        if args.multi_node:
+            print(f"builder {multinode.NAME}: docker buildx build --builder {multinode.NAME} --platform "
+                  "linux/amd64,linux/arm64 --push ... (each platform on its own node, natively)")
         print_frame(st.table())
         if "proved each platform runs" not in " ".join(st.actions):
             print(f"(proven at {st.proven_at}; nothing has changed since: 'lab up --check' runs them again)")

@@ -42,6 +42,9 @@ def _lab(sub) -> None:
     p.add_argument("--container-builder", action="store_true",
                    help="with up: also make the lab's docker-container builder (multiarch-kit-container), and its "
                         "BuildKit image the first time where Docker Hub is out of reach (about five minutes)")
+    p.add_argument("--multi-node", action="store_true",
+                   help="with up: boot the arm64 VM and make the multi-node builder multiarch-kit-multinode (linux/amd64 "
+                        "here, linux/arm64 on the VM): then build --builder multiarch-kit-multinode")
     p.set_defaults(func=lab_commands.run_lab)
     p = sub.add_parser("notebooks", help="execute the numbered notebooks headless into a results directory")
     p.add_argument("--src", default="notebooks", help="folder of the numbered notebooks (default: notebooks)")

@@ -17,7 +17,7 @@ from ..core.errors import KitError
 from ..engine import emulation, images
 from ..oci.matching import runs_natively
 from ..oci.platforms import Platform
-from . import armvm, buildbase, buildkit, choice, extra_engines, generation, lifecycle, local_registry
+from . import armvm, buildbase, buildkit, choice, extra_engines, generation, lifecycle, local_registry, multinode
 from .config import LabConfig
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -78,8 +78,9 @@ def run_checks(cfg: LabConfig) -> list[Check]:
     emulation_rows, ran = _emulation_rows(cfg, facts, base_img if base_ok else None)
     if builder is not None:
         rows.append(_builder_platforms(cfg, builder, facts, ran))
-    rows.append(_container_builder(facts))
     rows.extend(emulation_rows)
+    rows.append(_container_builder(facts))
+    rows.extend(_multinode())
     rows.extend(_nodes(cfg))
     rows.extend(_arm64_vm(cfg))
     rows.append(_disk(cfg))
@@ -108,6 +109,17 @@ def _container_builder(facts: engine.Engine) -> Check:
                      f"docker buildx inspect --bootstrap {buildkit.BUILDER} starts it")
     return Check(what, PASS, f"{found.driver}, BuildKit {node.buildkit}, "
                  f"{len(node.platforms)} platforms ({', '.join(map(str, node.platforms[:3]))}...)")
+
+
+def _multinode() -> list[Check]:
+    """A row once the multi-node builder exists: its nodes and whether each runs."""
+    found = multinode.find()
+    if found is None:
+        return []
+    down = [n.name for n in found.nodes if n.status != "running"]
+    return [Check(f"builder {multinode.NAME}", WARN if down else PASS,
+                  ", ".join(f"{n.name} {n.status} ({', '.join(map(str, n.platforms[:1]))})" for n in found.nodes),
+                  f"'multiarch-kit lab up --multi-node' boots the arm64 VM and starts {', '.join(down)}" if down else "")]
 
 
 # Who starts the lab's extra engines: a stopped one is a folder left for the next start, not a fault.

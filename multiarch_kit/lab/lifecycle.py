@@ -35,7 +35,7 @@ from ..core.settings import ENV_LAB_DIR
 from ..engine import contexts, emulation, images
 from ..oci import registry
 from ..oci.platforms import Platform
-from . import armvm, buildbase, buildkit, choice, extra_engines
+from . import armvm, buildbase, buildkit, choice, extra_engines, multinode
 from .config import LabConfig
 from .local_registry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
 from .standins import Base
@@ -99,6 +99,13 @@ class Lab:
         image = buildkit.ensure(self.config, echo=echo) if choice.want_standin(self.config) \
             else buildkit.STANDIN.hub()
         return buildkit.ensure_builder(self.config, where or self.engine, image, echo=echo)
+
+    def multinode_builder(self, *, echo: bool = True) -> buildx.Builder:
+        """The lab's multi-node builder (:mod:`multiarch_kit.lab.multinode`): linux/amd64 on this machine's engine,
+        linux/arm64 on the arm64 VM's, which must be running."""
+        image = buildkit.ensure(self.config, echo=echo) if choice.want_standin(self.config) \
+            else buildkit.STANDIN.hub()
+        return multinode.ensure(self.config, image, echo=echo)
 
     def build_base_status(self) -> Base | None:
         """The base of the real workloads as it is, building nothing: None while the stand-in is not made yet."""
@@ -275,7 +282,8 @@ def exclusive(cfg: LabConfig):
 
 
 def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False, nodes: int = 1,
-       build_base_now: bool = False, arm64_vm: bool = False, container_builder: bool = False) -> LabStatus:
+       build_base_now: bool = False, arm64_vm: bool = False, container_builder: bool = False,
+       multi_node: bool = False) -> LabStatus:
     """Bring the lab up (idempotent) and make sure each platform runs: returns the lab's status.
 
     ``check`` runs the proof containers and probes Docker Hub again even when nothing changed;
@@ -283,18 +291,22 @@ def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = F
     engines in all (each extra one a Docker context ``multiarch-kit-node2``...); ``build_base_now`` makes the
     real workloads' build base now rather than on first use; ``arm64_vm`` also boots the arm64 VM
     (:mod:`multiarch_kit.armvm`, Docker context ``multiarch-kit-arm64``), making its disk image the first time;
-    ``container_builder`` makes the lab's ``docker-container`` builder now (:mod:`multiarch_kit.lab.buildkit`).
+    ``container_builder`` makes the lab's ``docker-container`` builder now (:mod:`multiarch_kit.lab.buildkit`);
+    ``multi_node`` boots the arm64 VM and makes the multi-node builder over both engines.
     """
     cfg = cfg or LabConfig.from_env()
     if nodes < 1:
         raise KitError(f"--nodes {nodes}: the lab has at least its own engine", "use --nodes 2 or more for extra engines")
     with exclusive(cfg):
         status = _up(cfg, check_runs=check_runs, check=check, nodes=nodes, build_base_now=build_base_now,
-                     arm64_vm=arm64_vm)
+                     arm64_vm=arm64_vm or multi_node)
         if container_builder:
             made = status.container_builder()
             if made.created:
                 status.actions.append(f"created the builder {made.name} ({made.builder.driver}, BuildKit {made.buildkit})")
+        if multi_node:
+            both = status.multinode_builder()
+            status.actions.append(f"builder {both.name}: " + ", ".join(f"{n.name} {n.status}" for n in both.nodes))
         return status
 
 
@@ -366,6 +378,8 @@ def down(cfg: LabConfig | None = None) -> list[str]:
 
 
 def _down(cfg: LabConfig) -> list[str]:
+    if armvm.vm(cfg.lab_dir).running:  # its builder first: a node whose engine is gone is an error in buildx ls
+        multinode.remove(cfg, echo=False)
     stopped = [f"the arm64 VM ({armvm.CONTEXT})"] if armvm.stop(armvm.vm(cfg.lab_dir)) else []
     stopped += stop_registry(cfg)
     for n in extra_engines.known(cfg.lab_dir):  # the extra engines first: they use the first engine's containerd

@@ -282,6 +282,36 @@ def bench_verify_memory() -> None:
           f"+{peak - before:.1f} MB), {seconds:.2f} s")
 
 
+def bench_three_ways(rounds: int = 3) -> None:
+    """The article's Dockerfile for linux/amd64 and linux/arm64, from scratch, three ways (notebook 10, section 7):
+    one docker-container builder with QEMU, one builder with a native node on each engine (the arm64 VM's under
+    TCG), and one job per platform merged by digest (the split)."""
+    from multiarch_kit import buildx, lab
+    from multiarch_kit.lab import armvm, multinode
+    from multiarch_kit.oci.platforms import AMD64, ARM64
+    from multiarch_kit.scale import split
+
+    status = lab.up(check_runs=False, arm64_vm=True)
+    qemu, both = status.container_builder(echo=False).name, status.multinode_builder(echo=False).name
+    article = ROOT / "notebooks" / "article"
+    name = f"{status.registry.host}/kit-bench/three-ways"
+    ways = {"one builder, QEMU": [], "one builder, two native nodes": [], "one job per platform, merged": []}
+    for r in range(rounds + 1):  # the first round warms the nodes' image pulls and is not counted
+        common = {"platforms": [AMD64, ARM64], "push": True, "base": status.base, "no_cache": True, "echo": False}
+        a = buildx.build(article, tags=[f"{name}:qemu-{r}"], builder=qemu, **common).seconds
+        b = buildx.build(article, tags=[f"{name}:nodes-{r}"], builder=both, **common).seconds
+        c = split.build(article, f"{name}:split-{r}", [AMD64, ARM64], {ARM64: armvm.CONTEXT}, here=status,
+                        base=status.base, no_cache=True, echo=False).seconds
+        if r:
+            for way, seconds in zip(ways, (a, b, c)):
+                ways[way].append(seconds)
+    print(f"the article's Dockerfile, linux/amd64 + linux/arm64 pushed, no cache, {rounds} rounds after a warm-up "
+          f"(arm64 node and split: the arm64 VM, emulated whole by TCG):")
+    for way, samples in ways.items():
+        report(f"  {way}", samples, "none (reported)")
+    multinode.remove(status.config, echo=False)
+
+
 def bench_arm64_vm(loop: int = 200_000) -> None:
     """`lab up --arm64-vm`: cold (recorded when the disk image was made: making it, then the first boot) and warm
     (boot only, measured now), then QEMU's speed levers: each boot of the VM with one lever changed, and the same
@@ -325,4 +355,5 @@ if __name__ == "__main__":
     bench_split()
     bench_shared_cache()
     bench_verify_memory()
+    bench_three_ways()
     bench_arm64_vm()

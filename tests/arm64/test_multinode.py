@@ -44,3 +44,5 @@ def test_one_build_sends_each_platform_to_its_native_node(lab_status, tmp_path):
     # ... and its RUN step ran on the VM's kernel, amd64's on this machine's
     assert read[ARM64]["/kernel"] == lab_status.engine.kernel != pyplatform.release()
     assert read[AMD64]["/kernel"] == pyplatform.release()
+    # Removed again: a builder whose VM node is down later shows as an error in every `docker buildx ls`.
+    assert multinode.remove(lab_status.config, echo=False) and multinode.find() is None

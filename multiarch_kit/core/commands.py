@@ -190,6 +190,7 @@ class _Together:
         self.results: dict = {}
         self.errors: dict = {}
         self.procs: dict = {}
+        self.stopping = False  # set by kill_the_rest: a command that starts after it is killed at once
         self.lock = threading.Lock()
 
     def one(self, name, argv: list[str]) -> None:
@@ -203,6 +204,8 @@ class _Together:
             return
         with self.lock:
             self.procs[name] = proc
+            if self.stopping:  # its thread was still starting it when the others were stopped (Ctrl-C, a failure)
+                proc.kill()
         out = []
         for line in proc.stdout:
             out.append(line)
@@ -223,6 +226,7 @@ class _Together:
 
     def kill_the_rest(self) -> None:
         with self.lock:
+            self.stopping = True
             for proc in self.procs.values():
                 if proc.poll() is None:
                     proc.kill()
@@ -248,10 +252,10 @@ def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, s
             show(argv, env, note=(notes or {}).get(name), background=True)
         print("$ wait", flush=True)
     threads = [threading.Thread(target=together.one, args=(n, a), daemon=True) for n, a in argvs.items()]
-    for t in threads:
-        t.start()
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
+        for t in threads:  # inside the try: a Ctrl-C while the last ones start still stops the first ones
+            t.start()
         while any(t.is_alive() for t in threads):
             if (together.errors and stop_on_failure) or (deadline is not None and time.monotonic() > deadline):
                 break
@@ -259,7 +263,8 @@ def run_all(argvs: dict[Name, list[str]], *, echo: bool = True, env: dict[str, s
     finally:
         together.kill_the_rest()  # whatever ended the wait (a failure, the deadline, Ctrl-C): nothing keeps running
         for t in threads:
-            t.join(timeout=30)
+            if t.ident is not None:  # started (a Ctrl-C may have come before the rest were)
+                t.join(timeout=30)
     if together.errors:
         raise next(iter(together.errors.values()))
     if deadline is not None and len(together.results) < len(argvs):

@@ -229,22 +229,13 @@ def ensure_builder(cfg: LabConfig, where: Engine, image: Base, *, echo: bool = T
     missing or was made with another image or config, started if it is stopped. ``image`` is :func:`ensure`'s
     stand-in or Docker Hub's."""
     name = builder_name(where)
-    folder = cfg.paths.standin(STANDIN.folder) / "builders" / name
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "buildkitd.toml"
     wanted_image = image.pinned if image.source == STAND_IN else None
     wanted = {"image": wanted_image, "config": buildkitd_config(cfg.registry_host, where.hub_mirrors),
               "engine": where.engine_id}
-    record = folder / "builder.json"
     found = find(where, name)
-    created = found is None or files.read_json(record) != wanted
-    if created:
-        if found is not None:  # made with another image or config: made again, as a reader would
-            commands.run(where.docker("buildx", "rm", name), echo=echo, timeout=120)
-        config.write_text(wanted["config"])
-        commands.run(create_argv(name, config, wanted_image, where), echo=echo, timeout=600)
-        files.write_json(record, wanted)
-    elif not all(n.status == "running" for n in found.nodes):
+    created = remake(cfg, name, found, wanted, [create_argv(name, config_path(cfg, name), wanted_image, where)],
+                     where.docker("buildx", "rm", name), echo=echo)
+    if not created and not all(n.status == "running" for n in found.nodes):
         commands.run(where.docker("buildx", "inspect", "--bootstrap", name), echo=echo, timeout=600)
     found = find(where, name)
     if found is None:
@@ -256,19 +247,51 @@ def ensure_builder(cfg: LabConfig, where: Engine, image: Base, *, echo: bool = T
 def find(where: Engine, name: str | None = None) -> builders.Builder | None:
     """The lab's builder on ``where``'s engine as ``docker buildx inspect`` reads it (None: not made)."""
     try:
-        return builders.parse_inspect(commands.run(where.docker("buildx", "inspect", name or builder_name(where)),
-                                                   echo=False,
-                                                   timeout=60).stdout)
-    except CommandError:  # no such builder
+        return builders.inspect(name or builder_name(where), context=where.context if where.named else None)
+    except (CommandError, KitError):  # no such builder
         return None
 
 
+# --- what every builder the lab makes shares: its folder, the record of how it was made, its removal -------------
+
+def _folder(cfg: LabConfig, name: str) -> Path:
+    return cfg.paths.standin(STANDIN.folder) / "builders" / name
+
+
+def config_path(cfg: LabConfig, name: str) -> Path:
+    """Where the builder ``name``'s ``buildkitd.toml`` is written (``docker buildx create --buildkitd-config``)."""
+    return _folder(cfg, name) / "buildkitd.toml"
+
+
+def remake(cfg: LabConfig, name: str, found: builders.Builder | None, wanted: dict,
+           create: list[commands.Command], rm: commands.Command, *, echo: bool = True) -> bool:
+    """Create the builder ``name`` with the ``create`` commands unless ``found`` was made as ``wanted`` says (its
+    image, its config's text, its nodes...), removing it first with ``rm`` when it was made otherwise. The record
+    of how it was made is kept beside its config. Returns whether it was (re)created."""
+    record = _folder(cfg, name) / "builder.json"
+    if found is not None and files.read_json(record) == wanted:
+        return False
+    if found is not None:  # made with another image, config or nodes: made again, as a reader would
+        commands.run(rm, echo=echo, timeout=300)
+    config_path(cfg, name).parent.mkdir(parents=True, exist_ok=True)
+    config_path(cfg, name).write_text(wanted["config"])
+    for argv in create:
+        commands.run(argv, echo=echo, timeout=600)
+    files.write_json(record, wanted)
+    return True
+
+
+def forget(cfg: LabConfig, name: str, rm: commands.Command, *, echo: bool = True) -> None:
+    """Remove the builder ``name`` (``rm``) and its record: a builder whose engine is gone stays in
+    ``docker buildx ls`` as an error, so the lab removes its builders before it stops their engines."""
+    commands.run(rm, echo=echo, timeout=300)
+    (_folder(cfg, name) / "builder.json").unlink(missing_ok=True)
+
+
 def remove_builder(cfg: LabConfig, where: Engine, *, echo: bool = True) -> bool:
-    """Remove the lab's builder on ``where``'s engine (``docker buildx rm``), before that engine stops: a builder
-    whose engine is gone stays in ``docker buildx ls`` as an error. Returns whether there was one."""
+    """Remove the lab's builder on ``where``'s engine, before that engine stops. Returns whether there was one."""
     name = builder_name(where)
     if find(where, name) is None:
         return False
-    commands.run(where.docker("buildx", "rm", name), echo=echo, timeout=120)
-    (cfg.paths.standin(STANDIN.folder) / "builders" / name / "builder.json").unlink(missing_ok=True)
+    forget(cfg, name, where.docker("buildx", "rm", name), echo=echo)
     return True

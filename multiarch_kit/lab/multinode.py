@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..buildx import builders
-from ..core import commands, files
+from ..core import commands
 from ..core.commands import Command, docker
 from ..core.errors import CommandError, KitError
 from ..oci.platforms import Platform
@@ -75,21 +75,12 @@ def ensure(cfg: LabConfig, image: Base, specs: tuple[Node, ...] | None = None, *
     """The multi-node builder, created if missing or made with other nodes, image or config, then started
     (``docker buildx inspect --bootstrap``: the VM's node pulls the image and starts BuildKit under TCG, slowly)."""
     specs = specs or nodes()
-    folder = cfg.paths.standin(buildkit.STANDIN.folder) / "builders" / NAME
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "buildkitd.toml"
     wanted_image = image.pinned if image.source == STAND_IN else None
     wanted = {"image": wanted_image, "config": buildkit.buildkitd_config(cfg.registry_host),
               "nodes": [[n.name, str(n.platform), n.context] for n in specs]}
-    record = folder / "builder.json"
-    found = find()
-    if found is None or files.read_json(record) != wanted:
-        if found is not None:
-            commands.run(docker("buildx", "rm", NAME), echo=echo, timeout=300)
-        config.write_text(wanted["config"])
-        for argv in create_argvs(NAME, specs, config, wanted_image):
-            commands.run(argv, echo=echo, timeout=300)
-        files.write_json(record, wanted)
+    buildkit.remake(cfg, NAME, find(), wanted,
+                    create_argvs(NAME, specs, buildkit.config_path(cfg, NAME), wanted_image),
+                    docker("buildx", "rm", NAME), echo=echo)
     commands.run(docker("buildx", "inspect", "--bootstrap", NAME), echo=echo, timeout=1200)
     found = find()
     if found is None or [n.status for n in found.nodes] != ["running"] * len(specs):
@@ -102,8 +93,7 @@ def remove(cfg: LabConfig, *, echo: bool = True) -> bool:
     """Remove the builder (before the VM stops: a node whose engine is gone is an error in ``buildx ls``)."""
     if find() is None:
         return False
-    commands.run(docker("buildx", "rm", NAME), echo=echo, timeout=300)
-    (cfg.paths.standin(buildkit.STANDIN.folder) / "builders" / NAME / "builder.json").unlink(missing_ok=True)
+    buildkit.forget(cfg, NAME, docker("buildx", "rm", NAME), echo=echo)
     return True
 
 

@@ -313,3 +313,37 @@ def test_build_resolves_the_stand_ins_profile_does_for_a_go_service_and_verifies
     assert [(f.platform, f.path) for f in report.entries[0].findings + report.entries[1].findings
             + report.entries[2].findings] == [("linux/arm/v7", "usr/lib/arm-linux-gnueabihf/libgcrypt.so.20.4.1")]
     assert (proc.returncode, data["verified"]) == (1, False), proc.stderr
+
+
+def test_a_named_builder_routes_each_platform_to_the_node_pinned_to_it():
+    from multiarch_kit import buildx
+    from multiarch_kit.oci.platforms import Platform
+
+    # As `docker buildx inspect multiarch-kit-multinode` lists the lab's: each node pinned (*) to its own platform.
+    both = buildx.parse_inspect("""Name:          multiarch-kit-multinode
+Driver:        docker-container
+
+Nodes:
+Name:      multiarch-kit-multinode-amd64
+Endpoint:  default
+Status:    running
+Platforms: linux/amd64*, linux/amd64/v2, linux/arm64, linux/arm/v7
+
+Name:      multiarch-kit-multinode-arm64
+Endpoint:  multiarch-kit-arm64
+Status:    running
+Platforms: linux/arm64*, linux/arm/v7, linux/arm/v6
+""")
+    amd, arm, v7, ppc = (Platform.parse(t) for t in ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/ppc64le"))
+    chosen = split.routed(both, [amd, arm, v7])
+    assert {p: (n.name, n.endpoint) for p, n in chosen.items()} == {
+        amd: ("multiarch-kit-multinode-amd64", "default"), arm: ("multiarch-kit-multinode-arm64", "multiarch-kit-arm64"),
+        v7: ("multiarch-kit-multinode-amd64", "default")}  # pinned nowhere: the first node that lists it
+    with pytest.raises(KitError, match="builder multiarch-kit-multinode has no node that builds linux/ppc64le"):
+        split.routed(both, [ppc])
+
+
+def test_builder_and_node_together_is_one_line():
+    proc = kit_cli("build", "notebooks/article", "--tag", "localhost:5000/x:1", "--platform", "linux/amd64",
+                   "--builder", "multiarch-kit-container", "--node", "linux/amd64=default")
+    assert "--builder and --node both say where to build" in one_line_error(proc)

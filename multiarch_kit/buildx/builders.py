@@ -24,6 +24,7 @@ class BuilderNode:
     status: str = ""
     buildkit: str = ""
     platforms: list[Platform] = field(default_factory=list)
+    pinned: list[Platform] = field(default_factory=list)  # set with --platform at create (buildx marks them *)
 
 
 @dataclass
@@ -76,7 +77,9 @@ def parse_inspect(text: str) -> Builder:
             node.buildkit = value
         elif key == "Platforms":
             try:
-                node.platforms = [Platform.parse(p.strip().rstrip("*")) for p in value.split(",") if p.strip()]
+                listed = [p.strip() for p in value.split(",") if p.strip()]
+                node.platforms = [Platform.parse(p.rstrip("*")) for p in listed]
+                node.pinned = [Platform.parse(p.rstrip("*")) for p in listed if p.endswith("*")]
             except InvalidPlatform as exc:
                 raise KitError(f"`docker buildx inspect` listed a platform the kit cannot read ({exc.message})",
                                "update buildx, or report the line") from None

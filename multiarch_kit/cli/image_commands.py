@@ -44,6 +44,9 @@ def run_build(args) -> int:
 
     platforms = parse_list(args.platform)
     nodes = split.parse_nodes(args.node or [], platforms)
+    if nodes and args.builder:
+        raise KitError("--builder and --node both say where to build",
+                       "use --builder for one builder's nodes, or --node for one build per engine merged by digest")
     ref = split.check_request(Path(args.context), args.tag, platforms)  # parsed once, passed on as a value
     build_args, named = pairs(args.build_arg, "--build-arg"), pairs(args.build_context, "--build-context")
     here = lab.read()  # the engine's facts and the base: not the builder or the extra engines, which split asks itself
@@ -51,6 +54,7 @@ def run_build(args) -> int:
     named = {**here.contexts_for(Path(args.context), echo=echo), **named}  # the stand-ins profile resolves too
     result = split.build(Path(args.context), ref, platforms, nodes, here=here, build_args=build_args,
                          build_contexts=named, resume=args.resume, no_cache=args.no_cache, target=args.target,
+                         builder=args.builder,
                          echo=echo)
     report = verify.verify(result.inspection, echo=False) if args.verify else None  # what the merge check read
     if args.format == "json":

@@ -66,6 +66,8 @@ def _images(sub) -> None:
     p.add_argument("--tag", required=True, help="the tag to push, e.g. localhost:5000/app:latest")
     p.add_argument("--platform", required=True, help="comma-separated, e.g. linux/amd64,linux/arm64")
     p.add_argument("--node", action="append", help="PLATFORM=CONTEXT: build that platform on that Docker context")
+    p.add_argument("--builder", help="a buildx builder to build every platform in one command (e.g. the lab's "
+                   "multiarch-kit-multinode, whose nodes each build their own platform)")
     p.add_argument("--build-arg", action="append", help="NAME=VALUE, as docker buildx build takes it")
     p.add_argument("--build-context", action="append", help="NAME=VALUE, as docker buildx build takes it")
     p.add_argument("--resume", action="store_true", help="finish an interrupted split build: only missing platforms")

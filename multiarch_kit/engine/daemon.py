@@ -18,6 +18,7 @@ Mac with Docker Desktop the engine is linux/arm64 even when a notebook runs unde
 from __future__ import annotations
 
 import enum
+import ipaddress
 import os
 import platform as _pyplatform
 from dataclasses import dataclass, fields
@@ -67,6 +68,21 @@ class EngineFacts:
     containerd_store: bool  # images kept by containerd's snapshotters (multi-platform aware)
     containerd_version: str
     hub_mirrors: tuple[str, ...] = ()  # registry-mirrors: where the engine pulls Docker Hub's images from first
+    # What the engine reaches over plain HTTP besides loopback: registries by name, and networks (insecure-registries)
+    insecure_registries: tuple[str, ...] = ()
+    insecure_networks: tuple[str, ...] = ()
+
+    def trusts(self, host: str) -> bool:
+        """Whether the engine pushes to and pulls from ``host`` (``name:port``) over plain HTTP: loopback, a
+        registry its ``insecure-registries`` names, or one whose IPv4 address is in a network listed there."""
+        name = host.rpartition(":")[0] or host
+        if host in self.insecure_registries or name == "localhost":
+            return True
+        try:
+            ip = ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return ip.is_loopback or any(ip in ipaddress.ip_network(n, strict=False) for n in self.insecure_networks)
 
     @property
     def image_store(self) -> str:
@@ -199,6 +215,7 @@ def facts_from(info: dict, server: dict, where: str) -> EngineFacts:
     containerd = next((c for c in components if isinstance(c, dict) and c.get("Name") == "containerd"), {})
     driver_status = dict(tuple(x) for x in info.get("DriverStatus") or [] if isinstance(x, list) and len(x) == 2)
     arch = from_uname(str(info.get("Architecture", "")))
+    registries = info.get("RegistryConfig") if isinstance(info.get("RegistryConfig"), dict) else {}
     return EngineFacts(
         endpoint=where,
         engine_id=str(info.get("ID", "")),
@@ -210,7 +227,10 @@ def facts_from(info: dict, server: dict, where: str) -> EngineFacts:
         storage_driver=str(info.get("Driver", "")),
         containerd_store=str(driver_status.get("driver-type", "")).startswith("io.containerd.snapshotter"),
         containerd_version=str(containerd.get("Version", "")),
-        hub_mirrors=tuple(str(m) for m in (info.get("RegistryConfig") or {}).get("Mirrors") or ()),
+        hub_mirrors=tuple(str(m) for m in registries.get("Mirrors") or ()),
+        insecure_registries=tuple(sorted(str(name) for name, index in (registries.get("IndexConfigs") or {}).items()
+                                         if isinstance(index, dict) and index.get("Secure") is False)),
+        insecure_networks=tuple(str(n) for n in registries.get("InsecureRegistryCIDRs") or ()),
     )
 
 

@@ -8,11 +8,14 @@ and of what it last proved) lives under one directory, ``$MULTIARCH_KIT_LAB`` (d
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core import files, settings
-from ..core.settings import Settings
+from ..core.errors import KitError
+from ..core.settings import ENV_REGISTRY, Settings
 from ..oci.platforms import LAB_PLATFORMS, Platform
 
 DEFAULT_PORT = 5000
@@ -54,6 +57,7 @@ class LabConfig:
     base: str = "auto"
     # Set by the reader (the environment): the lab never moves such a port, it says the port is taken instead.
     port_from_env: bool = False
+    registry_name: str = "localhost"  # how references name the registry's host (MULTIARCH_KIT_REGISTRY's host)
     settings: Settings | None = field(default=None, repr=False, compare=False)  # what it was made from
 
     @classmethod
@@ -61,7 +65,7 @@ class LabConfig:
         """The lab of these settings: the reader's port, else the one ``lab up`` recorded, else 5000."""
         if given.registry_port is not None:
             return cls(lab_dir=given.lab_dir, registry_port=given.registry_port, base=given.base,
-                       port_from_env=True, settings=given)
+                       port_from_env=True, registry_name=given.registry_name, settings=given)
         return cls(lab_dir=given.lab_dir, registry_port=recorded_port(given.lab_dir) or DEFAULT_PORT,
                    base=given.base, settings=given)
 
@@ -80,14 +84,38 @@ class LabConfig:
         return self.paths.port_record
 
     @property
+    def named(self) -> bool:
+        """Whether the reader named the registry an address other machines may reach (not loopback)."""
+        return not _loopback_name(self.registry_name)
+
+    @property
     def registry_address(self) -> str:
-        """Host and port the registry binds (loopback only)."""
-        return f"127.0.0.1:{self.registry_port}"
+        """Where the kit's own client reaches the registry: loopback, or the name the reader gave."""
+        return self.registry_host if self.named else f"127.0.0.1:{self.registry_port}"
 
     @property
     def registry_host(self) -> str:
-        """How image references name the lab registry: Docker treats localhost as an insecure registry."""
-        return f"localhost:{self.registry_port}"
+        """How image references name the lab registry: ``localhost:<port>`` (every engine treats localhost as a
+        plain-HTTP registry), or ``MULTIARCH_KIT_REGISTRY``, which the engines must be told to trust."""
+        return f"{self.registry_name}:{self.registry_port}"
+
+    def listen_address(self) -> str:
+        """The ``IP:port`` the registry listens on: loopback, or the address the reader's name resolves to here
+        (a one-line error when it does not resolve, or resolves to no address of this machine)."""
+        if not self.named:
+            return f"127.0.0.1:{self.registry_port}"
+        try:
+            ip = socket.getaddrinfo(self.registry_name, self.registry_port, socket.AF_INET)[0][4][0]
+        except (socket.gaierror, IndexError):
+            raise KitError(f"{ENV_REGISTRY}={self.registry_host}: {self.registry_name} does not resolve here",
+                           "name this machine by an IPv4 address it has (hostname -I) or a name in /etc/hosts")
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                s.bind((ip, 0))  # only an address of this machine's own can be bound
+        except OSError:
+            raise KitError(f"{ENV_REGISTRY}={self.registry_host}: {ip} is not an address of this machine",
+                           "the lab serves its registry here: name one of this machine's addresses (hostname -I)")
+        return f"{ip}:{self.registry_port}"
 
     @property
     def paths(self) -> LabPaths:
@@ -108,6 +136,15 @@ class LabConfig:
     @property
     def base_choice_file(self) -> Path:
         return self.paths.base_choice
+
+
+def _loopback_name(name: str) -> bool:
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def recorded_port(lab_dir: Path) -> int | None:

@@ -17,7 +17,18 @@ from ..core.errors import KitError
 from ..engine import emulation, images
 from ..oci.matching import runs_natively
 from ..oci.platforms import Platform
-from . import armvm, buildbase, buildkit, choice, extra_engines, generation, lifecycle, local_registry, multinode
+from . import (
+    armvm,
+    buildbase,
+    buildkit,
+    choice,
+    extra_engines,
+    generation,
+    lifecycle,
+    local_registry,
+    multinode,
+    trust,
+)
 from .config import LabConfig
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
@@ -61,9 +72,14 @@ def run_checks(cfg: LabConfig) -> list[Check]:
                       f"{facts.image_store}" + ("" if exportable else ": buildx cannot export type=docker"),
                       "" if exportable else engine.IMAGE_STORE_FIX))
     reg = local_registry.registry_info(cfg)
-    rows.append(Check("registry", PASS if reg.answers else FAIL,
-                      f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
-                      "" if reg.answers else "run 'multiarch-kit lab up'"))
+    if reg.answers and cfg.named and not facts.trusts(cfg.registry_host):
+        rows.append(Check("registry", FAIL, f"{reg.address} answers, but the engine would speak HTTPS to it",
+                          trust.fix_line(cfg.registry_host)))
+    else:
+        rows.append(Check("registry", PASS if reg.answers else FAIL,
+                          f"{reg.address} ({reg.kind})" if reg.answers else f"nothing answers /v2/ on {reg.address}",
+                          "" if reg.answers else "run 'multiarch-kit lab up'" + (
+                              " on the machine that serves it, with the same MULTIARCH_KIT_REGISTRY" if cfg.named else "")))
     try:
         base_img = choice.base_image(cfg)
     except KitError as exc:

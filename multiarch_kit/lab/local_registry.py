@@ -42,22 +42,29 @@ class RegistryInfo:
     answers: bool
 
 
+def _address(cfg: LabConfig) -> str:
+    """Where the kit reaches the lab registry: over plain HTTP, the way it is served, also by a name the reader gave."""
+    if cfg.named:
+        registry.use_plain_http(cfg.registry_host)
+    return cfg.registry_address
+
+
 def _is_guard_process(pid: int) -> bool:
     return commands.runs(pid, "multiarch_kit.oci.guard")
 
 
-def _port_state(port: int) -> str:
-    """``free``, ``registry`` (something answers the v2 API) or ``other``."""
+def _port_state(port: int, ip: str = "127.0.0.1") -> str:
+    """``free``, ``registry`` (something answers the v2 API) or ``other``, for ``port`` on ``ip``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(1)
-        if s.connect_ex(("127.0.0.1", port)) != 0:
+        if s.connect_ex((ip, port)) != 0:
             return "free"
-    return "registry" if registry.ping(f"127.0.0.1:{port}") else "other"
+    return "registry" if registry.ping(f"{ip}:{port}") else "other"
 
 
 def _stranded_guard(cfg: LabConfig) -> int | None:
     """A guard of the lab's on the port whose registry has gone (it answers 502 naming itself), or None."""
-    pid = registry.stranded_guard(cfg.registry_address)
+    pid = registry.stranded_guard(_address(cfg))
     return pid if pid and _is_guard_process(pid) else None
 
 
@@ -87,10 +94,15 @@ def _pids(state: dict | None) -> list[int]:
     return [p for p in listed if isinstance(p, int)] if isinstance(listed, list) else []
 
 
+def _listens(record: dict) -> str:
+    """Where a recorded registry listens (a record from before MULTIARCH_KIT_REGISTRY: loopback)."""
+    return str(record.get("listen") or f"127.0.0.1:{record.get('port')}")
+
+
 def registry_info(cfg: LabConfig) -> RegistryInfo:
     """Who runs the registry on the lab port, without changing anything."""
     state = files.read_json(cfg.state_file)
-    answers = registry.ping(cfg.registry_address)
+    answers = registry.ping(_address(cfg))
     ours = bool(state) and state.get("port") == cfg.registry_port and (
         state.get("kind") == CONTAINER or any(commands.alive(p) for p in _pids(state))
     )
@@ -124,8 +136,18 @@ def _wait_for(what, seconds: float) -> bool:
 
 
 def start_registry(cfg: LabConfig) -> str:
-    """Serve the lab registry on its port (started, or "reused" when a registry already answers there)."""
-    state = _port_state(cfg.registry_port)
+    """Serve the lab registry on its port (started, or "reused" when a registry already answers there), on
+    loopback or on the address the reader named (:meth:`LabConfig.listen_address`)."""
+    listen = cfg.listen_address()
+    ip = listen.rpartition(":")[0]
+    recorded = files.read_json(cfg.state_file)
+    if recorded and recorded.get("port") == cfg.registry_port and _listens(recorded) != listen:
+        # The same storage asked for on another address (MULTIARCH_KIT_REGISTRY set or unset): the lab's own
+        # registry stops where it was, then serves where asked.
+        stop_registry(cfg)
+        before = _listens(recorded).rpartition(":")[0]
+        _wait_for(lambda: _port_state(cfg.registry_port, before) == "free", 10)
+    state = _port_state(cfg.registry_port, ip)
     stranded = _stranded_guard(cfg) if state == "other" else None
     if stranded:
         # A guard of the lab's whose registry has gone (its record lost, say): replace the pair.
@@ -133,7 +155,7 @@ def start_registry(cfg: LabConfig) -> str:
         state = "free"
     if state == "other":
         raise KitError(
-            f"port {cfg.registry_port} on 127.0.0.1 is taken by a program that is not a registry "
+            f"port {cfg.registry_port} on {ip} is taken by a program that is not a registry "
             "(on macOS: the AirPlay Receiver)",
             f"choose another port, e.g. export {ENV_PORT}=5001, or free port {cfg.registry_port}",
         )
@@ -156,9 +178,9 @@ def start_registry(cfg: LabConfig) -> str:
         if not _wait_for(cfg.registry_socket.exists, 30):  # seconds on a loaded machine, a fraction idle
             raise KitError(f"the registry did not open {cfg.registry_socket} within 30 s", f"see {logs / 'registry.log'}")
         guard = commands.start([sys.executable, "-m", "multiarch_kit.oci.guard", "--listen",
-                                cfg.registry_address, "--upstream", f"unix:{cfg.registry_socket}"],
+                                listen, "--upstream", f"unix:{cfg.registry_socket}"],
                                log=logs / "registry-guard.log")
-        record = {"kind": GUARDED, "pids": [guard.pid, reg.pid], "port": cfg.registry_port}
+        record = {"kind": GUARDED, "pids": [guard.pid, reg.pid], "port": cfg.registry_port, "listen": listen}
     else:
         # Docker Desktop: the registry:2 container, published on loopback. Its builder reaches it from
         # inside Docker's VM, where a guard on this host could not stand in front of it.
@@ -166,11 +188,11 @@ def start_registry(cfg: LabConfig) -> str:
         data.mkdir(parents=True, exist_ok=True)
         name = f"{REGISTRY_CONTAINER}-{cfg.registry_port}"
         commands.run(docker("rm", "-f", name), echo=False, check=False)
-        done = commands.run(docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{cfg.registry_port}:5000",
+        done = commands.run(docker("run", "-d", "--name", name, "-p", f"{listen}:5000",
                                    "-v", f"{data}:/var/lib/registry", "registry:2"), timeout=300)
-        record = {"kind": CONTAINER, "container": done.stdout.strip(), "port": cfg.registry_port}
+        record = {"kind": CONTAINER, "container": done.stdout.strip(), "port": cfg.registry_port, "listen": listen}
     files.write_json(cfg.state_file, record)
-    if not _wait_for(lambda: registry.ping(cfg.registry_address, timeout=0.5), 30):
+    if not _wait_for(lambda: registry.ping(_address(cfg), timeout=0.5), 30):
         raise KitError(f"the registry did not answer on {cfg.registry_address} within 30 s",
                        f"see {logs / 'registry.log'} and {logs / 'registry-guard.log'}")
     return "started"

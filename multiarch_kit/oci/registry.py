@@ -59,9 +59,24 @@ def is_loopback(host: str) -> bool:
     return name in ("localhost", "[::1]", "::1") or name.startswith("127.")
 
 
+# Registries other than loopback that the kit reads over plain HTTP: the lab registry when the reader names it
+# (MULTIARCH_KIT_REGISTRY), as the lab read it at the edge; the engines are told to trust the same one.
+_PLAIN_HTTP: set[str] = set()
+
+
+def use_plain_http(host: str) -> None:
+    """Read ``host`` (``name:port``) over plain HTTP, as the lab registry is served."""
+    _PLAIN_HTTP.add(host)
+
+
+def plain_http(host: str) -> bool:
+    """Whether the kit speaks plain HTTP to ``host``: loopback (the lab registry) or a lab registry named so."""
+    return is_loopback(host) or host in _PLAIN_HTTP
+
+
 def base_url(address: str) -> str:
-    """``http://`` for loopback addresses (the lab registry), ``https://`` for everything else."""
-    return ("http://" if is_loopback(address) else "https://") + address
+    """``http://`` for the lab registry (loopback, or named), ``https://`` for everything else."""
+    return ("http://" if plain_http(address) else "https://") + address
 
 
 # The engine's Docker Hub mirrors (``registry-mirrors`` in daemon.json; ``docker info`` lists them), as the lab
@@ -120,7 +135,7 @@ def _session(host: str) -> requests.Session:
             session = requests.Session()
             # For a loopback registry (the lab's) there is no proxy to find: reading the environment's proxy
             # settings on every request cost more than the request itself.
-            session.trust_env = not is_loopback(host)
+            session.trust_env = not plain_http(host)
             adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=16)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
@@ -157,7 +172,7 @@ class Registry:
 
     def __init__(self, host: str, repository: str, timeout: float = DEFAULT_TIMEOUT, *, insecure: bool | None = None):
         self.host, self.repository, self.timeout = host, repository, timeout
-        insecure = is_loopback(host) if insecure is None else insecure  # plain HTTP: the lab's, or a mirror's http://
+        insecure = plain_http(host) if insecure is None else insecure  # plain HTTP: the lab's, or a mirror's http://
         self._dxf = DXF(host, repository, auth=self._anonymous, insecure=insecure, timeout=timeout)
         # python-dxf sends requests through the first entry of its session list (the requests module itself
         # by default, so every request opens a new connection). One pooled session per registry host serves
@@ -185,7 +200,7 @@ class Registry:
             raise KitError(f"registry {self.host} did not answer within {self.timeout:g} s",
                            "check the network, or raise the timeout") from None
         except requests.ConnectionError:
-            fix = "run 'multiarch-kit lab up'" if is_loopback(self.host) else "check the name and your network"
+            fix = "run 'multiarch-kit lab up'" if plain_http(self.host) else "check the name and your network"
             raise KitError(f"registry {self.host} does not answer", fix) from None
         except dxf_errors.DXFUnauthorizedError:
             raise self._unauthorized(what, 401) from None

@@ -215,14 +215,36 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
     return result
 
 
+def routed(builder: buildx.Builder, platforms: list[Platform]) -> dict[Platform, buildx.BuilderNode]:
+    """The node of ``builder`` that builds each platform, as buildx sends it: the first node pinned to it
+    (``--platform`` at create, marked ``*``), else the first that lists it. A one-line error for a platform no node
+    lists."""
+    found: dict[Platform, buildx.BuilderNode] = {}
+    for p in platforms:
+        node = next((n for n in builder.nodes if p in n.pinned), None) or \
+            next((n for n in builder.nodes if p in n.platforms), None)
+        if node is None:
+            raise KitError(f"builder {builder.name} has no node that builds {p}",
+                           f"add one (docker buildx create --append --name {builder.name} --platform {p} CONTEXT), "
+                           "or drop the platform")
+        found[p] = node
+    return found
+
+
 def _on_one_engine(context: Path, ref: Reference, options: buildx.BuildOptions, here: Lab, echo: bool,
                    started: float) -> SplitResult:
-    """The article's one command: every platform on the lab's engine, pushed as one index."""
+    """The article's one command: every platform on the lab's engine, or on the nodes of the builder named, pushed
+    as one index."""
+    platforms = list(options.platforms)
+    via = routed(buildx.inspect(options.builder), platforms) if options.builder else {}
+    # A node whose endpoint is a Docker context runs on that engine (the multi-node builder's arm64 VM); else here.
+    on = {p: n.endpoint for p, n in via.items() if n.endpoint and contexts.inspect(n.endpoint) is not None}
+    engines = _engines(here, on)
     result = buildx.build(context, replace(options, tags=(ref,), push=True), echo=echo)
     inspection = manifests.inspect(ref.at(result.digest) if result.digest else ref)
-    described = _describe(here, {}, list(options.platforms), echo)
-    builds = [PlatformBuild(p, "", *described[p], inspection.select(p).digest, result.seconds, ref)
-              for p in options.platforms]
+    described = _describe(here, {p: engines[c] for p, c in on.items()}, platforms, echo)
+    builds = [PlatformBuild(p, via[p].name if p in via else "", *described[p], inspection.select(p).digest,
+                            result.seconds, ref) for p in options.platforms]
     return SplitResult(ref, result.digest or inspection.digest, builds, time.perf_counter() - started, 0.0,
                        [result.command], inspection)
 

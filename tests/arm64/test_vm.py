@@ -62,7 +62,8 @@ def test_doctor_says_arm64_native_and_amd64_qemu(lab_config):
 
 
 def test_one_reference_names_one_image_on_both_engines(lab_status):
-    """The VM pushes to localhost:<lab port>, and this machine's registry holds that very manifest."""
+    """The VM pushes to the lab registry's name (this machine's address in the tier), and this machine's registry
+    holds that very manifest."""
     ref = parse_reference(f"{lab_status.config.registry_host}/multiarch-kit/arm64-vm-probe:pushed")
     commands.run(docker("tag", lab_status.base.pinned, ref.docker))
     pushed = commands.run(docker("push", ref.docker))

@@ -122,7 +122,7 @@ def named_lab(lab_status, tmp_path):
     daemon.json put back as it was afterwards."""
     ip = this_machines_address()
     require(ip is not None, "this machine has no non-loopback IPv4 address")
-    require(os.geteuid() == 0 and trust.LAB_DAEMON_JSON.exists() and lab_status.engine.where.uses_default_socket
+    require(os.geteuid() == 0 and Path(trust.LAB_DAEMON_JSON).exists() and lab_status.engine.where.uses_default_socket
             and (lab_status.config.paths.run / "dockerd.pid").exists(),
             "the engine is not one the lab provisioned (root, /etc/docker/daemon.json)")
     cfg = lab.LabConfig.of(Settings.from_env({"MULTIARCH_KIT_LAB": str(tmp_path / "lab"),
@@ -130,12 +130,12 @@ def named_lab(lab_status, tmp_path):
     # The provisioning script's record of the dockerd it started is what lets the lab edit that engine's daemon.json.
     cfg.paths.run.mkdir(parents=True)
     shutil.copy(lab_status.config.paths.run / "dockerd.pid", cfg.paths.run / "dockerd.pid")
-    before = trust.LAB_DAEMON_JSON.read_bytes()
+    before = Path(trust.LAB_DAEMON_JSON).read_bytes()
     try:
         yield cfg
     finally:
         local_registry.stop_registry(cfg)
-        trust.LAB_DAEMON_JSON.write_bytes(before)
+        Path(trust.LAB_DAEMON_JSON).write_bytes(before)
         pid = (lab_status.config.paths.run / "dockerd.pid").read_text().strip()
         os.kill(int(pid), signal.SIGHUP)
 
@@ -156,7 +156,7 @@ def test_an_engine_refuses_a_named_plain_http_registry_until_told_then_pushes_to
         assert "server gave HTTP response to HTTPS client" in refused.stderr  # the engine's own words
         said = trust.ensure(cfg, eng, echo=False)
         assert said == f"told the engine {eng.name} to trust {cfg.registry_host} (insecure-registries, reloaded)"
-        assert cfg.registry_host in json.loads(trust.LAB_DAEMON_JSON.read_text())["insecure-registries"]
+        assert cfg.registry_host in json.loads(Path(trust.LAB_DAEMON_JSON).read_text())["insecure-registries"]
         assert trust.ensure(cfg, engine.connect(where=eng.where), echo=False) is None  # once is enough
         commands.run(eng.docker("push", ref), echo=False, timeout=300)
         ours = registry.Registry(cfg.registry_host, "multiarch-kit/named").get_manifest("1")

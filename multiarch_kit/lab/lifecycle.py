@@ -31,7 +31,7 @@ from .. import buildx, engine
 from ..buildx import NamedContext, dockerfile
 from ..core import commands, files
 from ..core.errors import CommandError, KitError
-from ..core.settings import ENV_LAB_DIR, ENV_REGISTRY
+from ..core.settings import ENV_LAB_DIR
 from ..engine import contexts, emulation, images
 from ..oci import registry
 from ..oci.platforms import Platform
@@ -328,40 +328,26 @@ def _up(cfg: LabConfig, *, check_runs: bool, check: bool, nodes: int, build_base
     if moved:
         print(moved, flush=True)
         actions.append(f"moved the registry to port {cfg.registry_port}")
-    if cfg.named:
-        print(f"warning: the lab registry serves {cfg.registry_host} over plain HTTP with no password: any machine "
-              f"that reaches this address can push and pull (unset {ENV_REGISTRY} to keep it on loopback)", flush=True)
     if start_registry(cfg) == "started":
         actions.append(f"started the registry on {cfg.listen_address()}")
-    _trusted(cfg, facts, actions)
     chosen = choice.ensure_base(cfg, actions, probe=check)
     status = LabStatus(cfg, facts, registry_info(cfg), chosen, version, builder, actions=actions)
     for index in range(2, nodes + 1):
         if extra_engines.start(extra_engines.node(cfg.lab_dir, index)):
             actions.append(f"started engine {extra_engines.node(cfg.lab_dir, index).name}")
     status.nodes = [n for n in extra_engines.known(cfg.lab_dir) if n.running]
-    for n in status.nodes if cfg.named else ():
-        _trusted(cfg, engine.connect(cfg.env, n.name), actions)
     if arm64_vm:
         status.arm64_vm = armvm.up(cfg.lab_dir, cfg.registry_port)
-        if cfg.named and not facts.is_arm64_vm:
-            _trusted(cfg, engine.connect(cfg.env, armvm.CONTEXT), actions)
         if status.arm64_vm.made_seconds:
             actions.append(f"made the arm64 VM's disk image ({status.arm64_vm.made_seconds:.0f} s)")
         if status.arm64_vm.boot_seconds:
             actions.append(f"booted the arm64 VM ({status.arm64_vm.boot_seconds:.0f} s)")
+    actions += trust.ensure_each(cfg, facts, status.nodes, vm=arm64_vm)
     if build_base_now:
         status.build_base()
     if check_runs:
         _prove(status, check)
     return status
-
-
-def _trusted(cfg: LabConfig, eng: engine.Engine, actions: list[str]) -> None:
-    """The engine trusts the registry's name when the reader named it (:mod:`multiarch_kit.lab.trust`)."""
-    changed = trust.ensure(cfg, eng)
-    if changed:
-        actions.append(changed)
 
 
 def _names_the_vm(cfg: LabConfig) -> bool:

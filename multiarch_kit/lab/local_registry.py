@@ -21,7 +21,7 @@ from pathlib import Path
 from ..core import commands, files
 from ..core.commands import docker
 from ..core.errors import KitError
-from ..core.settings import ENV_PORT
+from ..core.settings import ENV_PORT, ENV_REGISTRY
 from ..oci import registry
 from .config import LabConfig
 
@@ -94,6 +94,16 @@ def _pids(state: dict | None) -> list[int]:
     return [p for p in listed if isinstance(p, int)] if isinstance(listed, list) else []
 
 
+def _stop_if_elsewhere(cfg: LabConfig, listen: str) -> None:
+    """The same storage asked for on another address (MULTIARCH_KIT_REGISTRY set or unset): the lab's own registry
+    stops where it was, so that it can serve where asked."""
+    recorded = files.read_json(cfg.state_file)
+    if recorded and recorded.get("port") == cfg.registry_port and _listens(recorded) != listen:
+        stop_registry(cfg)
+        before = _listens(recorded).rpartition(":")[0]
+        _wait_for(lambda: _port_state(cfg.registry_port, before) == "free", 10)
+
+
 def _listens(record: dict) -> str:
     """Where a recorded registry listens (a record from before MULTIARCH_KIT_REGISTRY: loopback)."""
     return str(record.get("listen") or f"127.0.0.1:{record.get('port')}")
@@ -140,13 +150,10 @@ def start_registry(cfg: LabConfig) -> str:
     loopback or on the address the reader named (:meth:`LabConfig.listen_address`)."""
     listen = cfg.listen_address()
     ip = listen.rpartition(":")[0]
-    recorded = files.read_json(cfg.state_file)
-    if recorded and recorded.get("port") == cfg.registry_port and _listens(recorded) != listen:
-        # The same storage asked for on another address (MULTIARCH_KIT_REGISTRY set or unset): the lab's own
-        # registry stops where it was, then serves where asked.
-        stop_registry(cfg)
-        before = _listens(recorded).rpartition(":")[0]
-        _wait_for(lambda: _port_state(cfg.registry_port, before) == "free", 10)
+    if cfg.named:
+        print(f"warning: the lab registry serves {cfg.registry_host} over plain HTTP with no password: any machine "
+              f"that reaches this address can push and pull (unset {ENV_REGISTRY} to keep it on loopback)", flush=True)
+    _stop_if_elsewhere(cfg, listen)
     state = _port_state(cfg.registry_port, ip)
     stranded = _stranded_guard(cfg) if state == "other" else None
     if stranded:

@@ -22,7 +22,7 @@ from ..engine.daemon import Kind
 from . import armvm, extra_engines
 from .config import LabConfig
 
-LAB_DAEMON_JSON = Path("/etc/docker/daemon.json")  # where the provisioning script configures the engine
+LAB_DAEMON_JSON = "/etc/docker/daemon.json"  # where the provisioning script configures the engine
 
 
 def with_registry(config: dict, host: str) -> dict | None:
@@ -39,6 +39,17 @@ def fix_line(host: str) -> str:
     entry = json.dumps({"insecure-registries": [host]})
     return (f"add {entry} to the engine's daemon.json (Docker Desktop: Settings > Docker Engine, then Apply & "
             f"restart; Linux: /etc/docker/daemon.json, then restart dockerd)")
+
+
+def ensure_each(cfg: LabConfig, here: engine.Engine, nodes: list[extra_engines.Node], *, vm: bool) -> list[str]:
+    """:func:`ensure` for every engine of the lab: this one, its extra engines, the arm64 VM's (when it is up and
+    not ``here`` already); returns what changed."""
+    if not cfg.named:
+        return []
+    engines = [here] + [engine.connect(cfg.env, n.name) for n in nodes]
+    if vm and not here.is_arm64_vm:
+        engines.append(engine.connect(cfg.env, armvm.CONTEXT))
+    return [said for said in (ensure(cfg, e) for e in engines) if said]
 
 
 def ensure(cfg: LabConfig, eng: engine.Engine, *, echo: bool = True) -> str | None:
@@ -70,7 +81,7 @@ def _daemon_of(cfg: LabConfig, eng: engine.Engine):
     pid_file = cfg.paths.run / "dockerd.pid"  # the provisioning script's record of the dockerd it started
     pid = pid_file.read_text().strip() if pid_file.exists() else ""
     if eng.kind is Kind.LOCAL and pid.isdigit() and commands.alive(int(pid)) and eng.where.uses_default_socket:
-        return lambda host, echo: _in_file(LAB_DAEMON_JSON, int(pid), host, echo)
+        return lambda host, echo: _in_file(Path(LAB_DAEMON_JSON), int(pid), host, echo)
     return None
 
 

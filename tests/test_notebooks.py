@@ -115,3 +115,21 @@ def test_every_notebook_is_short_enough_to_follow(path):
     chars = sum(len(_output_text(c)) for c in nb.cells if c.cell_type == "code")
     assert len(nb.cells) <= 35, f"{path.name} has {len(nb.cells)} cells"
     assert chars <= 8000, f"{path.name} prints {chars} characters of output"
+
+
+def _only_asserts(cell) -> bool:
+    """A code cell that shows nothing: every statement an assert, and no output."""
+    import ast
+
+    if cell.cell_type != "code" or cell.get("outputs"):
+        return False
+    body = ast.parse(cell.source).body
+    return bool(body) and all(isinstance(n, ast.Assert) for n in body)
+
+
+def test_at_most_eight_cells_only_assert():
+    """Issue 28: a check belongs in the cell that shows what it checks (or in tests/); a cell of asserts alone is
+    a blank step to the reader."""
+    found = [f"{path.stem}[{i}]" for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+             for i, cell in enumerate(nbformat.read(path, as_version=4).cells) if _only_asserts(cell)]
+    assert len(found) <= 8, found

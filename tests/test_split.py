@@ -347,3 +347,21 @@ def test_builder_and_node_together_is_one_line():
     proc = kit_cli("build", "notebooks/article", "--tag", "localhost:5000/x:1", "--platform", "linux/amd64",
                    "--builder", "multiarch-kit-container", "--node", "linux/amd64=default")
     assert "--builder and --node both say where to build" in one_line_error(proc)
+
+
+@pytest.mark.engine
+def test_build_builder_pushes_every_platform_from_one_builder_and_names_its_node(lab_status, lab_config):
+    """``build --builder``: one command through the lab's docker-container builder; the index is the registry's."""
+    made = lab_status.container_builder(echo=False)
+    repository = f"{lab_config.registry_host}/kit-split/builder-{uuid.uuid4().hex[:8]}"
+    done = kit_cli("build", str(ARTICLE), "--tag", f"{repository}:1", "--platform", "linux/amd64,linux/arm64",
+                   "--builder", made.name, "--format", "json", timeout=900)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{repository}:1"],
+                         capture_output=True, check=True).stdout
+    assert data["index"] == "sha256:" + hashlib.sha256(raw).hexdigest()
+    node = made.builder.nodes[0].name
+    assert [(p["platform"], p["node"]) for p in data["platforms"]] == [("linux/amd64", node), ("linux/arm64", node)]
+    index = manifests.inspect(parse_reference(f"{repository}:1"))
+    assert [p["digest"] for p in data["platforms"]] == [index.select(AMD64).digest, index.select(ARM64).digest]

@@ -143,9 +143,12 @@ def imagetools_inspect(reference: str, *, raw: bool = False, echo: bool = True) 
                         timeout=120).stdout
 
 
-def imagetools_create(tag: str, sources: list[str], *, echo: bool = True, check: bool = True) -> commands.Completed:
-    """``docker buildx imagetools create --tag TAG SOURCE...``: an index made from what is in the registry."""
-    return commands.run(docker("buildx", "imagetools", "create", "--tag", tag, *sources), echo=echo, check=check,
+def imagetools_create(tag: str, sources: list[str], *, builder: str | None = None, echo: bool = True,
+                      check: bool = True) -> commands.Completed:
+    """``docker buildx imagetools create [--builder NAME] --tag TAG SOURCE...``: an index made from what is in the
+    registry (through ``builder``'s registry settings: its buildkitd.toml says which registries speak plain HTTP)."""
+    argv = docker("buildx", "imagetools", "create").option("--builder", builder).add("--tag", tag, *sources)
+    return commands.run(argv, echo=echo, check=check,
                         timeout=600)
 
 

@@ -244,6 +244,27 @@ def ensure_builder(cfg: LabConfig, where: Engine, image: Base, *, echo: bool = T
     return ContainerBuilder(name, wanted_image or NAME, found, created)
 
 
+def plain_http_builder(cfg: LabConfig) -> str | None:
+    """A lab builder whose ``buildkitd.toml`` marks the lab registry plain HTTP, for ``docker buildx imagetools``:
+    buildx reads a registry's HTTP setting from a builder's config, never from the engine's insecure-registries, so
+    without one it speaks HTTPS to a lab registry named other than localhost (``server gave HTTP response to HTTPS
+    client``). None when no such builder was made (``lab up --container-builder`` makes one)."""
+    marks = f'[registry."{cfg.registry_host}"]\n  http = true'
+    for name in (BUILDER, "multiarch-kit-multinode"):
+        record = files.read_json(_folder(cfg, name) / "builder.json")
+        if record and marks in str(record.get("config", "")) and find_any(name) is not None:
+            return name
+    return None
+
+
+def find_any(name: str) -> builders.Builder | None:
+    """The builder ``name``, whichever engine it runs on (None: buildx has none of that name)."""
+    try:
+        return builders.inspect(name)
+    except (CommandError, KitError):
+        return None
+
+
 def find(where: Engine, name: str | None = None) -> builders.Builder | None:
     """The lab's builder on ``where``'s engine as ``docker buildx inspect`` reads it (None: not made)."""
     try:

@@ -28,7 +28,7 @@ from .. import buildx, engine
 from ..core import commands, files
 from ..core.errors import KitError
 from ..engine import contexts, emulation, images
-from ..lab import Lab
+from ..lab import Lab, buildkit
 from ..lab.config import LabPaths
 from ..oci import manifests
 from ..oci.platforms import Platform
@@ -203,7 +203,7 @@ def build(context: Path, reference: str | Reference, platforms: list[Platform],
     shown = _build_on_nodes(context, ref, options, nodes, done, (state_path, run_id), echo)
     slowest_done = time.perf_counter()
     sources = [ref.at(done[p].digest).docker for p in platforms]
-    shown.append(images.imagetools_create(ref.docker, sources, echo=echo).argv)
+    shown.append(merge(here, ref, sources, echo=echo).argv)
     index = ref.client.head_manifest(ref.tag)
     builds = [PlatformBuild(p, nodes.get(p, ""), described[p][0], described[p][1], done[p].digest, done[p].seconds,
                             done[p].pushed_as) for p in platforms]
@@ -229,6 +229,22 @@ def routed(builder: buildx.Builder, platforms: list[Platform]) -> dict[Platform,
                            "or drop the platform")
         found[p] = node
     return found
+
+
+def merge(here: Lab, tag: str | Reference, sources: list[str], *, echo: bool = True) -> commands.Completed:
+    """``docker buildx imagetools create --tag TAG SOURCE...``: the index of images already pushed, in ``here``'s
+    lab. For a lab registry named other than localhost (MULTIARCH_KIT_REGISTRY) it goes through a builder whose
+    buildkitd.toml marks the registry plain HTTP (``--builder``): buildx reads that setting there, never from the
+    engine's insecure-registries."""
+    ref = parse_reference(tag) if isinstance(tag, str) else tag
+    builder = None
+    if here.config.named and ref.host == here.config.registry_host:
+        builder = buildkit.plain_http_builder(here.config)
+        if builder is None:
+            raise KitError(f"docker buildx imagetools speaks HTTPS to {ref.host} unless a builder's buildkitd.toml "
+                           "marks it plain HTTP, and the lab has no such builder yet",
+                           "run 'multiarch-kit lab up --container-builder' with the same MULTIARCH_KIT_REGISTRY")
+    return images.imagetools_create(ref.docker, sources, builder=builder, echo=echo)
 
 
 def _on_one_engine(context: Path, ref: Reference, options: buildx.BuildOptions, here: Lab, echo: bool,

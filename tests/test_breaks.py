@@ -5,19 +5,17 @@ The kit prints these messages as the engine or the registry wrote them; none of 
 """
 
 import uuid
-from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, require
 
 from multiarch_kit import buildx, engine
 from multiarch_kit.core import commands
-from multiarch_kit.engine import images
+from multiarch_kit.engine import emulation, images
 from multiarch_kit.lab import article
 from multiarch_kit.oci import manifests
 from multiarch_kit.oci.platforms import AMD64, ARM64
 
-NO_HANDLER = ROOT / "notebooks" / "breaks" / "no-handler"
 # The engines' and registry's own words, as notebooks 08 and 09 show them.
 CONTAINERD_MISSING = "no match for platform in manifest"
 CLASSIC_MISSING = "no matching manifest for linux/arm64/v8 in the manifest list entries"
@@ -66,16 +64,29 @@ def test_the_classic_store_keeps_one_platform_per_tag(lab_status, lab_config, cl
     assert ran.stdout.strip() == "aarch64" and images.platform_of(ref, context=classic_node, echo=False) == ARM64
 
 
-def test_exec_format_error_at_build_and_at_run_time(lab_status, lab_config):
-    bases = lab_status.build_base(echo=False).build_contexts
-    at_build = buildx.attempt(NO_HANDLER, platforms=[ARM64], target="run-it", build_contexts=bases,
-                              output="type=cacheonly", progress="plain", echo=False)
-    assert at_build.returncode != 0 and NO_EMULATOR in at_build.stderr
-    ref = f"{lab_config.registry_host}/kit-test/no-handler:{uuid.uuid4().hex[:6]}"
-    buildx.build(NO_HANDLER, platforms=[ARM64], target="program", tags=[ref], push=True, provenance=False,
-                 build_contexts=bases, echo=False)
-    at_run = images.run(ARM64, ref, check=False, echo=False)
-    assert at_run.returncode != 0 and NO_EMULATOR in at_run.stderr
+def test_exec_format_error_where_the_kernel_has_no_emulator(lab_status, lab_config):
+    """An M2's image on an amd64 server: this engine with the other platform's handler switched off, then on."""
+    require(emulation.can_switch(lab_status.engine), "the engine's kernel is not this machine's, or not root")
+    other = AMD64 if lab_status.engine.platform == ARM64 else ARM64
+    image = lab_status.base.pinned
+    with emulation.switched_off(lab_status.engine, other, echo=False) as handler:
+        state = (emulation.BINFMT / handler).read_text().splitlines()[0]
+        at_run = images.run(other, image, "uname", "-m", check=False, echo=False)
+        at_build = buildx.attempt(ROOT / "notebooks" / "article", platforms=[other], base=lab_status.base,
+                                  no_cache=True, output="type=cacheonly", progress="plain", echo=False)
+    assert state == "disabled" and (emulation.BINFMT / handler).read_text().splitlines()[0] == "enabled"
+    assert at_run.returncode != 0 and f"exec /bin/uname: {NO_EMULATOR}" in at_run.stderr
+    assert at_build.returncode != 0 and f"exec /bin/sh: {NO_EMULATOR}" in at_build.stderr
+    # On again: the same image runs, under QEMU.
+    assert images.run(other, image, "uname", "-m", echo=False).stdout.strip() == other.arch.uname
+
+
+def test_an_emulator_comes_back_on_when_the_block_fails(lab_status):
+    require(emulation.can_switch(lab_status.engine), "the engine's kernel is not this machine's, or not root")
+    other = AMD64 if lab_status.engine.platform == ARM64 else ARM64
+    with pytest.raises(RuntimeError), emulation.switched_off(lab_status.engine, other, echo=False) as handler:
+        raise RuntimeError("interrupted")
+    assert (emulation.BINFMT / handler).read_text().splitlines()[0] == "enabled"
 
 
 def test_running_the_other_platform_warns_and_runs(lab_status, lab_config):
@@ -136,4 +147,4 @@ def test_none_of_these_words_is_the_kits():
     source = "".join(p.read_text() for p in (ROOT / "multiarch_kit").rglob("*.py"))
     for words in (CONTAINERD_MISSING, CLASSIC_MISSING, MISMATCH, NOT_AN_IMAGE, CLASSIC_LOAD):
         assert words not in source, words
-    assert article.REPOSITORY and Path(NO_HANDLER / "Dockerfile").exists()
+    assert article.REPOSITORY

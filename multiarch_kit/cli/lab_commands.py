@@ -45,7 +45,7 @@ def run_lab(args) -> int:
         print_frame(st.table())
         if "proved each platform runs" not in " ".join(st.actions):
             print(f"(proven at {st.proven_at}; nothing has changed since: 'lab up --check' runs them again)")
-        print("changed: " + ("; ".join(st.actions) if st.actions else "nothing (already up)"))
+        print(st.changed)
         return 0 if all(r.ok for r in st.runs) else 1
     if args.action == "status":
         st = lab.status()

@@ -1,4 +1,5 @@
-"""Tables as the command line prints them: left-aligned, the widest columns wrapped to fit the terminal's width."""
+"""Tables as the command line (and a notebook) prints them: left-aligned, the widest columns wrapped between words
+to fit the terminal's width."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def print_table(rows: list[dict], columns: list[str], width: int = WIDTH) -> Non
             break
         widths[widest] -= 1
     for row in cells:
-        wrapped = [textwrap.wrap(v, w) or [""] for v, w in zip(row, widths)]
+        # Words are never cut (a path, an image name or a context's name stays whole): a longer one overflows.
+        wrapped = [textwrap.wrap(v, w, break_long_words=False, break_on_hyphens=False) or [""]
+                   for v, w in zip(row, widths)]
         for k in range(max(len(x) for x in wrapped)):
             parts = [(x[k] if k < len(x) else "").ljust(w) for x, w in zip(wrapped, widths)]
             print("  ".join(parts).rstrip())

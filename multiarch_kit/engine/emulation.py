@@ -8,6 +8,9 @@ from /proc here; otherwise (Docker Desktop's Linux VM, a remote engine) a privil
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +135,31 @@ def describe(engine: Engine, platforms: list[Platform], probe_image: str, *,
         except KitError:  # the probe could not start: the engine will not run it natively anyway
             described[p] = "emulated"
     return described
+
+
+def can_switch(engine: Engine) -> bool:
+    """Whether the kit may switch this engine's emulators off and on: it runs on this machine's kernel, as root."""
+    return engine.shares_this_kernel and os.geteuid() == 0 and (BINFMT / "status").exists()
+
+
+@contextlib.contextmanager
+def switched_off(engine: Engine, platform: Platform, *, echo: bool = True) -> Iterator[str]:
+    """For the block, ``platform``'s emulator off on the engine's kernel (its binfmt_misc handler disabled with
+    ``echo 0 > /proc/sys/fs/binfmt_misc/NAME``), then on again, whatever happens in the block. Meanwhile the engine
+    is what most amd64 servers are: a kernel with no emulator, which cannot start another machine's programs.
+    Yields the handler's name. A one-line error when this engine's kernel is not this machine's, or not as root."""
+    if not can_switch(engine):
+        raise KitError(f"the kit can switch emulators off only on this machine's own engine, as root ({engine.name})",
+                       "run it as root on the Linux machine whose engine it is")
+    found = [h for h in parse_handlers(local_dump() or "") if h.enabled and h.architecture == platform.architecture]
+    if not found:
+        raise KitError(f"no enabled binfmt_misc handler runs {platform} here", "there is nothing to switch off")
+    switch = BINFMT / found[0].name
+    commands.run(["sh", "-c", f"echo 0 > {switch}"], echo=echo, timeout=30)
+    try:
+        yield found[0].name
+    finally:
+        commands.run(["sh", "-c", f"echo 1 > {switch}"], echo=echo, timeout=30)
 
 
 def missing_emulator_error(platform: Platform) -> KitError:

@@ -14,14 +14,11 @@ engine is Docker Desktop, which the reader starts.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import functools
 import hashlib
 import os
 import platform as _pyplatform
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import resources
@@ -38,6 +35,7 @@ from ..oci.platforms import Platform
 from . import armvm, buildbase, buildkit, choice, extra_engines, multinode, trust
 from .config import LabConfig
 from .local_registry import RegistryInfo, choose_port, registry_info, start_registry, stop_registry
+from .lock import exclusive
 from .standins import Base
 
 PROVISION_SCRIPT = Path(str(resources.files("multiarch_kit") / "data" / "provision-debian.sh"))  # package data
@@ -126,6 +124,11 @@ class LabStatus(Lab):
     nodes: list[extra_engines.Node] = field(default_factory=list)  # the extra engines running
     arm64_vm: armvm.Started | None = None  # what 'up --arm64-vm' did
     actions: list[str] = field(default_factory=list)  # what up() changed; empty when nothing was needed
+
+    @property
+    def changed(self) -> str:
+        """What ``up()`` did, in one line (``changed: nothing (already up)`` when everything was)."""
+        return "changed: " + ("; ".join(self.actions) if self.actions else "nothing (already up)")
 
     def table(self):
         """One row per platform: how the engine runs it and what a container of it printed."""
@@ -258,29 +261,6 @@ def answer(status: LabStatus) -> str:
 
 
 # --- the lab -----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def exclusive(cfg: LabConfig):
-    """One ``up`` or ``down`` at a time per lab folder; a second one waits for the first. Two at once would
-    both start a registry on one port, or one would stop what the other is starting."""
-    try:
-        cfg.lab_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(cfg.paths.lock, "a")
-    except OSError as exc:
-        raise KitError(f"cannot write the lab folder {cfg.lab_dir} ({exc.strerror})",
-                       "set MULTIARCH_KIT_LAB to a folder you can write") from None
-    with lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"another 'lab up' or 'lab down' is at work on {cfg.lab_dir}: waiting for it", file=sys.stderr,
-                  flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def up(cfg: LabConfig | None = None, *, check_runs: bool = True, check: bool = False, nodes: int = 1,

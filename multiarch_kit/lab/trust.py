@@ -52,6 +52,12 @@ def ensure_each(cfg: LabConfig, here: engine.Engine, nodes: list[extra_engines.N
     return [said for said in (ensure(cfg, e) for e in engines) if said]
 
 
+def ensure_context(cfg: LabConfig, context: str, *, echo: bool = True) -> str | None:
+    """:func:`ensure` for the engine of a Docker context (a lab engine a notebook has just started); nothing is
+    asked of it when the registry is not named."""
+    return ensure(cfg, engine.connect(cfg.env, context), echo=echo) if cfg.named else None
+
+
 def ensure(cfg: LabConfig, eng: engine.Engine, *, echo: bool = True) -> str | None:
     """Make ``eng`` trust the lab registry's name when the reader named it; returns what changed (None: nothing).
     A one-line error for an engine the lab does not run, and for one that still does not trust it after a reload."""

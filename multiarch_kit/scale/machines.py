@@ -19,7 +19,7 @@ from .. import engine
 from ..core.errors import KitError
 from ..core.settings import ENV_CLASSIC, ENV_NODES, Settings
 from ..engine import contexts
-from ..lab import Lab, extra_engines
+from ..lab import Lab, extra_engines, trust
 from ..oci.platforms import Platform
 from . import split
 
@@ -101,6 +101,7 @@ def classic_engine(here: Lab, *, echo: bool = True) -> ClassicEngine | None:
     if source is Source.LAB:
         node = extra_engines.node(here.config.lab_dir, 2, classic=True)
         extra_engines.start(node, echo=echo)
+        trust.ensure_context(here.config, node.name, echo=echo)  # a registry named other than localhost
         return ClassicEngine(node.name, node)
     return None
 
@@ -152,5 +153,6 @@ def split_nodes(here: Lab, platforms: list[Platform], *, echo: bool = True) -> N
     if source is Source.LAB:
         second = extra_engines.node(here.config.lab_dir, 2)
         extra_engines.start(second, echo=echo)
+        trust.ensure_context(here.config, second.name, echo=echo)  # a registry named other than localhost
         return Nodes({p: second.name for p in platforms[1:]}, source, second)
     return Nodes({p: here.engine.name for p in platforms}, source)

@@ -245,30 +245,22 @@ def ensure_builder(cfg: LabConfig, where: Engine, image: Base, *, echo: bool = T
 
 
 def plain_http_builder(cfg: LabConfig) -> str | None:
-    """A lab builder whose ``buildkitd.toml`` marks the lab registry plain HTTP, for ``docker buildx imagetools``:
-    buildx reads a registry's HTTP setting from a builder's config, never from the engine's insecure-registries, so
-    without one it speaks HTTPS to a lab registry named other than localhost (``server gave HTTP response to HTTPS
-    client``). None when no such builder was made (``lab up --container-builder`` makes one)."""
-    marks = f'[registry."{cfg.registry_host}"]\n  http = true'
-    for name in (BUILDER, "multiarch-kit-multinode"):
-        record = files.read_json(_folder(cfg, name) / "builder.json")
-        if record and marks in str(record.get("config", "")) and find_any(name) is not None:
-            return name
-    return None
+    """The lab's builder when its ``buildkitd.toml`` marks the lab registry plain HTTP, for ``docker buildx
+    imagetools``: buildx reads a registry's HTTP setting from a builder's config, never from the engine's
+    insecure-registries, so without one it speaks HTTPS to a lab registry named other than localhost (``server gave
+    HTTP response to HTTPS client``). None when it was not made for this registry (``lab up --container-builder``)."""
+    record = files.read_json(_folder(cfg, BUILDER) / "builder.json") or {}
+    marks = "\n".join(buildkitd_config(cfg.registry_host).split("\n")[:2])  # [registry."HOST:PORT"], http = true
+    made = marks in str(record.get("config", ""))
+    return BUILDER if made and find(None, BUILDER) is not None else None
 
 
-def find_any(name: str) -> builders.Builder | None:
-    """The builder ``name``, whichever engine it runs on (None: buildx has none of that name)."""
+def find(where: Engine | None, name: str | None = None) -> builders.Builder | None:
+    """The lab's builder on ``where``'s engine as ``docker buildx inspect`` reads it (None: not made); with no
+    ``where``, the builder ``name`` whichever engine it runs on."""
+    context = where.context if where is not None and where.named else None
     try:
-        return builders.inspect(name)
-    except (CommandError, KitError):
-        return None
-
-
-def find(where: Engine, name: str | None = None) -> builders.Builder | None:
-    """The lab's builder on ``where``'s engine as ``docker buildx inspect`` reads it (None: not made)."""
-    try:
-        return builders.inspect(name or builder_name(where), context=where.context if where.named else None)
+        return builders.inspect(name or builder_name(where), context=context)
     except (CommandError, KitError):  # no such builder
         return None
 

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from conftest import ROOT, require
 
-from multiarch_kit import buildx, engine
+from multiarch_kit import buildx, engine, verify
 from multiarch_kit.core import commands
 from multiarch_kit.engine import emulation, images
 from multiarch_kit.lab import article
@@ -23,6 +23,7 @@ CLASSIC_LOAD = "docker exporter does not currently support exporting manifest li
 NO_EMULATOR = "exec format error"
 MISMATCH = "does not match the detected host platform"
 NOT_AN_IMAGE = "is a manifest list"
+DOCKER_DRIVER = "Multi-platform build is not supported for the docker driver"
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,43 @@ def test_the_classic_store_keeps_one_platform_per_tag(lab_status, lab_config, cl
     assert images.platform_of(ref, context=classic_node, echo=False) == AMD64
     ran = images.run(ARM64, ref, "uname", "-m", context=classic_node, echo=False)
     assert ran.stdout.strip() == "aarch64" and images.platform_of(ref, context=classic_node, echo=False) == ARM64
+
+
+def test_a_base_without_the_platform_stops_the_build_before_any_step(amd64_only):
+    folder = ROOT / "notebooks" / article.BASE_LACKS_PLATFORM
+    both = buildx.attempt(folder, platforms=[AMD64, ARM64], build_args={"BASE": amd64_only}, output="type=cacheonly",
+                          progress="plain", echo=False)
+    assert both.returncode != 0 and CONTAINERD_MISSING in both.stderr
+    # The base's own platform builds: the list is fine, it only lacks arm64.
+    alone = buildx.attempt(folder, platforms=[AMD64], build_args={"BASE": amd64_only}, output="type=cacheonly",
+                           progress="plain", echo=False)
+    assert alone.returncode == 0, alone.stderr
+
+
+def test_a_build_that_copies_the_build_machines_binary_succeeds_and_verify_names_it(lab_status, lab_config):
+    """The quiet one (notebook 07): no error at build time; verify finds the one foreign file; in the other
+    platform's container the image's own busybox is that platform's, the copied one this machine's."""
+    here = lab_status.engine.platform
+    other = AMD64 if here == ARM64 else ARM64
+    ref = f"{lab_config.registry_host}/kit-test/breaks:prebuilt-{uuid.uuid4().hex[:6]}"
+    buildx.build(ROOT / "notebooks" / article.PREBUILT_TOOL, platforms=[AMD64, ARM64], tags=[ref], push=True,
+                 base=lab_status.base, echo=False)
+    report = verify.verify(ref, echo=False)
+    found = report.findings()
+    assert list(found.path) == ["usr/local/bin/busybox"] and list(found.platform) == [str(other)]
+    assert list(found.problem) == [f"{here.architecture} binary in a {other} image"]
+    assert [e.ok for e in report.entries] == [p == here for p in (AMD64, ARM64)]
+    own = images.run(other, ref, "/bin/busybox", "uname", "-m", echo=False).stdout.strip()
+    copied = images.run(other, ref, "/usr/local/bin/busybox", "uname", "-m", echo=False).stdout.strip()
+    assert (own, copied) == (other.arch.uname, here.arch.uname)
+
+
+def test_two_platforms_with_the_docker_driver_on_the_classic_store(lab_status, classic_node):
+    """What the engine's own builder says when its engine keeps images the classic way, for a push."""
+    done = buildx.attempt(ROOT / "notebooks" / "article", platforms=[AMD64, ARM64], base=lab_status.base,
+                          tags=["localhost:5000/kit-test/never-pushed:x"], push=True, context_name=classic_node,
+                          progress="plain", echo=False)
+    assert done.returncode != 0 and DOCKER_DRIVER in done.stderr
 
 
 def test_exec_format_error_where_the_kernel_has_no_emulator(lab_status, lab_config):

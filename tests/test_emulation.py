@@ -74,3 +74,17 @@ def test_engine_kernel_has_fix_binary_handlers(lab_status):
 def test_container_of_each_platform_reports_its_machine(lab_status, platform, machine):
     check = images.run_check(P(platform), lab_status.base.pinned, "?", echo=False)
     assert check.machine == machine == check.expected
+
+
+def test_the_recorded_errors_each_name_their_reports():
+    """Notebook 08's errors that need a Mac or a QEMU bug: recorded words, each with public reports to read."""
+    reported = emulation.reported_errors()
+    assert [r.name for r in reported] == ["QEMU crash", "Rosetta without a loader", "no AVX"]
+    assert [r.words for r in reported] == ["qemu: uncaught target signal 11 (Segmentation fault) - core dumped",
+                                           "rosetta error: failed to open elf at /lib64/ld-linux-x86-64.so.2",
+                                           "Illegal instruction"]
+    for r in reported:
+        assert r.links and all(link.startswith("https://github.com/") for link in r.links)
+        assert all(text for text in (r.where, r.cause, r.fix))
+        assert str(r).startswith(f"{r.name} (recorded): {r.words}\n")
+        assert max(map(len, str(r).splitlines())) <= 121  # wrapped between words, not cut

@@ -158,11 +158,25 @@ def test_breakdown_splits_the_run_steps_from_the_fixed_rest():
 
 def test_explain_says_which_part_made_each_ratio():
     emulated, cross = stats.explain(_timed())
-    assert emulated == ("c 8 linux/arm64 emulated: RUN steps 10.00x, whole build 9.57x "
+    assert emulated == ("c 8 linux/arm64 emulated: RUN steps 10.00x (ratio of medians), whole build 9.57x "
                         "(+0.50 s outside the RUN steps, not emulated)")
-    assert cross == ("c 8 linux/arm64 cross: compile 0.80x, rest 0.80 s against 0.50 s native (the extra stage), "
+    assert cross == ("c 8 linux/arm64 cross: compile 0.80x (ratio of medians), rest 0.80 s against 0.50 s native "
+                     "(the extra stage), "
                      "whole build 0.84x")
     assert stats.explain(_timed(), strategies=("cross",)) == [cross]
+
+
+def test_a_whole_build_has_one_slowdown_wherever_it_is_printed():
+    """Rounds that vary: the ratio of medians and the geometric mean of the rounds' ratios differ, and `explain`,
+    `report` and `in_brief` all give the geometric mean (05 once printed 4.02x and 4.82x for one build)."""
+    df = _timed()
+    df.loc[(df.strategy == "emulated") & (df.repeat < 2), "wall_s"] = 300.5  # two slow rounds of five
+    medians = stats.breakdown(df).set_index("strategy").loc["emulated", "wall_ratio"]
+    geometric = stats.slowdown(df).set_index("strategy").loc["emulated", "slowdown"]
+    assert abs(geometric - medians) > 0.5
+    assert f"whole build {geometric:.2f}x" in stats.explain(df)[0]
+    assert f"emulated {geometric:.2f}x" in stats.report(df) and f"{geometric:.2f}x native under emulation" in \
+        stats.in_brief(df)[0]
 
 
 def test_report_names_the_interval_or_the_range():
@@ -180,3 +194,18 @@ def test_spans_quote_the_smallest_and_largest_slowdown_of_each_strategy():
     (line,) = stats.spans(pd.concat([df, arm]))
     assert line == ("h1: emulated 9.57x to 19.14x native, cross-compiled 0.84x to 1.68x native "
                     "(c 8 files; geometric means over n = 5 rounds)")
+
+
+def test_side_by_side_puts_each_hosts_slowdown_in_its_own_column():
+    """Notebook 06's grid: the committed hosts' slowdowns, each the same number `slowdown` gives for that host."""
+    from conftest import ROOT
+
+    from multiarch_kit.bench import store
+
+    df = store.load_results(ROOT / store.REFERENCE)
+    grid = stats.side_by_side(df)
+    assert sorted(grid.columns) == sorted(df.host_id.unique())
+    assert set(grid.index.get_level_values("strategy")) == {"emulated", "cross"}
+    slow = stats.at_largest_size(stats.slowdown(df))
+    for r in slow[slow.strategy != "native"].itertuples():
+        assert grid.loc[(r.workload, r.platform, r.strategy), r.host_id] == pytest.approx(r.slowdown)

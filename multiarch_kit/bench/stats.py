@@ -292,17 +292,21 @@ def breakdown(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def explain(df: pd.DataFrame, strategies=(EMULATED, CROSS)) -> list[str]:
-    """Each build of ``strategies`` taken apart (:func:`breakdown`), one line each: its RUN steps' ratio to
-    native, what the rest of the build took, and the whole build's ratio."""
+    """Each build of ``strategies`` taken apart (:func:`breakdown`), one line each: its RUN steps' ratio of
+    medians to native, what the rest of the build took, and the whole build's slowdown. The whole build is given
+    as :func:`slowdown` gives it (the geometric mean of the rounds' ratios), so that a build has one slowdown
+    wherever it is printed; only the parts are ratios of medians."""
+    slow = slowdown(df).set_index(["host_id", "workload", "size", "platform", "strategy"]).slowdown
     lines = []
     for r in breakdown(df).itertuples():
         what = f"{r.workload} {r.size} {r.platform} {r.strategy}:"
+        whole = slow.get((r.host_id, r.workload, r.size, r.platform, r.strategy), r.wall_ratio)
         if r.strategy == EMULATED and EMULATED in strategies:
-            lines.append(f"{what} RUN steps {r.run_ratio:.2f}x, whole build {r.wall_ratio:.2f}x "
+            lines.append(f"{what} RUN steps {r.run_ratio:.2f}x (ratio of medians), whole build {whole:.2f}x "
                          f"(+{r.fixed_s:.2f} s outside the RUN steps, not emulated)")
         elif r.strategy == CROSS and CROSS in strategies:
-            lines.append(f"{what} compile {r.run_ratio:.2f}x, rest {r.fixed_s:.2f} s against "
-                         f"{r.native_fixed_s:.2f} s native (the extra stage), whole build {r.wall_ratio:.2f}x")
+            lines.append(f"{what} compile {r.run_ratio:.2f}x (ratio of medians), rest {r.fixed_s:.2f} s against "
+                         f"{r.native_fixed_s:.2f} s native (the extra stage), whole build {whole:.2f}x")
     return lines
 
 
@@ -346,6 +350,16 @@ def spans(df: pd.DataFrame, metric: str = "wall_s") -> list[str]:
         rounds = f"{g.n.min()}" if g.n.min() == g.n.max() else f"{g.n.min()} to {g.n.max()}"
         lines.append(f"{host}: " + ", ".join(parts) + f" ({builds}; geometric means over n = {rounds} rounds)")
     return lines
+
+
+def side_by_side(df: pd.DataFrame, metric: str = "wall_s") -> pd.DataFrame:
+    """One row per workload, target platform and strategy, one column per host: each host's slowdown against its
+    own native build, at the largest size it measured (what :func:`in_brief` says in sentences, as a grid)."""
+    slow = at_largest_size(slowdown(df, metric))
+    slow = slow[slow.strategy.isin([EMULATED, CROSS])]
+    grid = slow.pivot_table(index=["workload", "platform", "strategy"], columns="host_id", values="slowdown")
+    grid.columns.name = "slowdown on"
+    return grid
 
 
 def hosts_note(df: pd.DataFrame) -> str:

@@ -16,12 +16,12 @@ def _csv_list(text: str) -> list[str]:
 
 
 def _sizes(text: str | None) -> dict[str, int]:
-    """``c=8,go=20`` to {"c": 8, "go": 20}."""
+    """``c=4,go=20`` to {"c": 4, "go": 20}."""
     sizes = {}
     for part in _csv_list(text or ""):
         name, sep, value = part.partition("=")
         if not sep or not value.strip().isdigit():
-            raise KitError(f"--sizes {text!r}: {part!r} is not WORKLOAD=NUMBER", "e.g. --sizes c=8,go=20")
+            raise KitError(f"--sizes {text!r}: {part!r} is not WORKLOAD=NUMBER", "e.g. --sizes c=4,go=20")
         sizes[name.strip()] = int(value)
     return sizes
 

@@ -9,9 +9,12 @@ from /proc here; otherwise (Docker Desktop's Linux VM, a remote engine) a privil
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from ..core import commands
@@ -171,3 +174,32 @@ def missing_emulator_error(platform: Platform) -> KitError:
         "on Debian: apt-get install qemu-user-static binfmt-support && update-binfmts --enable; "
         f"elsewhere: docker run --privileged --rm tonistiigi/binfmt --install {arch}",
     )
+
+
+@dataclass(frozen=True)
+class ReportedError:
+    """An emulator's error this lab cannot produce, as public reports recorded it (never typed from memory)."""
+
+    name: str
+    words: str  # as the first linked report printed it
+    where: str
+    cause: str
+    fix: str
+    links: tuple[str, ...]
+
+    def __str__(self) -> str:
+        """The words on their own line, then where, cause, fix and the reports, wrapped between words."""
+        parts = [("where", self.where), ("cause", self.cause), ("fix", self.fix), ("seen", " ".join(self.links))]
+        lines = [f"{self.name} (recorded): {self.words}"]
+        for label, text in parts:
+            lines += textwrap.wrap(text, 112, initial_indent=f"  {label + ':':7}", subsequent_indent=" " * 9,
+                                   break_long_words=False, break_on_hyphens=False)
+        return "\n".join(lines)
+
+
+def reported_errors() -> list[ReportedError]:
+    """The recorded reports (``multiarch_kit/data/reported-errors.json``): QEMU's crash, Rosetta without a
+    loader, and a program that needs AVX. Shown in notebook 08, marked as recorded, each with its links."""
+    data = json.loads((files("multiarch_kit") / "data" / "reported-errors.json").read_text())
+    return [ReportedError(e["name"], e["words"], e["where"], e["cause"], e["fix"], tuple(e["links"]))
+            for e in data["errors"]]

@@ -19,6 +19,9 @@ from . import workloads
 REPOSITORY = "multiarch-test"
 CONTEXT = "article"  # the notebooks' build context, relative to their folder (the commands they print name it)
 PLATFORMS = [AMD64, ARM64]  # the article's two
+# Builds whose failure, or quiet success, is the lesson: in the notebooks' folder, beside the article's.
+PREBUILT_TOOL = "breaks/prebuilt-tool"
+BASE_LACKS_PLATFORM = "breaks/base-lacks-platform"
 # The machines the article and the notebooks ask about, and the platform each one's engine pulls for.
 DEVICES: dict[str, Platform] = {
     "M2 Mac (Docker Desktop)": ARM64,

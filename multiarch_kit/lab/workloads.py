@@ -83,7 +83,7 @@ class Workload:
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("cpu", "compress and hash MB megabytes of zeros in one RUN step (a micro benchmark)",
              (NATIVE, EMULATED), "MB", "MB", 32, 256, ALPINE),
-    Workload("c", "gcc -O2 of the Brotli 1.2.1 C library (35 files) and its tool", STRATEGIES, "FILES", "files", 8, 35,
+    Workload("c", "gcc -O2 of the Brotli 1.2.1 C library (35 files) and its tool", STRATEGIES, "FILES", "files", 4, 35,
              DEBIAN, {NATIVE: "in-target", EMULATED: "in-target", CROSS: "cross"}, ("in-target", "cross-compile"),
              BROTLI),
     Workload("go", "go build -a of gofmt and the standard-library packages it needs (Go 1.19)", STRATEGIES,

@@ -147,3 +147,11 @@ def test_plain_steps_read_the_step_headers_of_plain_progress_as_steps():
     assert [(str(s.platform), s.position, s.is_run) for s in steps] == [
         ("linux/arm64", "1/2", False), ("linux/amd64", "2/2", True), ("linux/arm64", "2/2", True)]
     assert steps[1].instruction == 'RUN echo "Building on linux/amd64 for linux/amd64" > /log'
+
+
+def test_what_a_short_command_said_is_printed_under_it_and_only_when_asked(capsys):
+    commands.run(["echo", "Created manifest list x"], said=True)
+    commands.run(["echo", "kept for the caller"])
+    commands.run(["echo", "not echoed at all"], echo=False, said=True)
+    assert capsys.readouterr().out == ("$ echo 'Created manifest list x'\nCreated manifest list x\n"
+                                       "$ echo 'kept for the caller'\n")

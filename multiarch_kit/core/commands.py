@@ -113,9 +113,11 @@ def run(
     cwd: str | os.PathLike | None = None,
     on_line: Callable[[str], None] | None = None,
     note: str | None = None,
+    said: bool = False,
 ) -> Completed:
     """Run ``argv``, print it first when ``echo`` is set (with ``note`` under it, see :func:`show`), and return
-    its outputs.
+    its outputs. With ``said`` (and ``echo``), what the command printed on standard output is printed under it
+    too, as a terminal would show it: for short commands whose answer the caller does not print itself.
 
     ``env`` holds only the variables added for this command (they are shown in the echoed line).
     ``on_line`` receives each line of standard output and standard error as it arrives (progress on long
@@ -140,6 +142,8 @@ def run(
         raise KitError(f"`{shell_line(argv)}` did not finish within {timeout:g} s",
                        "check that the engine is responsive") from None
     done = Completed(argv, code, stdout, stderr, time.perf_counter() - start)
+    if echo and said and stdout.strip():
+        print(stdout.rstrip(), flush=True)
     if check and code != 0:
         raise CommandError(argv, code, stderr)
     return done

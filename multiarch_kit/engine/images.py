@@ -77,7 +77,7 @@ def manifest_create(list_ref: str, images: list[str], *, amend: bool = False, in
     CLI's local manifest store (without it, such a list makes the command refuse).
     """
     argv = docker("manifest", "create").flag("--insecure", insecure).flag("--amend", amend).add(list_ref, *images)
-    return commands.run(argv, echo=echo, timeout=300, check=check)
+    return commands.run(argv, echo=echo, timeout=300, check=check, said=True)  # "Created manifest list ..."
 
 
 def manifest_annotate(list_ref: str, image: str, *, arch: str | None = None, os: str | None = None,
@@ -93,7 +93,8 @@ def manifest_annotate(list_ref: str, image: str, *, arch: str | None = None, os:
 
 def manifest_push(list_ref: str, *, insecure: bool = True, echo: bool = True) -> str:
     """``docker manifest push [--insecure] LIST``: returns the list's digest."""
-    done = commands.run(docker("manifest", "push").flag("--insecure", insecure).add(list_ref), echo=echo, timeout=300)
+    done = commands.run(docker("manifest", "push").flag("--insecure", insecure).add(list_ref), echo=echo, timeout=300,
+                        said=True)
     lines = done.stdout.strip().splitlines()
     digest = lines[-1] if lines else ""
     runlog.record("manifest push", target=list_ref, digest=digest, seconds=round(done.seconds, 2))
@@ -121,19 +122,20 @@ def pull(reference: str, platform: Platform | None = None, *, echo: bool = True,
          context: str | None = None) -> commands.Completed:
     """``docker pull [--platform P] REFERENCE``: without a platform the engine picks its own."""
     argv = docker("pull", "--quiet", context=context).flag("--platform", platform).add(reference)
-    return commands.run(argv, echo=echo, check=check, timeout=600)
+    return commands.run(argv, echo=echo, check=check, timeout=600, said=True)  # --quiet: the name pulled
 
 
 def remove(reference: str, *, echo: bool = True, context: str | None = None) -> commands.Completed:
     """``docker image rm REFERENCE`` (fine when the engine does not have it)."""
-    return commands.run(docker("image", "rm", reference, context=context), echo=echo, check=False, timeout=120)
+    return commands.run(docker("image", "rm", reference, context=context), echo=echo, check=False, timeout=120,
+                        said=True)  # "Untagged: ..."
 
 
 def platform_of(reference: str, *, echo: bool = True, context: str | None = None) -> Platform:
     """The platform of an image in the engine, as ``docker image inspect`` reports it."""
     done = commands.run(docker("image", "inspect", "--format",
                                "{{.Os}}/{{.Architecture}}{{if .Variant}}/{{.Variant}}{{end}}", reference,
-                               context=context), echo=echo, timeout=60)
+                               context=context), echo=echo, timeout=60, said=True)
     return Platform.parse(done.stdout.strip())
 
 

@@ -123,7 +123,8 @@ def _rootfs_argv(platform: Platform, packages_: list[str], mirror: str, out: Pat
 def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True, make_on: str | None = None) -> Base:
     """The stand-in, made and pushed if the registry does not hold it for this recipe yet.
 
-    Prints each step, with a progress line per platform while mmdebstrap works. Root filesystems already
+    Prints each step, with a line per platform and stage while mmdebstrap works (its full log in the lab's
+    ``logs/build-base.log``). Root filesystems already
     made are kept and reused; an interrupted run (Ctrl-C, a full disk) leaves no half-written file behind.
     ``make_on`` names the Docker context whose engine builds the index (default: the current one).
     """
@@ -133,7 +134,8 @@ def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True, make_
     if found:
         return found
     tars = make_rootfs(cfg.paths.standin(made.folder) / "rootfs" / digest[:16],
-                       {p: packages(p, build_platform, cfg.platforms) for p in cfg.platforms}, echo=echo)
+                       {p: packages(p, build_platform, cfg.platforms) for p in cfg.platforms},
+                       log=cfg.paths.logs / "build-base.log")
 
     def fill(context: Path) -> None:  # hard links: the context costs no disk of its own
         for tar in tars.values():
@@ -142,9 +144,13 @@ def ensure(cfg: LabConfig, build_platform: Platform, *, echo: bool = True, make_
     return made.make(cfg, digest, tuple(tars), fill, echo=echo, context_name=make_on)
 
 
-def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool = True) -> dict[Platform, Path]:
+def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, log: Path | None = None) -> dict[Platform, Path]:
     """One root filesystem tar per platform in ``folder``, made by mmdebstrap in parallel where missing.
 
+    The reader sees one line per platform and stage (packages fetched, installed, the tar written) with the time
+    so far; the commands and every line mmdebstrap and apt print go to ``log`` (``FOLDER.log`` beside the folder
+    unless given), whose path the first line names: so the machine's mirror and apt's chatter stay out of a
+    notebook.
     Each tar is written as ``.part`` and renamed the moment its mmdebstrap succeeds, so a later failure or a
     Ctrl-C keeps it; the half-written ones are removed.
     """
@@ -154,32 +160,44 @@ def make_rootfs(folder: Path, wanted: dict[Platform, list[str]], *, echo: bool =
     if not missing:
         return tars
     _check_disk(folder)
+    log = log or folder.with_name(folder.name + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
     mirror = apt_mirror()
     print(f"Making the build base (once per machine, a few minutes): Debian {SUITE} for "
-          f"{', '.join(map(str, missing))} with mmdebstrap from {mirror}", flush=True)
+          f"{', '.join(map(str, missing))} with mmdebstrap; full log in {log}", flush=True)
     argvs = {p: _rootfs_argv(p, wanted[p], mirror, folder / f"rootfs-{p.tag_suffix}.tar.part") for p in missing}
     started = time.monotonic()
     width = max(len(str(p)) for p in missing)
+    with open(log, "a") as written:
+        written.writelines(f"$ {commands.shell_line(a, {'SOURCE_DATE_EPOCH': SOURCE_DATE_EPOCH})}\n"
+                           for a in argvs.values())
 
-    def progress(p: Platform, line: str) -> None:
-        if line.startswith(("I: ", "E: ", "W: ")):  # mmdebstrap's own steps, warnings and errors
-            print(f"  [{p!s:<{width}} {time.monotonic() - started:5.0f} s] {line}", flush=True)
+        def progress(p: Platform, line: str) -> None:
+            written.write(f"[{p}] {line}\n")
+            if line.startswith(("E: ", "W: ")) or line.startswith(_STAGES):  # errors, and a stage begun
+                print(f"  [{p!s:<{width}} {time.monotonic() - started:5.0f} s] {line}", flush=True)
 
-    def finished(p: Platform) -> None:  # kept at once: a later failure or Ctrl-C does not lose it
-        (folder / f"rootfs-{p.tag_suffix}.tar.part").rename(tars[p])
-        print(f"  [{p!s:<{width}} {time.monotonic() - started:5.0f} s] root filesystem done", flush=True)
+        def finished(p: Platform) -> None:  # kept at once: a later failure or Ctrl-C does not lose it
+            (folder / f"rootfs-{p.tag_suffix}.tar.part").rename(tars[p])
+            done = sum(t.exists() for t in tars.values())
+            print(f"  [{p!s:<{width}} {time.monotonic() - started:5.0f} s] root filesystem done "
+                  f"({done} of {len(tars)})", flush=True)
 
-    try:
-        commands.run_all(argvs, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, on_line=progress,
-                         on_done=finished, echo=echo)
-    except CommandError as exc:
-        raise KitError(f"making the Debian build base failed: {exc.message}",
-                       "free disk space or check the mirror, then run the same command again "
-                       "(finished platforms are kept)") from None
-    finally:
-        for part in folder.glob("*.part"):  # half-written by a failed or interrupted mmdebstrap
-            part.unlink()
+        try:
+            commands.run_all(argvs, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, on_line=progress,
+                             on_done=finished, echo=False)
+        except CommandError as exc:
+            raise KitError(f"making the Debian build base failed: {exc.message.splitlines()[0]}",
+                           f"read {log}; free disk space or wait for a mirror mid-sync, then run the same "
+                           "command again (finished platforms are kept)") from None
+        finally:
+            for part in folder.glob("*.part"):  # half-written by a failed or interrupted mmdebstrap
+                part.unlink()
     return tars
+
+
+# mmdebstrap's lines that begin the stages worth a line each: fetching, installing, writing the tar.
+_STAGES = ("I: downloading packages", "I: installing remaining packages", "I: creating tarball")
 
 
 def _check_disk(folder: Path) -> None:

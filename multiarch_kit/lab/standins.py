@@ -102,18 +102,25 @@ class StandIn:
         (context / "Dockerfile").write_text(self.dockerfile)
         fill(context)
         ref = self.ref(cfg.registry_host)
-        print(f"Pushing {self.what} to {ref} (one index, {len(platforms)} platforms)", flush=True)
+        log = cfg.paths.logs / f"{self.folder}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        print(f"Pushing {self.what} to {ref} (one index, {len(platforms)} platforms); BuildKit's lines in {log}",
+              flush=True)
         options = BuildOptions.of(platforms=list(platforms), provenance=False, sbom=False,
                                   labels={DESCRIPTION_LABEL: self.description, RECIPE_LABEL: recipe},
                                   output=f"type=image,name={ref},push=true", context_name=context_name)
         argv = build_argv(context, options, progress="plain")
         started = time.monotonic()
+        with open(log, "w") as written:
+            def progress(line: str) -> None:  # every line to the log; to the reader, the export and the push
+                written.write(line + "\n")
+                if line.startswith("#") and ("exporting to image" in line or "pushing manifest" in line) \
+                        and " DONE " not in line:
+                    print(f"  [{time.monotonic() - started:5.0f} s] {line.split(' ', 1)[1]}", flush=True)
 
-        def progress(line: str) -> None:  # BuildKit's plain progress: only the lines that say a step moved on
-            if line.startswith("#") and (" DONE " in line or "exporting" in line or "pushing" in line):
-                print(f"  [{time.monotonic() - started:5.0f} s] {line}", flush=True)
-
-        commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, echo=echo, on_line=progress)
+            commands.run(argv, env={"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}, timeout=3600, echo=echo,
+                         on_line=progress)
+        print(f"  [{time.monotonic() - started:5.0f} s] pushed", flush=True)
         shutil.rmtree(context)
         self.stamp(cfg.lab_dir).write_text(recipe)
         found = self.current(cfg, recipe)

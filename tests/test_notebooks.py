@@ -133,3 +133,25 @@ def test_at_most_eight_cells_only_assert():
     found = [f"{path.stem}[{i}]" for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
              for i, cell in enumerate(nbformat.read(path, as_version=4).cells) if _only_asserts(cell)]
     assert len(found) <= 8, found
+
+
+def test_each_lesson_says_what_a_mac_shows_in_words_from_the_recorded_desktop_output():
+    """One "On a Mac you will see" note per notebook, never typed from memory: every quoted span in it is a
+    recorded Docker Desktop file it cites (tests/data/desktop/), or words found in one of those files."""
+    import re
+
+    desktop = ROOT / "tests" / "data" / "desktop"
+    for path in notebooks.numbered(ROOT / "notebooks"):
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+        notes = [s[s.index("**On a Mac you will see.**"):] for s in cells if "**On a Mac you will see.**" in s]
+        assert len(notes) == 1, path.name
+        note = " ".join(notes[0].split("\n\n")[0].split())
+        spans = re.findall(r"`([^`]+)`", note)
+        cited = [desktop / s for s in spans if s.endswith((".txt", ".json"))]
+        assert cited and all(f.is_file() for f in cited), path.name
+        recorded = " ".join(" ".join(f.read_text() for f in cited).split())
+        for span in spans:
+            if span in {"tests/data/desktop/"} or span.endswith((".txt", ".json")):
+                continue
+            found = re.search(r"(?<![\w/.-])" + re.escape(span) + r"(?![\w/.-])", recorded)
+            assert found, f"{path.name}: {span!r} is in none of {[f.name for f in cited]}"

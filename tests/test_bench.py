@@ -135,3 +135,18 @@ def test_rows_carry_the_host_fingerprint(lab_status, lab_config, tmp_path):
     assert row.cpu_model and row.host_os and row.kit_version and row.timestamp.endswith("Z")
     assert row.cpus == os.cpu_count() and row.emulator == "qemu" and df.iloc[0].emulator == "native"
     assert (tmp_path / "runs" / f"{plan.run_id}.json").exists() and (tmp_path / "schema.json").exists()
+
+
+def test_an_interrupted_run_names_the_command_that_finishes_it(tmp_path, monkeypatch):
+    """A reference run lives in results/reference/: its resume needs --reference, or it would look elsewhere."""
+    from types import SimpleNamespace
+
+    from multiarch_kit.bench import runner, store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MULTIARCH_KIT_RESULTS", str(tmp_path / "mine"))
+    plan = SimpleNamespace(run_id="20261202T134100-4391b3")
+    assert runner._resume_hint(plan, Path(store.REFERENCE)) == \
+        "run 'multiarch-kit bench --reference --resume' to finish run 20261202T134100-4391b3"
+    assert "bench --resume' to finish" in runner._resume_hint(plan, tmp_path / "mine")
+    assert f"bench --resume --results {tmp_path / 'x'}'" in runner._resume_hint(plan, tmp_path / "x")

@@ -127,11 +127,11 @@ def run(plan: Plan, folder: Path | None, status: lab.LabStatus, *, progress: boo
     try:
         for cell in warmups:  # fills caches and the page cache; never recorded
             bar.set_postfix_str(f"warm-up {cell.workload} {cell.strategy} {cell.platform}")
-            _measure(cell, contexts, plan, 0, len(todo))
+            _measure(cell, contexts, plan, 0, len(todo), folder)
             bar.update()
         for repeat, cell in todo:
             bar.set_postfix_str(f"{cell.workload} {cell.strategy} {cell.platform}")
-            result = _measure(cell, contexts, plan, len(added), len(todo))
+            result = _measure(cell, contexts, plan, len(added), len(todo), folder)
             w = workloads.workload(cell.workload)
             # What happened, not what was planned: an "emulated" cell that a native node built is native.
             emulator = host.emulators[cell.platform] if cell.strategy != CROSS else "native"
@@ -147,24 +147,38 @@ def run(plan: Plan, folder: Path | None, status: lab.LabStatus, *, progress: boo
     except KeyboardInterrupt:
         bar.close()
         raise KitError(f"interrupted after {len(added)} of {len(todo)} measurements (all saved in {path})",
-                       f"run 'multiarch-kit bench --resume' to finish run {plan.run_id}") from None
+                       _resume_hint(plan, folder)) from None
     bar.close()
     return pd.DataFrame(added, columns=store.COLUMNS)
 
 
-def _measure(cell: Cell, contexts: Contexts, plan: Plan, measured: int, planned: int) -> buildx.BuildResult:
+def _measure(cell: Cell, contexts: Contexts, plan: Plan, measured: int, planned: int,
+             folder: Path) -> buildx.BuildResult:
     try:
         return measure(cell, contexts, plan.builder, node=plan.nodes.get(cell.platform))
     except CommandError as exc:
-        raise _stopped(exc, measured, planned, plan, contexts.status.engine) from None
+        raise _stopped(exc, measured, planned, plan, contexts.status.engine, folder) from None
 
 
-def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan, on: engine.Engine) -> KitError:
+def _resume_hint(plan: Plan, folder: Path) -> str:
+    """The command that finishes ``plan``: a reference run is resumed with --reference (it lives in the committed
+    folder), any other with the folder it writes to."""
+    if folder.resolve() == Path(store.REFERENCE).resolve():
+        how = "--reference --resume"
+    elif folder.resolve() == store.results_dir().resolve():
+        how = "--resume"
+    else:
+        how = f"--resume --results {folder}"
+    return f"run 'multiarch-kit bench {how}' to finish run {plan.run_id}"
+
+
+def _stopped(exc: CommandError, measured: int, planned: int, plan: Plan, on: engine.Engine,
+             folder: Path) -> KitError:
     if not engine.answers(on.where):
         return KitError(f"the engine stopped answering after {measured} of {planned} measurements (those are saved)",
-                        f"start it again, then run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
+                        "start it again, then " + _resume_hint(plan, folder))
     return KitError(f"a build failed after {measured} of {planned} measurements ({exc.message}); those are saved",
-                    (exc.fix + "; then " if exc.fix else "") + f"run 'multiarch-kit bench --resume' to finish run {plan.run_id}")
+                    (exc.fix + "; then " if exc.fix else "") + _resume_hint(plan, folder))
 
 
 class _Lines:

@@ -297,9 +297,10 @@ def explain(df: pd.DataFrame, strategies=(EMULATED, CROSS)) -> list[str]:
     as :func:`slowdown` gives it (the geometric mean of the rounds' ratios), so that a build has one slowdown
     wherever it is printed; only the parts are ratios of medians."""
     slow = slowdown(df).set_index(["host_id", "workload", "size", "platform", "strategy"]).slowdown
+    several = df.host_id.nunique() > 1  # then each line names its host
     lines = []
     for r in breakdown(df).itertuples():
-        what = f"{r.workload} {r.size} {r.platform} {r.strategy}:"
+        what = (f"{r.host_id}, " if several else "") + f"{r.workload} {r.size} {r.platform} {r.strategy}:"
         whole = slow.get((r.host_id, r.workload, r.size, r.platform, r.strategy), r.wall_ratio)
         if r.strategy == EMULATED and EMULATED in strategies:
             lines.append(f"{what} RUN steps {r.run_ratio:.2f}x (ratio of medians), whole build {whole:.2f}x "

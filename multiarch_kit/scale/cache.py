@@ -92,31 +92,21 @@ def measure(what: CacheBuild, ref: Reference, first: str, second: str, *, echo: 
     return SharedCache(ref, exported, warm, cold)
 
 
-def prune_cache_mounts(*, echo: bool = True) -> None:
-    """Empty the current builder's cache mounts (``--mount=type=cache``), and nothing else of its cache."""
-    commands.run(docker("buildx", "prune").flag("--force").flag("--filter", "type=exec.cachemount"), echo=echo,
-                 timeout=600)
-
-
 @dataclass(frozen=True)
 class GoStdlib:
-    """One stdlib-only Go service built for ``other`` three ways, and cross-compiled twice with a cache mount
-    (cold, then warm): each a :class:`~multiarch_kit.buildx.BuildResult`, its RUN step being the ``go build``."""
+    """One stdlib-only Go service built for ``other`` three ways from scratch: each a
+    :class:`~multiarch_kit.buildx.BuildResult`, its RUN step being the ``go build``."""
 
     here: Platform
     other: Platform
     native: BuildResult
     emulated: BuildResult
     cross: BuildResult
-    mount_cold: BuildResult
-    mount_warm: BuildResult
 
     def rows(self) -> list[tuple[str, Platform, float, int]]:
         """(how, the platform built, seconds of its ``go build``, packages it compiled), in the order built."""
         built = [("native", self.here, self.native), ("emulated", self.other, self.emulated),
-                 ("cross-compiled", self.other, self.cross),
-                 ("cross-compiled, cache mount empty", self.other, self.mount_cold),
-                 ("cross-compiled, cache mount from the build before", self.other, self.mount_warm)]
+                 ("cross-compiled", self.other, self.cross)]
         return [(how, platform, result.run_seconds, compiled(result)) for how, platform, result in built]
 
 
@@ -128,17 +118,10 @@ def compiled(result: BuildResult) -> int:
 
 def go_stdlib(context: Path, here: Platform, other: Platform, build_contexts: Mapping[str, NamedContext], *,
               echo: bool = True) -> GoStdlib:
-    """Build ``context``'s stages (``in-target``, ``cross``, ``cross-cached``: notebook 11's Go service) once
-    each from scratch, then ``cross-cached`` again: what a toolchain that ships its standard library for the host
-    only costs to cross-compile, and what a cache mount gives back. n = 1 per way: one build each."""
-    def one(platform: Platform, target: str, **flags) -> BuildResult:
+    """Build ``context``'s stages (``in-target``, ``cross``: notebook 11's Go service) once each from scratch:
+    what a toolchain that ships its standard library for the host only costs to cross-compile. n = 1 per way."""
+    def one(platform: Platform, target: str) -> BuildResult:
         return buildx.build(context, platforms=[platform], target=target, output="type=cacheonly",
-                            build_contexts=dict(build_contexts), echo=echo, **flags)
+                            build_contexts=dict(build_contexts), no_cache=True, echo=echo)
 
-    native = one(here, "in-target", no_cache=True)
-    emulated = one(other, "in-target", no_cache=True)
-    cross = one(other, "cross", no_cache=True)
-    prune_cache_mounts(echo=echo)
-    cold = one(other, "cross-cached", no_cache=True)
-    warm = one(other, "cross-cached", no_cache=True)  # --no-cache reruns the step; a cache mount outlives it
-    return GoStdlib(here, other, native, emulated, cross, cold, warm)
+    return GoStdlib(here, other, one(here, "in-target"), one(other, "in-target"), one(other, "cross"))

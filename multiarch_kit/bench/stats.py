@@ -364,14 +364,11 @@ def side_by_side(df: pd.DataFrame, metric: str = "wall_s") -> pd.DataFrame:
 
 
 def hosts_note(df: pd.DataFrame) -> str:
-    """One plain sentence on which hosts the results come from (and that one host is not a comparison)."""
+    """One plain sentence on which hosts the results come from; what they are compared with is the caller's to say."""
     found = hosts(df)
     if found.empty:
         return "No host has results yet: run notebook 05, or `multiarch-kit bench`."
     described = "; ".join(f"{r.host_id} ({r.host_os}, {r.cpu}, {r.cpus} CPUs, engine {r.engine_platform}, "
                           f"{r.rows} rows)"
                           for r in found.itertuples())
-    if len(found) == 1:
-        return (f"Only one host has results: {described}. There is nothing to compare it with yet: every "
-                "number here is that host's.")
-    return f"{len(found)} hosts have results: {described}."
+    return f"{len(found)} host{'s have' if len(found) > 1 else ' has'} results: {described}."

@@ -327,12 +327,12 @@ def test_unpack_keeps_a_source_archive_inside_its_folder_with_or_without_extract
 def test_a_go_cross_build_compiles_the_targets_standard_library_first(lab_status):
     """Notebook 11's Go service: built in the target's image, Go uses the standard library it ships; cross-
     compiled, it compiles the target's first (go build -v names each package it compiles)."""
-    from multiarch_kit.scale import cache
+    from multiarch_kit.bench import ways
 
     folder = ROOT / "notebooks" / "choose" / "go-service"
     here = lab_status.engine.platform
     other = AMD64 if here == ARM64 else ARM64
-    go = cache.go_stdlib(folder, here, other, lab_status.contexts_for(folder, echo=False), echo=False)
+    go = ways.go_stdlib(folder, here, other, lab_status.contexts_for(folder, echo=False), echo=False)
     packages = {how: n for how, _, _, n in go.rows()}
     assert packages["native"] == packages["emulated"] == 1  # the service alone: its standard library shipped
     assert packages["cross-compiled"] > 20  # the target's standard library, package by package

@@ -3,17 +3,23 @@ pick it, and the flags that choose it (notebook 11's table).
 
 Every cost is computed from the bench's results (``store.load_results``), none is typed: a way that no committed
 file measured says so, and names the command that would measure it. A way is recognised in the rows by its
-strategy and, for emulation, by the emulator the row records (QEMU or Rosetta).
+strategy and, for emulation, by the emulator the row records (QEMU or Rosetta). :func:`go_stdlib` measures one
+cost the committed workloads cannot show: a cross build that compiles the target's standard library first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
+from .. import buildx
+from ..buildx import BuildResult, NamedContext
 from ..engine import Kind, emulation
 from ..lab.workloads import CROSS, EMULATED, NATIVE
+from ..oci.platforms import Platform
 from . import hostinfo, stats
 
 MEASURE = "not measured yet: run `multiarch-kit bench --reference` on a Mac"
@@ -103,3 +109,38 @@ def markdown(frame: pd.DataFrame) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
     return "\n".join([row(frame.columns), row(["---"] * len(frame.columns))] + [row(r) for r in frame.itertuples(index=False)])
+
+
+@dataclass(frozen=True)
+class GoStdlib:
+    """One stdlib-only Go service built for ``other`` three ways from scratch: each a
+    :class:`~multiarch_kit.buildx.BuildResult`, its RUN step being the ``go build``."""
+
+    here: Platform
+    other: Platform
+    native: BuildResult
+    emulated: BuildResult
+    cross: BuildResult
+
+    def rows(self) -> list[tuple[str, Platform, float, int]]:
+        """(how, the platform built, seconds of its ``go build``, packages it compiled), in the order built."""
+        built = [("native", self.here, self.native), ("emulated", self.other, self.emulated),
+                 ("cross-compiled", self.other, self.cross)]
+        return [(how, platform, result.run_seconds, compiled(result)) for how, platform, result in built]
+
+
+def compiled(result: BuildResult) -> int:
+    """How many packages the build's ``go build -v`` compiled: it names each one on a line of its own."""
+    (step,) = [s for s in result.progress.steps if s.is_run]
+    return len([line for line in step.log.splitlines() if line.strip()])
+
+
+def go_stdlib(context: Path, here: Platform, other: Platform, build_contexts: Mapping[str, NamedContext], *,
+              echo: bool = True) -> GoStdlib:
+    """Build ``context``'s stages (``in-target``, ``cross``: notebook 11's Go service) once each from scratch:
+    what a toolchain that ships its standard library for the host only costs to cross-compile. n = 1 per way."""
+    def one(platform: Platform, target: str) -> BuildResult:
+        return buildx.build(context, platforms=[platform], target=target, output="type=cacheonly",
+                            build_contexts=dict(build_contexts), no_cache=True, echo=echo)
+
+    return GoStdlib(here, other, one(here, "in-target"), one(other, "in-target"), one(other, "cross"))

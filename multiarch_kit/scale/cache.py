@@ -90,38 +90,3 @@ def measure(what: CacheBuild, ref: Reference, first: str, second: str, *, echo: 
     warm = what.run(second, echo=echo, cache_from=cache_from(ref))
     cold = what.run(second, echo=echo, no_cache=True)
     return SharedCache(ref, exported, warm, cold)
-
-
-@dataclass(frozen=True)
-class GoStdlib:
-    """One stdlib-only Go service built for ``other`` three ways from scratch: each a
-    :class:`~multiarch_kit.buildx.BuildResult`, its RUN step being the ``go build``."""
-
-    here: Platform
-    other: Platform
-    native: BuildResult
-    emulated: BuildResult
-    cross: BuildResult
-
-    def rows(self) -> list[tuple[str, Platform, float, int]]:
-        """(how, the platform built, seconds of its ``go build``, packages it compiled), in the order built."""
-        built = [("native", self.here, self.native), ("emulated", self.other, self.emulated),
-                 ("cross-compiled", self.other, self.cross)]
-        return [(how, platform, result.run_seconds, compiled(result)) for how, platform, result in built]
-
-
-def compiled(result: BuildResult) -> int:
-    """How many packages the build's ``go build -v`` compiled: it names each one on a line of its own."""
-    (step,) = [s for s in result.progress.steps if s.is_run]
-    return len([line for line in step.log.splitlines() if line.strip()])
-
-
-def go_stdlib(context: Path, here: Platform, other: Platform, build_contexts: Mapping[str, NamedContext], *,
-              echo: bool = True) -> GoStdlib:
-    """Build ``context``'s stages (``in-target``, ``cross``: notebook 11's Go service) once each from scratch:
-    what a toolchain that ships its standard library for the host only costs to cross-compile. n = 1 per way."""
-    def one(platform: Platform, target: str) -> BuildResult:
-        return buildx.build(context, platforms=[platform], target=target, output="type=cacheonly",
-                            build_contexts=dict(build_contexts), no_cache=True, echo=echo)
-
-    return GoStdlib(here, other, one(here, "in-target"), one(other, "in-target"), one(other, "cross"))

@@ -34,6 +34,39 @@ def report(name: str, samples: list[float], target: str) -> None:
           f"max {max(samples):6.2f}   n={len(samples)}   target {target}")
 
 
+def bench_first_run() -> None:
+    """What a Mac reader's first run costs, as the Docker Desktop rehearsal last measured it on this machine
+    (``make test-desktop`` writes it) or, failing that, the
+    committed record (``scripts/rehearse_desktop.py --cold --record``), and how long each committed reference run
+    took. Read from records, not measured now: a cold run takes the better part of half an hour."""
+    import csv
+    import datetime as dt
+    import json
+
+    from rehearsal import common, cost
+
+    print("a Docker Desktop-shaped first run (make venv, lab up, every lesson):")
+    for where in (common.STATE / cost.RECORD, ROOT / "results" / "desktop" / cost.RECORD):
+        if where.exists():
+            print(f"  from {where}")
+            print("\n".join("  " + line for line in cost.describe(json.loads(where.read_text()))))
+            break
+    else:
+        print("  no record: run make test-desktop (as root, on the lab machine)")
+    print("  (bench --reference has not run in the rehearsal; below, how long each committed run took on Linux)")
+    print("bench --reference, each committed run as long as it took on the Linux host that ran it (start: its run "
+          "id; end: its last measurement):")
+    for run in sorted((ROOT / "results" / "reference" / "runs").glob("*.json")):
+        plan = json.loads(run.read_text())
+        rows = [r for r in csv.DictReader((ROOT / "results" / "reference" / f"{plan['host_id']}.csv").open())
+                if r["run_id"] == plan["run_id"]]
+        start = dt.datetime.strptime(plan["run_id"].split("-")[0] + "Z", "%Y%m%dT%H%M%S%z")
+        end = max(dt.datetime.fromisoformat(r["timestamp"]) for r in rows)
+        rounds = len({r["repeat"] for r in rows})
+        print(f"  {plan['host_id']}: {(end - start).total_seconds() / 60:.1f} min for the warm-up and {rounds} of "
+              f"{plan['repeats']} rounds ({len(rows)} measured builds)")
+
+
 def bench_lab() -> None:
     """Warm `lab up` (everything already up: it checks cheaply) and cold `lab up` (after `lab down`)."""
     report("import multiarch_kit.lab (no pandas)",
@@ -348,6 +381,7 @@ def bench_arm64_vm(loop: int = 200_000) -> None:
 
 if __name__ == "__main__":
     print("multiarch-kit benchmarks (wall time, this host)")
+    bench_first_run()
     bench_lab()
     bench_inspect()
     bench_registry_race()

@@ -20,8 +20,11 @@ No Mac is at hand, so this builds, as far as Linux allows, what the kit meets on
   the engine, the workloads' apt steps really run (build containers reach the Debian mirror through NAT), and
   the lab registry is the ``registry:2`` container.
 
-Then, as that user, in a fresh copy of the checkout: ``make venv`` and strict nbval over every notebook, plus
-``tests/desktop`` (which asserts the shape itself). Everything it starts is stopped at the end, and everything it
+Then, as that user, in a fresh copy of the checkout: ``make venv``, ``tests/desktop`` (which brings the lab up
+and asserts the shape itself) and strict nbval over every notebook. Each phase's wall time, the bytes that came
+into the namespace while it ran and the disk the run used are written to ``desktop-cost.json`` in the state folder
+(:mod:`rehearsal.cost`; ``make bench`` prints it). ``--cold`` starts from an empty engine, venv and pip cache, as a
+Mac reader's first run does; ``--record`` also writes the figures to ``results/desktop/``, for the README. Everything it starts is stopped at the end, and everything it
 changed on the machine is undone: the namespace and its veth pair, the iptables rules it added, ``ip_forward`` as
 it was (it checks ``ip netns list`` and ``iptables -S`` against what they were, and fails when they differ). The
 engine's data and the hub's images are kept under ``/var/lib/multiarch-kit-desktop`` as a cache (``--fresh`` drops
@@ -32,6 +35,7 @@ in ``scripts/rehearsal/``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -39,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from rehearsal import common, engine, hub, network, reader
+from rehearsal import common, cost, engine, hub, network, reader
 from rehearsal.common import AIRPLAY_PORT, ENGINE_TCP, HUB, NETNS, STATE
 
 from multiarch_kit.core import commands
@@ -57,6 +61,9 @@ def rehearse(args, started: float, processes: list[subprocess.Popen]) -> int:
     processes.append(hub.start_hub(copies))  # on the host's end of the namespace's link, made before
     user = reader.ensure_user()
     made = newest.ensure(LabConfig.from_env().paths)
+    if args.cold:  # the engine as Docker Desktop installs it: no image, no build cache (the hub's images stay)
+        shutil.rmtree(engine.DATA, ignore_errors=True)
+    fresh_engine = not engine.DATA.exists() or not any(engine.DATA.iterdir())
     processes[:0] = engine.start_engine(user, made.root)
     processes.insert(0, commands.start(common.in_ns(sys.executable, Path(__file__).resolve(), "--airplay",
                                                     AIRPLAY_PORT), log=STATE / "airplay.log"))
@@ -66,17 +73,46 @@ def rehearse(args, started: float, processes: list[subprocess.Popen]) -> int:
     print(f"Rehearsal ready after {time.monotonic() - started:.0f} s: the reader is {user.pw_name}, the engine "
           f"{ENGINE_TCP} in namespace {NETNS} ({versions}), Docker Hub's stand-in {HUB}, port {AIRPLAY_PORT} held.",
           flush=True)
-    code = reader.as_reader(user, kit, path, "make", "venv", timeout=1800)
-    if code == 0:
-        what = args.pytest_args or ["tests/desktop", "notebooks"]
-        code = reader.as_reader(user, kit, path, ".venv/bin/python", "-m", "pytest", "-p", "no:cacheprovider",
-                                *what, *NBVAL, timeout=3600)
+    home = Path(user.pw_dir)
+    if args.cold:  # a Mac reader's first run: nothing downloaded or built yet
+        for folder in (kit / ".venv", home / ".cache" / "pip"):
+            shutil.rmtree(folder, ignore_errors=True)
+    cold = not any(p.exists() for p in (kit / ".venv", home / ".cache" / "pip")) and fresh_engine
+    meter = cost.Meter()
+    pytest = [".venv/bin/python", "-m", "pytest", "-p", "no:cacheprovider"]
+    junit = kit / "lessons.xml"
+
+    def reader_runs(*argv: str, timeout: int) -> int:
+        return reader.as_reader(user, kit, path, *argv, timeout=timeout)
+
+    code = meter.run("make venv", lambda: reader_runs("make", "venv", timeout=1800))
+    if code == 0 and args.pytest_args:
+        code = meter.run("pytest " + " ".join(args.pytest_args),
+                         lambda: reader_runs(*pytest, *args.pytest_args, *NBVAL, timeout=3600))
+    elif code == 0:  # the shape's checks bring the lab up first, as a reader's first command does; then the lessons
+        code = meter.run("lab up + tests/desktop", lambda: reader_runs(*pytest, "tests/desktop", timeout=1800))
+        code = meter.run("every lesson under nbval", lambda: reader_runs(
+            *pytest, f"--junitxml={junit}", "notebooks", *NBVAL, timeout=3600)) or code
+    measured = cost.Cost(
+        measured=time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()), machine=cost.machine(), engine=versions,
+        cold=cold, phases=meter.phases, notebooks=cost.notebook_seconds(junit),
+        disk={"engine data": cost.disk(engine.DATA), "venv": cost.disk(kit / ".venv"),
+              "pip cache": cost.disk(home / ".cache" / "pip"),
+              "lab folder": cost.disk(home / ".local" / "state" / "multiarch-kit")},
+        passed=code == 0)
+    cost.record(measured, STATE / cost.RECORD, *([REPO / "results" / "desktop" / cost.RECORD] if args.record else []))
+    print("\n".join(cost.describe(json.loads((STATE / cost.RECORD).read_text()))), flush=True)
     return code
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fresh", action="store_true", help="drop the engine's data and the hub's images first")
+    parser.add_argument("--cold", action="store_true",
+                        help="drop the engine's data, the reader's venv and pip's cache first (Docker Hub's stand-in keeps "
+                        "its images): a first run's time, downloads and disk")
+    parser.add_argument("--record", action="store_true",
+                        help="also write the measured cost to results/desktop/ (make bench prints it)")
     parser.add_argument("--airplay", type=int, help=argparse.SUPPRESS)  # the AirPlay stand-in, run in the namespace
     parser.add_argument("pytest_args", nargs="*", help="what to test (default: tests/desktop and every notebook)")
     args = parser.parse_args()

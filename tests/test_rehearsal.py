@@ -70,3 +70,44 @@ def test_the_namespace_and_what_it_added_are_taken_away_again():
     finally:
         network.remove(made)
     assert network.snapshot() == before
+
+
+def test_the_cost_meter_reads_the_forward_rule_that_lets_answers_in():
+    from rehearsal import cost
+
+    rules = ("-P FORWARD DROP -c 0 0\n-A FORWARD -i mkd-host -c 812 96044 -j ACCEPT\n"
+             "-A FORWARD -o mkd-host -m conntrack --ctstate RELATED,ESTABLISHED -c 51210 402118337 -j ACCEPT\n"
+             "-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -c 9 999 -j ACCEPT\n")
+    assert cost.forwarded_in(rules) == 402118337  # answers into the namespace, not what it sent out
+    with pytest.raises(LookupError, match="no FORWARD rule for mkd-host"):
+        cost.forwarded_in(rules.replace("mkd-host", "eth9"))
+
+
+def test_junit_xml_gives_each_notebook_the_seconds_of_its_cells(tmp_path):
+    from rehearsal import cost
+
+    junit = tmp_path / "lessons.xml"
+    junit.write_text('<testsuites><testsuite name="pytest">'
+                     '<testcase classname="notebooks.00-lab.ipynb" name="Cell 0" time="4.25"/>'
+                     '<testcase classname="notebooks.00-lab.ipynb" name="Cell 1" time="1.5"/>'
+                     '<testcase classname="notebooks.05-native-vs-emulated.ipynb" name="Cell 3" time="290.0"/>'
+                     '<testcase classname="tests.desktop.test_shape" name="test_x" time="9"/>'
+                     '</testsuite></testsuites>')
+    assert cost.notebook_seconds(junit) == {"00-lab": 5.8, "05-native-vs-emulated": 290.0}
+    assert cost.notebook_seconds(tmp_path / "absent.xml") == {}
+
+
+def test_make_bench_prints_the_committed_first_run_cost_with_its_totals():
+    import json
+
+    from rehearsal import cost
+
+    data = json.loads((ROOT / "results" / "desktop" / cost.RECORD).read_text())
+    lines = cost.describe(data)
+    assert data["cold"] and data["passed"] and [p["name"] for p in data["phases"]] == [
+        "make venv", "lab up + tests/desktop", "every lesson under nbval"]
+    seconds = sum(p["seconds"] for p in data["phases"])
+    downloaded = sum(p["from_outside"] + p["from_hub"] for p in data["phases"])
+    total = next(line for line in lines if line.strip().startswith("total"))
+    assert f"{int(round(seconds) // 60)} min" in total and f"{downloaded / 1e6:,.0f} MB" in total
+    assert len(data["notebooks"]) == len(list((ROOT / "notebooks").glob("*.ipynb")))

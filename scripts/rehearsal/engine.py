@@ -23,6 +23,8 @@ from .common import ENGINE_TCP, HUB, RUN, STATE, in_ns, wait
 # pivot_root makes it the namespace's root, as a VM's disk is, and the machine's root is unmounted from under it.
 # dockerd starts its own containerd from that root (containerd 2), as Desktop's VM runs both. When dockerd exits,
 # the namespace and every mount in it go with it.
+DATA = STATE / "engine-newest"  # kept between runs; not the 26.1 engine's old data: containerd 2 keeps its own layout
+
 LAUNCH = """set -e
 R="$1"; DATA="$2"; SOCKETS="$3"; shift 3
 mount --bind "$R" "$R"
@@ -45,7 +47,7 @@ def start_engine(user: pwd.struct_passwd, root: Path) -> list[subprocess.Popen]:
     """dockerd from ``root`` (the newest Docker's root filesystem) in the namespace, with Docker Hub's stand-in
     as its mirror and the containerd image store on."""
     RUN.mkdir(parents=True, exist_ok=True)
-    data = STATE / "engine-newest"  # not the 26.1 engine's old data: containerd 2 keeps its own layout
+    data = DATA
     data.mkdir(parents=True, exist_ok=True)
     (RUN / "daemon.json").write_text(json.dumps({
         "features": {"containerd-snapshotter": True},

@@ -55,6 +55,14 @@ def test_progress_prints_one_line_per_round(capsys):
     assert [line.split(" (")[0] for line in printed] == ["bench 3/7 builds", "bench 6/7 builds", "bench 7/7 builds"]
 
 
+def test_progress_says_how_long_is_left_at_the_pace_so_far():
+    bar = runner._Lines(36, True, every=6)
+    bar.done = 6
+    assert bar.line(76.0) == "bench 6/36 builds (76 s, about 380 s left)"  # 30 builds at 76/6 s each
+    bar.done = 36
+    assert bar.line(399.0) == "bench 36/36 builds (399 s)"
+
+
 def test_last_words_are_the_longest_run_steps_last_line():
     steps = [buildx.Step("a", "[linux/arm64 in-target 1/2] RUN apt-get update", log="fetched\n"),
              buildx.Step("b", "[linux/arm64 in-target 2/2] RUN sh /build.sh gcc 8 /out",

@@ -195,7 +195,15 @@ class _Lines:
     def update(self) -> None:
         self.done += 1
         if self.enabled and (self.done % self.every == 0 or self.done == self.total):
-            print(f"bench {self.done}/{self.total} builds ({time.monotonic() - self.started:.0f} s)", flush=True)
+            print(self.line(time.monotonic() - self.started), flush=True)
+
+    def line(self, elapsed: float) -> str:
+        """``bench 6/36 builds (76 s, about 380 s left)``: what is left at the pace of the rounds so far (every round
+        builds each cell once, so rounds take alike; the warm-up round fills caches and may be slower)."""
+        if self.done >= self.total:
+            return f"bench {self.done}/{self.total} builds ({elapsed:.0f} s)"
+        left = elapsed / self.done * (self.total - self.done)
+        return f"bench {self.done}/{self.total} builds ({elapsed:.0f} s, about {left:.0f} s left)"
 
     def close(self) -> None:
         pass

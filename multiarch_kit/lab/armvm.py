@@ -77,6 +77,7 @@ class ArmVm:
     known_hosts = property(lambda self: self.folder / "known_hosts")
     pid_file = property(lambda self: self.folder / "qemu.pid")
     console = property(lambda self: self.folder / "console.log")
+    making_log = property(lambda self: self.folder / "make-image.log")  # mmdebstrap's full output, and its command
     record = property(lambda self: self.folder / "image.json")  # what the disk image was made from
     state = property(lambda self: self.folder / "running.json")  # the running VM: port, levers, boot time
 
@@ -129,16 +130,25 @@ def make_image(machine: ArmVm, *, echo: bool = True) -> float:
     shutil.rmtree(root, ignore_errors=True)
     for old in (machine.disk, machine.record, part):
         old.unlink(missing_ok=True)
-    mirror = buildbase.apt_mirror()
+    mirror, setup = buildbase.apt_mirror(), machine.folder / "setup"
+    argv = mmdebstrap_argv(root, setup, mirror)
+    # The command names the machine's own mirror: it goes to the log with every line mmdebstrap prints, and the
+    # reader sees one line per stage with the time so far.
     print(f"Making the arm64 VM's disk image (once per machine, several minutes): Debian {SUITE} arm64 with "
-          f"mmdebstrap from {mirror}", flush=True)
+          f"mmdebstrap; full log in {machine.making_log}", flush=True)
     _ensure_key(machine, echo=echo)
-    setup = machine.folder / "setup"
     shutil.rmtree(setup, ignore_errors=True)
     _write_tree(setup, armvm_guest.setup_files())
     try:
-        commands.run(mmdebstrap_argv(root, setup, mirror), echo=echo, timeout=3600,
-                     on_line=lambda line: print(f"  {line}", flush=True) if line.startswith(("I: ", "E: ")) else None)
+        with open(machine.making_log, "w") as written:
+            written.write(f"$ {commands.shell_line(argv)}\n")
+
+            def progress(line: str) -> None:
+                written.write(line + "\n")
+                if line.startswith(("I: ", "E: ")):
+                    print(f"  [{time.monotonic() - started:5.0f} s] {line}", flush=True)
+
+            commands.run(argv, echo=False, timeout=3600, on_line=progress)
         _customise(root, machine)
         for name, target in (("vmlinuz", machine.kernel), ("initrd.img", machine.initrd)):
             found = sorted((root / "boot").glob(f"{name}-*"))
@@ -152,7 +162,8 @@ def make_image(machine: ArmVm, *, echo: bool = True) -> float:
         part.rename(machine.disk)
     except CommandError as exc:
         raise KitError(f"making the arm64 VM failed: {exc.message}",
-                       "check the mirror and the free disk space, then run 'lab up --arm64-vm' again") from None
+                       f"read {machine.making_log}; check the mirror and the free disk space, then run "
+                       "'lab up --arm64-vm' again") from None
     finally:
         part.unlink(missing_ok=True)
         shutil.rmtree(root, ignore_errors=True)

@@ -336,3 +336,18 @@ def test_a_go_cross_build_compiles_the_targets_standard_library_first(lab_status
     packages = {how: n for how, _, _, n in go.rows()}
     assert packages["native"] == packages["emulated"] == 1  # the service alone: its standard library shipped
     assert packages["cross-compiled"] > 20  # the target's standard library, package by package
+
+
+def test_a_cache_mount_keeps_the_targets_standard_library_for_the_next_cross_build(lab_status):
+    """Notebook 11's cache mount: the first cross build (mount emptied) compiles the target's standard library;
+    run again with the mount kept, the same step compiles far fewer packages. (With --no-cache BuildKit would
+    have emptied the mount: the kit forces the step with a new build argument instead.)"""
+    from multiarch_kit.bench import ways
+
+    folder = ROOT / "notebooks" / "choose" / "go-service"
+    other = AMD64 if lab_status.engine.platform == ARM64 else ARM64
+    cached = ways.go_cache_mount(folder, other, lab_status.contexts_for(folder, echo=False), echo=False)
+    (_, _, first), (_, _, second) = cached.rows()
+    assert first > 20 and second < first / 4, cached.rows()
+    logs = [next(s for s in r.progress.steps if s.is_run).log for r in (cached.first, cached.second)]
+    assert [log.splitlines()[0].split("-")[-1] for log in logs] == ["1", "2"]  # the step ran twice, not cached

@@ -100,6 +100,13 @@ def ls(*, context: str | None = None, echo: bool = True) -> str:
     return commands.run(docker("buildx", "ls", context=context), echo=echo, timeout=60).stdout
 
 
+def prune_cache_mounts(builder: str | None = None, *, echo: bool = True) -> None:
+    """Empty the builder's cache mounts (``RUN --mount=type=cache``) and nothing else:
+    ``docker buildx prune --force --filter type=exec.cachemount``."""
+    commands.run(docker("buildx", "prune", "--force").option("--builder", builder)
+                 .option("--filter", "type=exec.cachemount"), echo=echo, timeout=300)
+
+
 def version(*, echo: bool = False) -> str:
     """The buildx version (``docker buildx version``), e.g. ``0.13.1+ds1``."""
     out = commands.run(docker("buildx", "version"), echo=echo, timeout=30).stdout.split()

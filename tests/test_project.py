@@ -218,3 +218,81 @@ def test_the_readme_quotes_the_reference_run_as_the_package_computes_it():
         rest = rest.replace(sentence, "")
     # what is left quotes no interval, range or +- of its own: those would be typed, free to drift
     assert re.findall(r"\(\s*(?:range )?\d+\.\d+x? to \d+\.\d+x?\s*[):]|(?:\+-|±) ?\d", rest) == []
+
+
+# What the README may quote without a record behind it: targets and sizes it sets, and versions. Each entry is the
+# words around the figure, so the same number quoted as a measurement elsewhere is still checked.
+NOT_MEASURED = (
+    "≤ 2 s", "≤ 0.7x", "≤ 1.03x", "≤ 1.15", "95 %", "100 MB layer", "Desktop 4.5x",
+)
+FIGURE = re.compile(r"(?<![\w.\-])\d+(?:[.,]\d+)*(?: min \d+)? ?(?:ms|s|min|MB|GB|x|%)(?![\w-])")
+
+
+def _readme_prose() -> str:
+    """The README without its code (fenced blocks and backticked spans quote commands and Docker's words)."""
+    text = re.sub(r"```.*?```", " ", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    return " ".join(re.sub(r"`[^`]*`", " ", text).split())
+
+
+def _printed_from_data() -> str:
+    """Every text the kit prints from committed data: the reference run's sentences, the Desktop rehearsal's cost
+    record as `make bench` prints it, and the notebooks' committed outputs."""
+    import json
+
+    import nbformat
+
+    from multiarch_kit.bench import stats, store
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from rehearsal import cost
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    texts = stats.in_brief(store.load_results(ROOT / store.REFERENCE))
+    texts += cost.describe(json.loads((ROOT / "results" / "desktop" / cost.RECORD).read_text()))
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for out in cell.get("outputs", []):
+                texts.append(out.get("text", "") or out.get("data", {}).get("text/plain", ""))
+    return " ".join(" ".join(texts).split())
+
+
+def test_every_figure_the_readme_quotes_is_printed_from_data():
+    """Issue 28: a time, size, count or ratio in the README's prose is either a target or size it sets, or words
+    that the kit prints from a committed record (so a new run that changes the record makes this fail until the
+    README follows)."""
+    prose = _readme_prose()
+    for words in NOT_MEASURED:
+        assert words in prose, f"NOT_MEASURED names {words!r}, which the README no longer says"
+        prose = prose.replace(words, " ")
+    data = _printed_from_data()
+    typed = [f for f in FIGURE.findall(prose) if f not in data]
+    assert typed == [], "figures typed into the README, not printed from a record"
+
+
+def test_the_figure_check_finds_typed_figures():
+    assert FIGURE.findall("took 3 min 46 s, then 74 s, 0.68x skopeo, 58 MB, 5 % and 1,068 ms; v0.13.2, 4x4") == [
+        "3 min 46 s", "74 s", "0.68x", "58 MB", "5 %", "1,068 ms"]
+
+
+def test_every_figure_in_the_notebooks_prose_is_printed_from_data():
+    """The same for the notebooks' markdown: their figures come from their own outputs. Lines that link the
+    public report they quote are left out (05's "what others have published" says whose numbers they are)."""
+    import nbformat
+
+    data = _printed_from_data()
+    typed = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            if cell.cell_type != "markdown":
+                continue
+            prose = re.sub(r"`[^`]*`", " ", cell.source)
+            blocks = re.split(r"\n\s*\n|\n(?=- )", prose)  # paragraphs and list items
+            prose = " ".join(block for block in blocks if "](http" not in block)
+            # a confidence level, the test that checks its coverage, and Docker Desktop's versions 4.50 and on
+            for words in ("95 %", "at least 93 %", "Desktop 4.5x"):
+                prose = prose.replace(words, " ")
+            found = [f for f in FIGURE.findall(" ".join(prose.split())) if f not in data]
+            if found:
+                typed[f"{path.name} cell {i}"] = found
+    assert typed == {}

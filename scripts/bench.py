@@ -39,7 +39,6 @@ def bench_first_run() -> None:
     (``make test-desktop`` writes it) or, failing that, the
     committed record (``scripts/rehearse_desktop.py --cold --record``), and how long each committed reference run
     took. Read from records, not measured now: a cold run takes the better part of half an hour."""
-    import csv
     import datetime as dt
     import json
 
@@ -56,15 +55,17 @@ def bench_first_run() -> None:
     print("  (bench --reference has not run in the rehearsal; below, how long each committed run took on Linux)")
     print("bench --reference, each committed run as long as it took on the Linux host that ran it (start: its run "
           "id; end: its last measurement):")
-    for run in sorted((ROOT / "results" / "reference" / "runs").glob("*.json")):
-        plan = json.loads(run.read_text())
-        rows = [r for r in csv.DictReader((ROOT / "results" / "reference" / f"{plan['host_id']}.csv").open())
-                if r["run_id"] == plan["run_id"]]
-        start = dt.datetime.strptime(plan["run_id"].split("-")[0] + "Z", "%Y%m%dT%H%M%S%z")
-        end = max(dt.datetime.fromisoformat(r["timestamp"]) for r in rows)
-        rounds = len({r["repeat"] for r in rows})
-        print(f"  {plan['host_id']}: {(end - start).total_seconds() / 60:.1f} min for the warm-up and {rounds} of "
-              f"{plan['repeats']} rounds ({len(rows)} measured builds)")
+    from multiarch_kit.bench import plans, store
+
+    reference = ROOT / store.REFERENCE
+    for run in sorted((reference / "runs").glob("*.json")):
+        plan = plans.Plan.load(run)
+        rows = store.read_rows(reference / f"{plan.host_id}.csv")
+        rows = rows[rows.run_id == plan.run_id]
+        start = dt.datetime.strptime(plan.run_id.split("-")[0] + "Z", "%Y%m%dT%H%M%S%z")
+        end = max(dt.datetime.fromisoformat(t) for t in rows.timestamp)
+        print(f"  {plan.host_id}: {(end - start).total_seconds() / 60:.1f} min for the warm-up and "
+              f"{rows.repeat.nunique()} of {plan.repeats} rounds ({len(rows)} measured builds)")
 
 
 def bench_lab() -> None:

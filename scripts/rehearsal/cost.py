@@ -17,7 +17,7 @@ import os
 import platform
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .common import HOST_LINK, sh
@@ -112,7 +112,6 @@ class Cost:
     notebooks: dict[str, float]
     disk: dict[str, int]
     passed: bool
-    notes: list[str] = field(default_factory=list)
 
 
 def record(cost: Cost, *paths: Path) -> None:
@@ -154,5 +153,4 @@ def describe(data: dict) -> list[str]:
     slow = sorted(data["notebooks"].items(), key=lambda kv: -kv[1])[:4]
     if slow:
         lines.append("  slowest lessons: " + ", ".join(f"{k} {v:.0f} s" for k, v in slow))
-    lines += [f"  {note}" for note in data.get("notes", [])]
     return lines
